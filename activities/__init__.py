@@ -1,0 +1,1 @@
+"""Thin activities: build idempotency keys, classify errors, call an adapter."""

@@ -1,0 +1,1 @@
+"""The embedded default: providers that persist to one SQLite file and enforce idempotency."""

@@ -1,0 +1,1 @@
+"""Pure, deterministic domain code: models, playbooks and the compensation policy."""

@@ -1,0 +1,139 @@
+"""The state of one recovery case, as its workflow holds it and its status query returns it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from domain.actions import ExpenseClaim
+from domain.money import Money
+from domain.playbook import Playbook
+from domain.ticket import Ticket
+
+
+class Stage(StrEnum):
+    ACKNOWLEDGE = "acknowledge"
+    DIAGNOSE = "diagnose"
+    REMEDY = "remedy"
+    COMPENSATE = "compensate"
+    CONFIRM = "confirm"
+    FOLLOW_UP = "follow_up"
+    DOCUMENT = "document"
+    CLOSED = "closed"
+
+
+Resolution = Literal["resolved", "unresolved", "unreachable"]
+
+
+class CaseInput(BaseModel):
+    """Everything the case decides from that is not an event: recorded in its first event."""
+
+    ticket: Ticket
+    playbook: Playbook
+    playbook_version: str
+    ops_contact: str = "ops@makegood.example.com"
+    received_at: datetime | None = None
+
+
+class Question(BaseModel):
+    id: str
+    prompt: str
+    choices: list[str]
+    asked_at: datetime
+    deadline: datetime
+    on_timeout: str
+
+
+class ApprovalRequest(BaseModel):
+    id: str
+    reason: str
+    amount: Money | None = None
+    asked_at: datetime
+    deadline: datetime
+    level: int = 0
+
+
+class Booking(BaseModel):
+    id: str
+    vehicle: str
+    vehicle_class: str | None = None
+    location: str | None = None
+    status: Literal["active", "failed", "released", "in_use"] = "active"
+    origin: Literal["original", "rebooked"] = "rebooked"
+
+
+CompKind = Literal["refund", "reimbursement", "coupon", "waiver", "perk"]
+CompState = Literal["planned", "approved", "declined", "paid", "failed"]
+
+
+class CompensationItem(BaseModel):
+    step: str = Field(description="logical step name; with the case id it is the idempotency key")
+    kind: CompKind
+    description: str
+    amount: Money | None = None
+    state: CompState = "planned"
+    receipt: str | None = None
+    failure: str | None = None
+
+
+class Escalation(BaseModel):
+    at: datetime
+    reason: str
+    to: str
+
+
+class Event(BaseModel):
+    """One line of the case's own account of itself: what was said, done and paid."""
+
+    at: datetime
+    kind: str
+    detail: str
+    amount: Money | None = None
+    by: str | None = None
+
+
+class CaseStatus(BaseModel):
+    case_id: str
+    ticket_id: str
+    customer_id: str
+    kind: str
+    playbook_version: str
+    stage: Stage
+    resolution: Resolution | None = None
+    opened_at: datetime
+    first_contact_at: datetime | None = None
+    closed_at: datetime | None = None
+    question: Question | None = None
+    approval: ApprovalRequest | None = None
+    discretion_limit: Money
+    bookings: list[Booking] = []
+    claims: list[ExpenseClaim] = []
+    compensation: list[CompensationItem] = []
+    escalations: list[Escalation] = []
+    notes: list[str] = []
+    reopened: int = 0
+    events: list[Event] = []
+
+
+class CaseOutcome(BaseModel):
+    """The documented outcome: what trends are found from."""
+
+    case_id: str
+    kind: str
+    cause: str
+    resolution: Resolution
+    remedy_attempts: int
+    remedy_succeeded: bool
+    paid_out: Money
+    goodwill: Money
+    escalations: int
+    reopened: int
+    approval_needed: bool
+    opened_at: datetime
+    first_contact_at: datetime | None
+    closed_at: datetime
+    seconds_to_first_contact: float | None
+    seconds_to_close: float

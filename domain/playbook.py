@@ -1,0 +1,123 @@
+"""Playbooks and the compensation policy, as validated data.
+
+A case receives the playbook in force when it opens, as part of its input, so its history
+carries every rule it decided by and replays the same way after the file changes.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import timedelta
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from domain.money import Money, minor_units
+from domain.ticket import Channel, IncidentKind
+
+NonNegDecimal = Annotated[Decimal, Field(ge=0, le=Decimal(100000))]
+NotifyChannel = Channel | Literal["preferred"]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Discretion(_Data):
+    """The frontline may grant up to max(floor, fraction x paid), capped by ceiling."""
+
+    fraction_of_paid: Annotated[Decimal, Field(ge=0, le=10)] = Decimal("0.5")
+    floor: NonNegDecimal = Decimal(10)
+    ceiling: NonNegDecimal | None = None
+
+    def limit(self, paid: Money) -> Money:
+        amount = max(self.floor, paid.amount * self.fraction_of_paid)
+        if self.ceiling is not None:
+            amount = min(amount, self.ceiling)
+        quantum = Decimal(1).scaleb(-minor_units(paid.currency))
+        return Money(amount=amount.quantize(quantum), currency=paid.currency)
+
+
+class CompensationPolicy(_Data):
+    refund_paid: Literal["never", "always", "after_failed_attempt"] = "never"
+    reimburse_expenses: bool = False
+    max_claim: NonNegDecimal = Decimal(500)
+    max_claims: Annotated[int, Field(ge=0, le=50)] = 10
+    coupon: NonNegDecimal = Decimal(0)
+    perk: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = None
+    waive_difference_up_to: NonNegDecimal = Decimal(0)
+    reopen_goodwill: NonNegDecimal = Field(
+        default=Decimal(0), description="extra coupon a manager may approve when a case reopens"
+    )
+
+
+class Timeouts(_Data):
+    customer_reply: timedelta = timedelta(minutes=30)
+    approval: timedelta = timedelta(hours=4)
+    approval_escalations: Annotated[int, Field(ge=0, le=5)] = 2
+    claims_window: timedelta = timedelta(hours=24)
+    follow_up_delay: timedelta = timedelta(days=1)
+    follow_up_reply: timedelta = timedelta(days=2)
+    follow_up_reminders: Annotated[int, Field(ge=0, le=5)] = 1
+
+
+class Playbook(_Data):
+    kind: IncidentKind
+    title: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    diagnose: Literal["locate", "stock_check", "none"] = "none"
+    locate_attempts: Annotated[int, Field(ge=1, le=5)] = 2
+    remedy: Literal["rebook", "exchange", "remake"]
+    remedy_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    frontline_attempts: Annotated[int, Field(ge=1, le=10)] = 1
+    upgrade_on_escalation: bool = False
+    notify_on_remedy: list[NotifyChannel] = Field(default_factory=lambda: ["preferred"])
+    compensation: CompensationPolicy = CompensationPolicy()
+    discretion: Discretion = Discretion()
+    timeouts: Timeouts = Timeouts()
+    max_reopens: Annotated[int, Field(ge=0, le=5)] = 1
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Playbook:
+        needs = {"rebook": "locate", "exchange": "stock_check"}
+        if self.remedy in needs and self.diagnose != needs[self.remedy]:
+            raise ValueError(
+                f"remedy {self.remedy!r} needs diagnose = {needs[self.remedy]!r}, "
+                f"not {self.diagnose!r}"
+            )
+        if self.frontline_attempts > self.remedy_attempts:
+            raise ValueError("frontline_attempts cannot exceed remedy_attempts")
+        for name in ("customer_reply", "approval", "claims_window", "follow_up_reply"):
+            if getattr(self.timeouts, name) <= timedelta(0):
+                raise ValueError(f"timeouts.{name} must be positive: every wait needs a timeout")
+        return self
+
+
+class PlaybookSet(_Data):
+    version: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")]
+    playbooks: dict[IncidentKind, Playbook]
+
+    @model_validator(mode="after")
+    def _keys_match(self) -> PlaybookSet:
+        for key, book in self.playbooks.items():
+            if book.kind != key:
+                raise ValueError(f"playbooks.{key.value} declares kind {book.kind.value!r}")
+        return self
+
+    def for_kind(self, kind: IncidentKind) -> Playbook:
+        try:
+            return self.playbooks[kind]
+        except KeyError:
+            known = ", ".join(sorted(k.value for k in self.playbooks))
+            raise ValueError(
+                f"no playbook for incident kind {kind.value!r} in playbook set "
+                f"{self.version} (has: {known})"
+            ) from None
+
+    @classmethod
+    def from_toml(cls, text: str) -> PlaybookSet:
+        data = tomllib.loads(text)
+        for kind, book in data.get("playbooks", {}).items():
+            if isinstance(book, dict):
+                book.setdefault("kind", kind)
+        return cls.model_validate(data)

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+
+from domain.money import Money
+
+SafeId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
+    Field(description="1-64 characters: letters, digits, '.', '_' and '-'"),
+]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Phone = Annotated[
+    str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$"), Field(description="E.164, e.g. +15551234567")
+]
+
+Channel = Literal["email", "sms", "app"]
+
+
+class IncidentKind(StrEnum):
+    CAR_MISSING = "car_missing"
+    WRONG_ITEM = "wrong_item"
+    WRONG_ORDER = "wrong_order"
+
+
+# What each kind needs on the incident, and what the field means for it.
+REQUIRED_FIELDS: dict[IncidentKind, dict[str, str]] = {
+    IncidentKind.CAR_MISSING: {"item": "the reserved vehicle id", "location": "the pickup spot"},
+    IncidentKind.WRONG_ITEM: {"item": "the SKU that was shipped", "wanted": "the SKU ordered"},
+    IncidentKind.WRONG_ORDER: {"item": "the product that was made wrong"},
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Customer(_Strict):
+    id: SafeId
+    name: ShortText
+    email: EmailStr | None = None
+    phone: Phone | None = None
+    app_user_id: SafeId | None = None
+    preferred_channel: Channel = "email"
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Customer:
+        if self.contact(self.preferred_channel) is None:
+            needed = {"email": "email", "sms": "phone", "app": "app_user_id"}[self.preferred_channel]
+            raise ValueError(
+                f"preferred_channel is {self.preferred_channel!r} but {needed} is missing"
+            )
+        return self
+
+    def contact(self, channel: Channel) -> str | None:
+        return {"email": self.email, "sms": self.phone, "app": self.app_user_id}[channel]
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0]
+
+
+class Incident(_Strict):
+    kind: IncidentKind
+    reference: SafeId = Field(description="reservation or order id")
+    summary: LongText
+    paid: Money = Field(description="what the customer paid for the failed service")
+    item: SafeId | None = None
+    wanted: SafeId | None = None
+    location: ShortText | None = None
+    occurred_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Incident:
+        missing = [
+            f"{name} ({meaning})"
+            for name, meaning in REQUIRED_FIELDS[self.kind].items()
+            if getattr(self, name) is None
+        ]
+        if missing:
+            raise ValueError(f"a {self.kind.value} incident needs " + ", ".join(missing))
+        return self
+
+
+class Ticket(_Strict):
+    id: SafeId
+    source: ShortText = "cli"
+    reported_at: datetime | None = None
+    customer: Customer
+    incident: Incident
+
+    @property
+    def case_id(self) -> str:
+        return case_id_for(self.id)
+
+
+def case_id_for(ticket_id: str) -> str:
+    return f"case-{ticket_id}"

@@ -1,0 +1,107 @@
+"""Client-side case operations shared by the CLI and (later) the HTTP API."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from domain.case import CaseInput, CaseOutcome, CaseStatus
+from domain.errors import field_errors
+from domain.playbook import PlaybookSet
+from domain.ticket import Ticket
+from workflows.recovery import RecoveryWorkflow
+
+
+class TicketRejected(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def parse_ticket(raw: str | bytes, playbooks: PlaybookSet) -> Ticket:
+    """A validated ticket with a playbook for its kind, or TicketRejected naming every problem."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise TicketRejected([f"(body): not valid JSON: {err.msg} at line {err.lineno} "
+                              f"column {err.colno}"]) from None
+    try:
+        ticket = Ticket.model_validate(data)
+    except ValidationError as err:
+        raise TicketRejected(field_errors(err)) from None
+    if ticket.incident.kind not in playbooks.playbooks:
+        raise TicketRejected([f"incident.kind: no playbook for {ticket.incident.kind.value!r} "
+                              f"in playbook set {playbooks.version}"])
+    return ticket
+
+
+@dataclass
+class Opened:
+    case_id: str
+    created: bool
+    run_id: str | None
+
+
+async def open_case(
+    client: Client,
+    ticket: Ticket,
+    playbooks: PlaybookSet,
+    *,
+    task_queue: str,
+    ops_contact: str,
+) -> Opened:
+    """Start the case for this ticket; a duplicate ticket returns the existing case."""
+    case_input = CaseInput(
+        ticket=ticket,
+        playbook=playbooks.for_kind(ticket.incident.kind),
+        playbook_version=playbooks.version,
+        ops_contact=ops_contact,
+        received_at=datetime.now(UTC),
+    )
+    try:
+        handle = await client.start_workflow(
+            RecoveryWorkflow.run,
+            case_input,
+            id=ticket.case_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        )
+        return Opened(ticket.case_id, True, handle.result_run_id)
+    except WorkflowAlreadyStartedError as err:
+        return Opened(ticket.case_id, False, err.run_id)
+
+
+def case_handle(client: Client, case_id: str) -> WorkflowHandle[RecoveryWorkflow, CaseOutcome]:
+    return client.get_workflow_handle_for(RecoveryWorkflow.run, case_id)
+
+
+async def case_status(client: Client, case_id: str) -> CaseStatus:
+    return await case_handle(client, case_id).query(RecoveryWorkflow.status_query)
+
+
+@dataclass
+class CaseRow:
+    case_id: str
+    status: str
+    started: datetime | None
+    closed: datetime | None
+
+
+async def list_cases(client: Client, *, open_only: bool = False, limit: int = 100
+                     ) -> list[CaseRow]:
+    query = 'WorkflowType = "RecoveryWorkflow"'
+    if open_only:
+        query += ' AND ExecutionStatus = "Running"'
+    rows = []
+    async for wf in client.list_workflows(query, limit=limit):
+        status = wf.status.name.lower() if isinstance(wf.status, WorkflowExecutionStatus) \
+            else "unknown"
+        rows.append(CaseRow(wf.id, status, wf.start_time, wf.close_time))
+    return rows

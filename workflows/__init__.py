@@ -1,0 +1,1 @@
+"""Workflow definitions. No I/O here: activities do it."""

@@ -1,0 +1,806 @@
+"""RecoveryWorkflow: one service failure, from the report to the last follow-up.
+
+acknowledge -> diagnose -> remedy -> compensate -> confirm -> follow-up -> document.
+People act on the case through updates (validated, so a caller learns at once whether the
+case took it); the `status` query shows where it stands. Every wait has a timeout and a
+defined escalation, and the case's own history is the audit record.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities import names
+    from domain import compensation
+    from domain.actions import Accepted, AgentNote, ApprovalDecision, CustomerAnswer, ExpenseClaim
+    from domain.case import (
+        ApprovalRequest,
+        Booking,
+        CaseInput,
+        CaseOutcome,
+        CaseStatus,
+        CompensationItem,
+        Escalation,
+        Event,
+        Question,
+        Resolution,
+        Stage,
+    )
+    from domain.money import Money
+    from domain.provider import (
+        BookingResult,
+        LocateRequest,
+        LocateResult,
+        MessageReceipt,
+        MessageRequest,
+        PaymentReceipt,
+        PaymentRequest,
+        PerkRequest,
+        ProductReceipt,
+        Quote,
+        QuoteRequest,
+        RebookRequest,
+        ReleaseRequest,
+        RemakeRequest,
+        ReturnLabel,
+        ReturnRequest,
+        ShipRequest,
+        StockRequest,
+        StockResult,
+        SubstituteRequest,
+    )
+    from domain.ticket import Channel
+
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5),
+    maximum_attempts=12,
+)
+PRODUCT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1),
+    maximum_attempts=8,
+)
+# Payments retry for at most 6 hours in all: well inside the ~24 h a payment provider keeps
+# idempotency keys, so a late retry can never be taken for a new payment.
+PAYMENT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=10),
+    maximum_attempts=10,
+)
+PAYMENT_DEADLINE = timedelta(hours=6)
+CALL_TIMEOUT = timedelta(seconds=30)
+
+
+def _reject(message: str) -> None:
+    raise ApplicationError(message, type="InvalidUpdate", non_retryable=True)
+
+
+def _failure_reason(err: ActivityError) -> str:
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        retried = "" if cause.non_retryable else " (gave up after retries)"
+        return f"{cause.message}{retried}"
+    return str(cause or err)
+
+
+@workflow.defn
+class RecoveryWorkflow:
+    @workflow.init
+    def __init__(self, inp: CaseInput) -> None:
+        self.inp = inp
+        self.ticket = inp.ticket
+        self.playbook = inp.playbook
+        self.customer = inp.ticket.customer
+        self.incident = inp.ticket.incident
+        opened = inp.ticket.reported_at or inp.received_at or workflow.now()
+        self.status = CaseStatus(
+            case_id=workflow.info().workflow_id,
+            ticket_id=inp.ticket.id,
+            customer_id=self.customer.id,
+            kind=self.incident.kind.value,
+            playbook_version=inp.playbook_version,
+            stage=Stage.ACKNOWLEDGE,
+            opened_at=opened,
+            discretion_limit=self.playbook.discretion.limit(self.incident.paid),
+        )
+        self._answers: dict[str, CustomerAnswer] = {}
+        self._decisions: dict[str, ApprovalDecision] = {}
+        self._claims_open = True
+        self._claims_invited = False
+        self._failed_attempts = 0
+        self._remedy_attempts = 0
+        self._remedy_ok = False
+        self._refund_requested = False
+        self._substitute: Quote | None = None
+        self._done: list[str] = []
+        self._approval_needed = False
+        self._cause = self.incident.summary
+
+    # ------------------------------------------------------------------ the recovery
+    @workflow.run
+    async def run(self, inp: CaseInput) -> CaseOutcome:
+        await self._acknowledge()
+        self._remedy_ok = await self._diagnose_and_remedy()
+        await self._compensate()
+        await self._confirm(round_=1)
+        resolution = await self._follow_up_until_settled()
+        outcome = await self._document(resolution)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return outcome
+
+    async def _acknowledge(self) -> None:
+        self._stage(Stage.ACKNOWLEDGE)
+        inc = self.incident
+        what = {
+            "car_missing": f"the car for your reservation {inc.reference} was not at "
+                           f"{inc.location}",
+            "wrong_item": f"order {inc.reference} arrived with {inc.item} instead of {inc.wanted}",
+            "wrong_order": f"your order {inc.reference} ({inc.item}) was made wrong",
+        }[inc.kind.value]
+        await self._tell(
+            "ack",
+            "We are sorry",
+            f"Dear {self.customer.first_name},\n\nwe are sorry: {what}. You do not need to "
+            f"explain anything again: case {self.status.case_id} has everything you told us, "
+            "and we are fixing it now.",
+        )
+
+    async def _diagnose_and_remedy(self) -> bool:
+        remedy = self.playbook.remedy
+        if remedy == "rebook":
+            return await self._rebook_until_found()
+        if remedy == "exchange":
+            return await self._exchange()
+        return await self._remake()
+
+    # ---- car sharing: locate, re-book, escalate with an upgrade
+    async def _rebook_until_found(self) -> bool:
+        inc = self.incident
+        assert inc.item is not None and inc.location is not None
+        current = Booking(id=inc.reference, vehicle=inc.item, location=inc.location,
+                          origin="original")
+        self.status.bookings.append(current)
+        self._stage(Stage.DIAGNOSE)
+        found = await self._locate(current)
+        while not found:
+            current.status = "failed"
+            self._failed_attempts += 1
+            attempt = self._remedy_attempts + 1
+            if attempt > self.playbook.remedy_attempts:
+                await self._escalate(
+                    f"no car after {self._remedy_attempts} re-booking(s): a person must take over"
+                )
+                await self._release_unused()
+                return False
+            upgrade = False
+            if attempt > self.playbook.frontline_attempts:
+                what = "with an upgrade" if self.playbook.upgrade_on_escalation else ""
+                approved = await self._approval(
+                    f"rebook-{attempt}",
+                    f"{self._failed_attempts} car(s) missing; approve re-booking {what}".strip(),
+                )
+                upgrade = approved and self.playbook.upgrade_on_escalation
+            self._stage(Stage.REMEDY)
+            self._remedy_attempts = attempt
+            try:
+                booking: BookingResult = await self._call(
+                    names.REBOOK_VEHICLE,
+                    RebookRequest(
+                        step=f"rebook:{attempt}", customer_id=self.customer.id,
+                        replaces=current.id, like_vehicle=inc.item, near=inc.location,
+                        exclude=[b.vehicle for b in self.status.bookings], upgrade=upgrade,
+                    ),
+                    BookingResult,
+                )
+            except ActivityError as err:
+                await self._escalate(f"re-booking failed: {_failure_reason(err)}")
+                await self._release_unused()
+                return False
+            current = Booking(id=booking.booking_id, vehicle=booking.vehicle,
+                              vehicle_class=booking.vehicle_class, location=booking.location)
+            self.status.bookings.append(current)
+            upgraded = " (upgraded)" if upgrade else ""
+            self._action("rebooked", f"re-booked to {booking.vehicle}, {booking.vehicle_class}"
+                         f"{upgraded}, at {booking.location}")
+            self._claims_invited = self.playbook.compensation.reimburse_expenses
+            claim_hint = (
+                " If you need a taxi to get there, take one and send us the receipt: we "
+                "reimburse it in full." if self._claims_invited else ""
+            )
+            await self._tell_all(
+                f"rebook:{attempt}",
+                "Your new car",
+                f"Dear {self.customer.first_name},\n\nwe have booked {booking.vehicle} "
+                f"({booking.vehicle_class}{upgraded}) for you at {booking.location}.{claim_hint}",
+            )
+            answer = await self._ask(
+                f"pickup-{attempt}",
+                f"Did you find {booking.vehicle} at {booking.location}?",
+                ["picked_up", "missing"],
+            )
+            if answer is None:
+                await self._escalate(
+                    f"no answer whether {booking.vehicle} was found; assuming it was, an agent "
+                    "should check"
+                )
+                found = True
+            elif answer.answer == "picked_up":
+                found = True
+            else:
+                self._stage(Stage.DIAGNOSE)
+                found = await self._locate(current)
+        current.status = "in_use"
+        await self._release_unused()
+        return True
+
+    async def _locate(self, booking: Booking) -> bool:
+        for attempt in range(1, self.playbook.locate_attempts + 1):
+            try:
+                located: LocateResult = await self._call(
+                    names.LOCATE_VEHICLE,
+                    LocateRequest(step=f"locate:{booking.vehicle}:{attempt}",
+                                  vehicle=booking.vehicle, booking=booking.id),
+                    LocateResult,
+                )
+            except ActivityError as err:
+                await self._escalate(f"could not locate {booking.vehicle}: "
+                                     f"{_failure_reason(err)}")
+                return False
+            self._action("honked", f"sounded the horn of {booking.vehicle} at {located.location}")
+            answer = await self._ask(
+                f"locate-{booking.vehicle}-{attempt}",
+                f"We just sounded the horn of {booking.vehicle}. Can you see or hear it now?",
+                ["found", "not_found"],
+            )
+            if answer is not None and answer.answer == "found":
+                return True
+        return False
+
+    async def _release_unused(self) -> None:
+        """Release every booking not in use, newest first."""
+        for booking in reversed(self.status.bookings):
+            if booking.status not in ("active", "failed"):
+                continue
+            try:
+                await self._call(names.RELEASE_BOOKING,
+                                 ReleaseRequest(step=f"release:{booking.id}", booking=booking.id),
+                                 ProductReceipt)
+            except ActivityError as err:
+                await self._escalate(f"could not release booking {booking.id}: "
+                                     f"{_failure_reason(err)}")
+                continue
+            booking.status = "released"
+            self._action("released", f"released booking {booking.id} ({booking.vehicle})")
+
+    # ---- retail: stock check, return label, substitute
+    async def _exchange(self) -> bool:
+        inc = self.incident
+        assert inc.item is not None and inc.wanted is not None
+        self._stage(Stage.DIAGNOSE)
+        try:
+            stock: StockResult = await self._call(
+                names.CHECK_STOCK, StockRequest(sku=inc.wanted), StockResult
+            )
+        except ActivityError as err:
+            await self._escalate(f"stock check for {inc.wanted} failed: {_failure_reason(err)}")
+            self._refund_requested = True
+            return False
+        in_stock = stock.available > 0
+        self._event("stock_check", f"{inc.wanted}: {stock.available} in stock")
+        self._stage(Stage.REMEDY)
+        self._remedy_attempts = 1
+        try:
+            label: ReturnLabel = await self._call(
+                names.CREATE_RETURN,
+                ReturnRequest(step="return-label", order=inc.reference, sku=inc.item,
+                              customer_id=self.customer.id),
+                ReturnLabel,
+            )
+            self._action("return_label", f"prepaid return label {label.label_id} and "
+                         f"pre-filled return form {label.form_id} for {inc.item}")
+        except ActivityError as err:
+            await self._escalate(f"return label failed: {_failure_reason(err)}")
+            label = None
+        label_text = (
+            f" Your prepaid return label is {label.label_id}; the return form "
+            f"{label.form_id} is already filled in." if label else ""
+        )
+        if in_stock:
+            try:
+                await self._call(
+                    names.SHIP_ITEM,
+                    ShipRequest(step="ship", order=inc.reference, sku=inc.wanted,
+                                customer_id=self.customer.id),
+                    ProductReceipt,
+                )
+            except ActivityError as err:
+                await self._escalate(f"shipping {inc.wanted} failed: {_failure_reason(err)}")
+                self._refund_requested = True
+                return False
+            self._action("shipped", f"shipped {inc.wanted} for order {inc.reference}")
+            await self._tell("exchange", "The right item is on its way",
+                             f"Dear {self.customer.first_name},\n\n{inc.wanted} is on its way."
+                             f"{label_text}")
+            return True
+        self._failed_attempts += 1
+        answer = await self._ask(
+            "substitute",
+            f"{inc.wanted} is out of stock.{label_text} Would you like a substitute (answer "
+            "'substitute' with its SKU as value) or your money back ('refund')?",
+            ["substitute", "refund"],
+        )
+        if answer is None or answer.answer == "refund":
+            self._refund_requested = True
+            return False
+        assert answer.value is not None
+        try:
+            quote: Quote = await self._call(
+                names.QUOTE_SUBSTITUTE,
+                QuoteRequest(original_sku=inc.wanted, substitute_sku=answer.value), Quote,
+            )
+        except ActivityError as err:
+            await self._escalate(f"substitute {answer.value} failed: {_failure_reason(err)}")
+            self._refund_requested = True
+            return False
+        if not quote.available:
+            await self._escalate(f"substitute {answer.value} is out of stock too; refunding")
+            self._refund_requested = True
+            return False
+        self._substitute = quote
+        self._event("substitute_chosen",
+                    f"{quote.substitute_sku}, price difference {quote.difference}")
+        return True
+
+    # ---- coffee shop
+    async def _remake(self) -> bool:
+        inc = self.incident
+        self._stage(Stage.REMEDY)
+        self._remedy_attempts = 1
+        try:
+            await self._call(
+                names.REMAKE_ORDER,
+                RemakeRequest(step="remake", order=inc.reference, item=inc.item or "order"),
+                ProductReceipt,
+            )
+        except ActivityError as err:
+            await self._escalate(f"remake failed: {_failure_reason(err)}")
+            self._failed_attempts += 1
+            return False
+        self._action("remade", f"remade {inc.item} for order {inc.reference}, at no cost")
+        return True
+
+    # ---- compensation
+    async def _compensate(self) -> None:
+        self._stage(Stage.COMPENSATE)
+        policy = self.playbook.compensation
+        if policy.reimburse_expenses and (self._claims_invited or self.status.claims):
+            await self._ask(
+                "claims",
+                "Please send us every receipt you want reimbursed, then answer 'done'.",
+                ["done"],
+                timeout=self.playbook.timeouts.claims_window,
+            )
+        self._claims_open = False
+        items = compensation.plan(
+            self.playbook, self.incident.paid,
+            failed_attempts=self._failed_attempts,
+            refund_requested=self._refund_requested,
+            claims=self.status.claims,
+            price_difference=self._substitute.difference if self._substitute else None,
+        )
+        await self._settle(items, request_id="compensation")
+
+    async def _settle(self, items: list[CompensationItem], request_id: str) -> None:
+        currency = self.incident.paid.currency
+        limit = self.status.discretion_limit
+        total = compensation.money_total(items, currency)
+        self.status.compensation.extend(items)
+        if total > limit:
+            self._approval_needed = True
+            approved = await self._approval(
+                request_id,
+                f"compensation of {total} is above the frontline limit of {limit}",
+                amount=total,
+            )
+            allowed = items if approved else compensation.within_limit(items, limit)
+        else:
+            self._event("within_discretion", f"{total} within the frontline limit of {limit}")
+            allowed = items
+        for item in items:
+            item.state = "approved" if any(a is item for a in allowed) else "declined"
+        for item in items:
+            if item.state == "approved":
+                await self._execute(item)
+        if self._substitute is not None and request_id == "compensation":
+            waiver = next((i for i in items if i.kind == "waiver"), None)
+            waived = waiver.amount if waiver and waiver.state == "approved" and waiver.amount \
+                else Money.zero(currency)
+            try:
+                await self._call(
+                    names.PLACE_SUBSTITUTE,
+                    SubstituteRequest(step="substitute", order=self.incident.reference,
+                                      sku=self._substitute.substitute_sku,
+                                      customer_id=self.customer.id, waived=waived),
+                    ProductReceipt,
+                )
+                self._action("substitute", f"sent {self._substitute.substitute_sku} as a "
+                             "substitute", amount=waived if waived.amount else None)
+                if waiver is not None and waiver.state == "approved":
+                    waiver.state = "paid"
+            except ActivityError as err:
+                if waiver is not None:
+                    waiver.state, waiver.failure = "failed", _failure_reason(err)
+                await self._escalate(f"substitute order failed: {_failure_reason(err)}")
+
+    async def _execute(self, item: CompensationItem) -> None:
+        try:
+            if item.kind in ("refund", "reimbursement", "coupon"):
+                assert item.amount is not None
+                receipt: PaymentReceipt = await workflow.execute_activity(
+                    names.MAKE_PAYMENT,
+                    PaymentRequest(step=item.step, kind=item.kind, amount=item.amount,
+                                   customer_id=self.customer.id,
+                                   reference=self.incident.reference, memo=item.description),
+                    result_type=PaymentReceipt,
+                    start_to_close_timeout=CALL_TIMEOUT,
+                    schedule_to_close_timeout=PAYMENT_DEADLINE,
+                    retry_policy=PAYMENT_RETRY,
+                )
+                item.state, item.receipt = "paid", receipt.payment_id
+                self._action("paid", item.description, amount=item.amount)
+            elif item.kind == "perk":
+                perk = item.step.partition(":")[2]
+                granted: ProductReceipt = await self._call(
+                    names.GRANT_PERK,
+                    PerkRequest(step=item.step, customer_id=self.customer.id, perk=perk),
+                    ProductReceipt,
+                )
+                item.state, item.receipt = "paid", granted.action_id
+                self._action("perk", item.description)
+        except ActivityError as err:
+            item.state, item.failure = "failed", _failure_reason(err)
+            await self._escalate(f"{item.description} failed: {item.failure}")
+
+    # ---- confirm, follow up, reopen, document
+    async def _confirm(self, round_: int) -> None:
+        self._stage(Stage.CONFIRM)
+        lines = [f"- {line}" for line in self._done] or ["- nothing yet"]
+        paid = [i for i in self.status.compensation if i.state == "paid" and i.amount]
+        open_items = [i for i in self.status.compensation if i.state == "failed"]
+        body = [
+            f"Dear {self.customer.first_name},",
+            "",
+            f"here is everything we did about {self.incident.reference} "
+            f"(case {self.status.case_id}):",
+            *lines,
+        ]
+        if paid:
+            total = compensation.money_total(paid, self.incident.paid.currency)
+            body += ["", f"In all we paid or credited you {total}."]
+        if open_items:
+            body += ["", "Still open, a colleague will contact you about:",
+                     *[f"- {i.description}: {i.amount}" for i in open_items]]
+        step = "confirm" if round_ == 1 else f"confirm:{round_}"
+        await self._tell(step, "Confirmation: what we did", "\n".join(body))
+
+    async def _follow_up_until_settled(self) -> Resolution:
+        timeouts = self.playbook.timeouts
+        if timeouts.follow_up_delay <= timedelta(0):
+            return "resolved" if self._remedy_ok else "unresolved"
+        round_ = 1
+        while True:
+            self._stage(Stage.FOLLOW_UP)
+            await workflow.sleep(timeouts.follow_up_delay)
+            answer = await self._ask(
+                f"follow-up-{round_}",
+                "Is everything put right for you now?",
+                ["satisfied", "not_satisfied"],
+                timeout=timeouts.follow_up_reply,
+                reminders=timeouts.follow_up_reminders,
+            )
+            if answer is None:
+                self._event("unreachable", "no answer to the follow-up or its reminders")
+                return "unreachable"
+            if answer.answer == "satisfied":
+                return "resolved"
+            if round_ > self.playbook.max_reopens:
+                await self._escalate(
+                    f"customer still not satisfied after {round_} follow-ups: "
+                    f"{answer.comment or 'no comment'}"
+                )
+                return "unresolved"
+            self.status.reopened += 1
+            self._event("reopened", answer.comment or "customer not satisfied")
+            await self._reopen(round_, answer)
+            round_ += 1
+            await self._confirm(round_=round_)
+
+    async def _reopen(self, round_: int, answer: CustomerAnswer) -> None:
+        self._stage(Stage.COMPENSATE)
+        extra = self.playbook.compensation.reopen_goodwill
+        currency = self.incident.paid.currency
+        if extra <= 0:
+            await self._escalate(f"case reopened: {answer.comment or 'customer not satisfied'}")
+            return
+        item = CompensationItem(step=f"coupon:reopen-{round_}", kind="coupon",
+                                description="extra goodwill coupon",
+                                amount=Money(amount=extra, currency=currency))
+        self.status.compensation.append(item)
+        approved = await self._approval(
+            f"reopen-{round_}",
+            f"customer not satisfied ({answer.comment or 'no comment'}); approve an extra "
+            f"coupon of {item.amount}",
+            amount=item.amount,
+        )
+        if approved:
+            item.state = "approved"
+            await self._execute(item)
+        else:
+            item.state = "declined"
+
+    async def _document(self, resolution: Resolution) -> CaseOutcome:
+        self._stage(Stage.DOCUMENT)
+        now = workflow.now()
+        currency = self.incident.paid.currency
+        paid = [i for i in self.status.compensation if i.state == "paid"]
+        goodwill = [i for i in paid if i.kind in ("coupon", "waiver")]
+        first = self.status.first_contact_at
+        outcome = CaseOutcome(
+            case_id=self.status.case_id,
+            kind=self.status.kind,
+            cause=self._cause,
+            resolution=resolution,
+            remedy_attempts=self._remedy_attempts,
+            remedy_succeeded=self._remedy_ok,
+            paid_out=compensation.money_total(paid, currency),
+            goodwill=compensation.money_total(goodwill, currency),
+            escalations=len(self.status.escalations),
+            reopened=self.status.reopened,
+            approval_needed=self._approval_needed,
+            opened_at=self.status.opened_at,
+            first_contact_at=first,
+            closed_at=now,
+            seconds_to_first_contact=(
+                (first - self.status.opened_at).total_seconds() if first else None
+            ),
+            seconds_to_close=(now - self.status.opened_at).total_seconds(),
+        )
+        await self._call(names.RECORD_OUTCOME, outcome, None)
+        self.status.resolution = resolution
+        self.status.closed_at = now
+        self._stage(Stage.CLOSED)
+        return outcome
+
+    # ------------------------------------------------------------------ updates and query
+    @workflow.query
+    def status_query(self) -> CaseStatus:
+        return self.status
+
+    @workflow.update
+    def answer(self, answer: CustomerAnswer) -> Accepted:
+        self._answers[answer.question_id] = answer
+        self._event("answer", f"{answer.question_id}: {answer.answer}"
+                    + (f" ({answer.value})" if answer.value else ""), by=str(answer.by))
+        return Accepted(case_id=self.status.case_id, detail=f"answer {answer.answer!r} taken")
+
+    @answer.validator
+    def _check_answer(self, answer: CustomerAnswer) -> None:
+        self._check_open()
+        if answer.by.role not in ("customer", "agent"):
+            _reject(f"answers come from the customer or an agent, not a {answer.by.role}")
+        question = self.status.question
+        if question is None:
+            _reject("the case is not waiting for an answer")
+        assert question is not None
+        if answer.question_id != question.id:
+            _reject(f"the open question is {question.id!r}, not {answer.question_id!r}")
+        if answer.answer not in question.choices:
+            _reject(f"answer must be one of {', '.join(question.choices)}")
+        if answer.answer == "substitute" and not answer.value:
+            _reject("a substitute needs its SKU as value")
+
+    @workflow.update
+    def submit_claim(self, claim: ExpenseClaim) -> Accepted:
+        self.status.claims.append(claim)
+        self._event("claim", f"{claim.claim_id}: {claim.description}", amount=claim.amount,
+                    by=str(claim.by))
+        return Accepted(case_id=self.status.case_id,
+                        detail=f"claim {claim.claim_id} for {claim.amount} accepted")
+
+    @submit_claim.validator
+    def _check_claim(self, claim: ExpenseClaim) -> None:
+        self._check_open()
+        policy = self.playbook.compensation
+        if not policy.reimburse_expenses:
+            _reject(f"{self.status.kind} cases do not reimburse expenses")
+        if not self._claims_open:
+            _reject("expense claims are closed: the compensation has already been decided")
+        if claim.by.role not in ("customer", "agent"):
+            _reject(f"claims come from the customer or an agent, not a {claim.by.role}")
+        currency = self.incident.paid.currency
+        if claim.amount.currency != currency:
+            _reject(f"claim is in {claim.amount.currency} but this case is in {currency}")
+        if claim.amount.amount <= 0:
+            _reject("a claim must be for more than zero")
+        if claim.amount.amount > policy.max_claim:
+            _reject(f"{claim.amount} is above the per-claim maximum of {policy.max_claim} "
+                    f"{currency}: a manager must handle it")
+        if any(c.claim_id == claim.claim_id for c in self.status.claims):
+            _reject(f"claim {claim.claim_id} was already submitted")
+        if len(self.status.claims) >= policy.max_claims:
+            _reject(f"at most {policy.max_claims} claims per case")
+
+    @workflow.update
+    def decide(self, decision: ApprovalDecision) -> Accepted:
+        self._decisions[decision.request_id] = decision
+        verdict = "approved" if decision.approved else "rejected"
+        self._event("approval", f"{decision.request_id} {verdict}"
+                    + (f": {decision.note}" if decision.note else ""), by=str(decision.by))
+        return Accepted(case_id=self.status.case_id, detail=f"{decision.request_id} {verdict}")
+
+    @decide.validator
+    def _check_decision(self, decision: ApprovalDecision) -> None:
+        self._check_open()
+        if decision.by.role != "manager":
+            _reject(f"approvals need the manager role; {decision.by} is not a manager")
+        pending = self.status.approval
+        if pending is None:
+            _reject("nothing is waiting for approval")
+        assert pending is not None
+        if decision.request_id != pending.id:
+            _reject(f"the pending approval is {pending.id!r}, not {decision.request_id!r}")
+
+    @workflow.update
+    def add_note(self, note: AgentNote) -> Accepted:
+        self.status.notes.append(f"{note.by}: {note.text}")
+        self._event("note", note.text, by=str(note.by))
+        return Accepted(case_id=self.status.case_id, detail="note added")
+
+    @add_note.validator
+    def _check_note(self, note: AgentNote) -> None:
+        self._check_open()
+        if note.by.role not in ("agent", "manager"):
+            _reject(f"notes come from agents and managers, not a {note.by.role}")
+
+    def _check_open(self) -> None:
+        if self.status.stage in (Stage.DOCUMENT, Stage.CLOSED):
+            _reject(f"case {self.status.case_id} is closed")
+
+    # ------------------------------------------------------------------ helpers
+    def _stage(self, stage: Stage) -> None:
+        if self.status.stage != stage:
+            self.status.stage = stage
+            self._event("stage", stage.value)
+
+    def _event(self, kind: str, detail: str, *, amount: Money | None = None,
+               by: str | None = None) -> None:
+        self.status.events.append(
+            Event(at=workflow.now(), kind=kind, detail=detail, amount=amount, by=by)
+        )
+
+    def _action(self, kind: str, detail: str, *, amount: Money | None = None) -> None:
+        """Something done for the customer: it goes into the written confirmation."""
+        self._event(kind, detail, amount=amount)
+        self._done.append(f"{detail}: {amount}" if amount else detail)
+
+    async def _call(self, activity: str, arg: Any, result_type: type | None) -> Any:
+        return await workflow.execute_activity(
+            activity, arg, result_type=result_type,
+            start_to_close_timeout=CALL_TIMEOUT, retry_policy=PRODUCT_RETRY,
+        )
+
+    async def _send(self, step: str, channel: Channel, to: str, subject: str, body: str,
+                    ) -> MessageReceipt:
+        return await workflow.execute_activity(
+            names.SEND_MESSAGE,
+            MessageRequest(step=step, channel=channel, to=to, subject=subject, body=body,
+                           customer_id=self.customer.id),
+            result_type=MessageReceipt,
+            start_to_close_timeout=CALL_TIMEOUT, retry_policy=NOTIFY_RETRY,
+        )
+
+    async def _tell(self, step: str, subject: str, body: str,
+                    channel: Channel | None = None) -> bool:
+        channel = channel or self.customer.preferred_channel
+        to = self.customer.contact(channel)
+        if to is None:
+            self._event("skipped_message", f"no {channel} contact for {subject!r}")
+            return False
+        try:
+            await self._send(f"{step}:{channel}", channel, to, subject, body)
+        except ActivityError as err:
+            await self._escalate(f"could not reach the customer by {channel}: "
+                                 f"{_failure_reason(err)}")
+            return False
+        if self.status.first_contact_at is None:
+            self.status.first_contact_at = workflow.now()
+        self._event("message", f"{channel}: {subject}")
+        return True
+
+    async def _tell_all(self, step: str, subject: str, body: str) -> None:
+        channels: list[Channel] = []
+        for ch in self.playbook.notify_on_remedy:
+            resolved = self.customer.preferred_channel if ch == "preferred" else ch
+            if resolved not in channels:
+                channels.append(resolved)
+        for channel in channels:
+            await self._tell(step, subject, body, channel=channel)
+
+    async def _ask(self, qid: str, prompt: str, choices: list[str], *,
+                   timeout: timedelta | None = None, reminders: int = 0,
+                   ) -> CustomerAnswer | None:
+        """Ask the customer on their channel; None when every wait ran out."""
+        timeout = timeout or self.playbook.timeouts.customer_reply
+        now = workflow.now()
+        self.status.question = Question(
+            id=qid, prompt=prompt, choices=choices, asked_at=now, deadline=now + timeout,
+            on_timeout="no answer",
+        )
+        body = f"{prompt}\n\nPlease answer: {' / '.join(choices)} (question {qid})."
+        for attempt in range(reminders + 1):
+            step = f"ask:{qid}" if attempt == 0 else f"ask:{qid}:reminder-{attempt}"
+            subject = "A question about your case" if attempt == 0 else "Reminder: your case"
+            await self._tell(step, subject, body)
+            try:
+                await workflow.wait_condition(lambda: qid in self._answers, timeout=timeout)
+                break
+            except TimeoutError:
+                self._event("no_answer", f"{qid}: no answer within {timeout}")
+                self.status.question.deadline = workflow.now() + timeout
+        self.status.question = None
+        return self._answers.get(qid)
+
+    async def _approval(self, rid: str, reason: str, amount: Money | None = None) -> bool:
+        """Ask a manager; each timeout escalates one level, the last one declines."""
+        timeouts = self.playbook.timeouts
+        now = workflow.now()
+        self.status.approval = ApprovalRequest(
+            id=rid, reason=reason, amount=amount, asked_at=now, deadline=now + timeouts.approval,
+        )
+        self._event("approval_requested", f"{rid}: {reason}", amount=amount)
+        await self._notify_ops(f"approval:{rid}", f"Approval needed: {self.status.case_id}",
+                               f"{reason}. Decide with: makegood approve {self.status.case_id} "
+                               f"{rid} --as manager:<you> [--reject]")
+        decided = False
+        for level in range(timeouts.approval_escalations + 1):
+            try:
+                await workflow.wait_condition(lambda: rid in self._decisions,
+                                              timeout=timeouts.approval)
+                decided = True
+                break
+            except TimeoutError:
+                if level < timeouts.approval_escalations:
+                    self.status.approval.level = level + 1
+                    self.status.approval.deadline = workflow.now() + timeouts.approval
+                    await self._escalate(
+                        f"approval {rid} undecided after {timeouts.approval}; escalated to "
+                        f"level {level + 1}", step=f"approval:{rid}:level-{level + 1}",
+                    )
+        self.status.approval = None
+        if not decided:
+            await self._escalate(f"approval {rid} never decided: treated as declined",
+                                 step=f"approval:{rid}:expired")
+            return False
+        return self._decisions[rid].approved
+
+    async def _notify_ops(self, step: str, subject: str, body: str) -> None:
+        try:
+            await self._send(step, "email", self.inp.ops_contact, subject, body)
+        except ActivityError as err:
+            # Nothing left to tell: the failure stays visible in history and status.
+            self._event("ops_unreachable", _failure_reason(err))
+
+    async def _escalate(self, reason: str, *, step: str | None = None) -> None:
+        self.status.escalations.append(
+            Escalation(at=workflow.now(), reason=reason, to=self.inp.ops_contact)
+        )
+        self._event("escalated", reason)
+        workflow.logger.warning("case escalated: %s", reason)
+        n = len(self.status.escalations)
+        await self._notify_ops(step or f"escalation:{n}", f"Escalated: {self.status.case_id}",
+                               f"{reason}\n\nCase {self.status.case_id}, ticket "
+                               f"{self.ticket.id}, stage {self.status.stage.value}.")
