@@ -41,3 +41,101 @@ async def test_s5_wrong_drink_remade_and_refunded_without_approval(
     assert outcome.seconds_to_close < 60
     recorded = await store.rows("SELECT outcome FROM outcomes WHERE case_id = ?", case.id)
     assert len(recorded) == 1 and '"resolution":"resolved"' in recorded[0]["outcome"]
+
+
+async def test_s4_wrong_size_out_of_stock_substitute_within_discretion(
+    env: WorkflowEnvironment, store: LocalStore, task_queue: str
+) -> None:
+    case = await start(env.client, store, ticket("s4-wrong-size.json"), task_queue, env=env)
+    status = await case.question("substitute")
+    assert "SHORTS-BLUE-M is out of stock" in status.question.prompt
+    await case.answer("substitute", "substitute", value="SHORTS-NAVY-M")
+    await case.skip(timedelta(days=3))
+    await case.answer("follow-up-1", "satisfied")
+    outcome = await case.result()
+
+    status = await case.status()
+    assert [e.detail for e in status.events if e.kind == "stock_check"] == [
+        "SHORTS-BLUE-M: 0 in stock"
+    ]
+    actions = await case.actions()
+    assert [a["action"] for a in actions] == ["return_label", "perk", "substitute_order"]
+    assert "prepaid label" in actions[0]["detail"] and "pre-filled form" in actions[0]["detail"]
+    assert "7.00 USD of price difference waived" in actions[2]["detail"]
+    assert await store.rows("SELECT perk FROM perks WHERE customer_id = 'C-7'") == [
+        {"perk": "vip"}
+    ]
+    payments = await case.payments()
+    assert [(p["kind"], p["amount"]) for p in payments] == [("coupon", "10.00")]
+    assert outcome.approval_needed is False and status.approval is None
+    assert outcome.goodwill.amount == Decimal("17.00")  # 7.00 waived + 10.00 coupon
+    assert outcome.resolution == "resolved"
+    assert await store.rows("SELECT quantity FROM stock WHERE sku = 'SHORTS-NAVY-M'") == [
+        {"quantity": 4}
+    ]
+    assert keys(await case.messages()) == [
+        "ack:email", "ask:substitute:email", "confirm:email", "ask:follow-up-1:email"
+    ]
+
+
+async def test_s1_missing_car_twice_escalates_upgrades_and_pays_each_once(
+    env: WorkflowEnvironment, store: LocalStore, task_queue: str
+) -> None:
+    case = await start(env.client, store, ticket("s1-missing-car.json"), task_queue, env=env)
+    # The first car: horn twice, the member hears nothing.
+    await case.answer("locate-CAR-1-1", "not_found")
+    await case.answer("locate-CAR-1-2", "not_found")
+    # Re-booked to a second car nearby; told by email and app to take a taxi and claim it.
+    await case.question("pickup-1")
+    await case.claim("taxi-1", "18.50")
+    await case.answer("pickup-1", "missing")
+    await case.answer("locate-CAR-2-1", "not_found")
+    await case.answer("locate-CAR-2-2", "not_found")
+    # The second car is missing too: a manager approves the upgraded re-booking.
+    await case.approve("rebook-2")
+    await case.claim("taxi-2", "23.75")
+    await case.answer("pickup-2", "picked_up")
+    await case.answer("claims", "done")
+    # 84.25 is above the frontline limit (half of 42.00): the manager approves it.
+    status = await case.until(lambda s: s.approval is not None, "compensation approval")
+    assert status.approval.amount is not None and str(status.approval.amount) == "84.25 USD"
+    await case.approve("compensation")
+    await case.until(lambda s: s.stage == "follow_up", "follow-up")
+    await case.skip(timedelta(days=1))
+    await case.answer("follow-up-1", "satisfied")
+    outcome = await case.result()
+
+    honks = [a["target"] for a in await case.actions("honk")]
+    assert honks == ["CAR-1", "CAR-1", "CAR-2", "CAR-2"]
+    assert max(honks.count(car) for car in set(honks)) <= 2
+    rebooks = await case.actions("rebook")
+    assert len(rebooks) == 2
+    assert "CAR-3 (premium)" in rebooks[1]["detail"]
+    bookings = await store.rows(
+        "SELECT id, vehicle, status FROM bookings WHERE id = 'R-1001' OR case_id = ? "
+        "ORDER BY created_at", case.id)
+    assert [(b["vehicle"], b["status"]) for b in bookings] == [
+        ("CAR-1", "released"), ("CAR-2", "released"), ("CAR-3", "active")
+    ]
+    # Released newest first.
+    releases = [a["target"] for a in await case.actions("release")]
+    assert releases == [bookings[1]["id"], "R-1001"]
+
+    payments = await case.payments()
+    assert sorted((p["kind"], p["amount"]) for p in payments) == [
+        ("refund", "42.00"), ("reimbursement", "18.50"), ("reimbursement", "23.75")
+    ]
+    assert len({p["key"] for p in payments}) == 3
+    assert await case.paid_total() == Decimal("84.25")
+
+    messages = await case.messages()
+    customer = [m for m in messages if m["recipient"] != "ops@makegood.example.com"]
+    confirmations = [m for m in customer if m["subject"].startswith("Confirmation")]
+    assert len(confirmations) == 1
+    body = confirmations[0]["body"]
+    for fragment in ("42.00 USD", "18.50 USD", "23.75 USD", "84.25 USD", "CAR-3", "released"):
+        assert fragment in body, fragment
+    assert {m["channel"] for m in customer if "rebook" in m["key"]} == {"email", "app"}
+    assert outcome.resolution == "resolved" and outcome.approval_needed
+    assert outcome.paid_out.amount == Decimal("84.25")
+    assert outcome.remedy_attempts == 2
