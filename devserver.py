@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import structlog
 from settings import Settings
 
 log = structlog.get_logger("makegood.devserver")
+STARTUP_TIMEOUT = 30.0
 
 
 def find_binary(name: str) -> str:
@@ -44,17 +44,16 @@ def dev_server_args(settings: Settings) -> list[str]:
     ]
 
 
-async def wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+async def wait_for_port(host: str, port: int, proc: asyncio.subprocess.Process) -> None:
     while True:
+        if proc.returncode is not None:
+            raise SystemExit(f"the Temporal dev server exited with status {proc.returncode}; "
+                             f"is port {port} already in use?")
         try:
             _, writer = await asyncio.open_connection(host, port)
             writer.close()
             return
         except OSError:
-            if loop.time() > deadline:
-                raise TimeoutError(f"Temporal dev server not listening on {host}:{port}") from None
             await asyncio.sleep(0.2)
 
 
@@ -62,17 +61,22 @@ async def wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
 async def dev_server(settings: Settings) -> AsyncIterator[None]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     binary = find_binary("temporal")
-    proc = subprocess.Popen([binary, *dev_server_args(settings)], stdin=subprocess.DEVNULL)
+    proc = await asyncio.create_subprocess_exec(binary, *dev_server_args(settings),
+                                                stdin=asyncio.subprocess.DEVNULL)
     host, _, port = settings.temporal_address.rpartition(":")
     try:
-        await wait_for_port(host or "127.0.0.1", int(port))
+        async with asyncio.timeout(STARTUP_TIMEOUT):
+            await wait_for_port(host or "127.0.0.1", int(port), proc)
         log.info("dev_server_started", address=settings.temporal_address,
                  ui=f"http://localhost:{settings.ui_port}", db=str(settings.temporal_db))
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                async with asyncio.timeout(15):
+                    await proc.wait()
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
         log.info("dev_server_stopped")

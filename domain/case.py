@@ -107,6 +107,7 @@ class CaseStatus(BaseModel):
     first_contact_at: datetime | None = None
     closed_at: datetime | None = None
     question: Question | None = None
+    follow_up_at: datetime | None = None
     approval: ApprovalRequest | None = None
     discretion_limit: Money
     bookings: list[Booking] = []

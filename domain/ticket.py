@@ -16,7 +16,9 @@ SafeId = Annotated[
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Phone = Annotated[
-    str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$"), Field(description="E.164, e.g. +15551234567")
+    str,
+    StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$"),
+    Field(description="E.164, e.g. +15551234567"),
 ]
 
 Channel = Literal["email", "sms", "app"]
@@ -51,7 +53,9 @@ class Customer(_Strict):
     @model_validator(mode="after")
     def _reachable(self) -> Customer:
         if self.contact(self.preferred_channel) is None:
-            needed = {"email": "email", "sms": "phone", "app": "app_user_id"}[self.preferred_channel]
+            needed = {"email": "email", "sms": "phone", "app": "app_user_id"}[
+                self.preferred_channel
+            ]
             raise ValueError(
                 f"preferred_channel is {self.preferred_channel!r} but {needed} is missing"
             )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -17,11 +18,26 @@ from domain.playbook import PlaybookSet
 from domain.ticket import Ticket
 from workflows.recovery import RecoveryWorkflow
 
+M = TypeVar("M", bound=BaseModel)
 
-class TicketRejected(ValueError):
+
+class Invalid(ValueError):
+    """Input refused before anything was sent, with one `field: reason` line per problem."""
+
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+class TicketRejected(Invalid):
+    pass
+
+
+def build(model: type[M], **fields: Any) -> M:
+    try:
+        return model.model_validate(fields)
+    except ValidationError as err:
+        raise Invalid(field_errors(err)) from None
 
 
 def parse_ticket(raw: str | bytes, playbooks: PlaybookSet) -> Ticket:

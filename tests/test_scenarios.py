@@ -16,9 +16,11 @@ from worker import build_worker
 
 @pytest.fixture
 async def env(store: LocalStore, task_queue: str) -> AsyncIterator[WorkflowEnvironment]:
-    async with await time_skipping_env() as env:
-        async with build_worker(env.client, task_queue, local_adapters(store).activities()):
-            yield env
+    async with (
+        await time_skipping_env() as env,
+        build_worker(env.client, task_queue, local_adapters(store).activities()),
+    ):
+        yield env
 
 
 async def test_s5_wrong_drink_remade_and_refunded_without_approval(

@@ -382,7 +382,7 @@ class RecoveryWorkflow:
                 "claims",
                 "Please send us every receipt you want reimbursed, then answer 'done'.",
                 ["done"],
-                timeout=self.playbook.timeouts.claims_window,
+                wait=self.playbook.timeouts.claims_window,
             )
         self._claims_open = False
         items = compensation.plan(
@@ -494,12 +494,14 @@ class RecoveryWorkflow:
         round_ = 1
         while True:
             self._stage(Stage.FOLLOW_UP)
+            self.status.follow_up_at = workflow.now() + timeouts.follow_up_delay
             await workflow.sleep(timeouts.follow_up_delay)
+            self.status.follow_up_at = None
             answer = await self._ask(
                 f"follow-up-{round_}",
                 "Is everything put right for you now?",
                 ["satisfied", "not_satisfied"],
-                timeout=timeouts.follow_up_reply,
+                wait=timeouts.follow_up_reply,
                 reminders=timeouts.follow_up_reminders,
             )
             if answer is None:
@@ -731,13 +733,13 @@ class RecoveryWorkflow:
             await self._tell(step, subject, body, channel=channel)
 
     async def _ask(self, qid: str, prompt: str, choices: list[str], *,
-                   timeout: timedelta | None = None, reminders: int = 0,
+                   wait: timedelta | None = None, reminders: int = 0,
                    ) -> CustomerAnswer | None:
         """Ask the customer on their channel; None when every wait ran out."""
-        timeout = timeout or self.playbook.timeouts.customer_reply
+        wait = wait or self.playbook.timeouts.customer_reply
         now = workflow.now()
         self.status.question = Question(
-            id=qid, prompt=prompt, choices=choices, asked_at=now, deadline=now + timeout,
+            id=qid, prompt=prompt, choices=choices, asked_at=now, deadline=now + wait,
             on_timeout="no answer",
         )
         body = f"{prompt}\n\nPlease answer: {' / '.join(choices)} (question {qid})."
@@ -746,11 +748,11 @@ class RecoveryWorkflow:
             subject = "A question about your case" if attempt == 0 else "Reminder: your case"
             await self._tell(step, subject, body)
             try:
-                await workflow.wait_condition(lambda: qid in self._answers, timeout=timeout)
+                await workflow.wait_condition(lambda: qid in self._answers, timeout=wait)
                 break
             except TimeoutError:
-                self._event("no_answer", f"{qid}: no answer within {timeout}")
-                self.status.question.deadline = workflow.now() + timeout
+                self._event("no_answer", f"{qid}: no answer within {wait}")
+                self.status.question.deadline = workflow.now() + wait
         self.status.question = None
         return self._answers.get(qid)
 

@@ -160,4 +160,4 @@ class LocalStore:
                 )
 
     async def seed_file(self, path: Path) -> None:
-        await self.seed(json.loads(path.read_text()))
+        await self.seed(json.loads(await asyncio.to_thread(path.read_text)))

@@ -1,0 +1,33 @@
+# Makegood: `make run` for the embedded default, `make test` for the whole suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run worker test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+# Temporal dev server (SQLite under data/, web UI on :8233) + worker, in the foreground.
+run: setup
+	$(BIN)/python worker.py --embedded
+
+# The worker alone, against MAKEGOOD_TEMPORAL_ADDRESS.
+worker: setup
+	$(BIN)/python worker.py
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .ruff_cache

@@ -1,0 +1,75 @@
+"""A case's status as an operator reads it in a terminal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from domain.case import CaseStatus
+
+
+def _when(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC") if at else "-"
+
+
+def render_status(status: CaseStatus, *, events: int = 12) -> str:
+    s = status
+    lines = [
+        f"{s.case_id}  [{s.kind}]  stage: {s.stage.value}"
+        + (f"  resolution: {s.resolution}" if s.resolution else ""),
+        f"  ticket {s.ticket_id}, customer {s.customer_id}, playbooks {s.playbook_version}",
+        f"  opened {_when(s.opened_at)}, first contact {_when(s.first_contact_at)}"
+        + (f", closed {_when(s.closed_at)}" if s.closed_at else ""),
+        f"  discretion limit {s.discretion_limit}"
+        + (f", re-opened {s.reopened}x" if s.reopened else ""),
+    ]
+    if s.question:
+        q = s.question
+        lines += [
+            "",
+            f"WAITING FOR THE CUSTOMER: {q.id}",
+            f"  {q.prompt}",
+            f"  answer with one of: {', '.join(q.choices)}",
+            f"  until {_when(q.deadline)}, then: {q.on_timeout}",
+            f"  makegood answer {s.case_id} {q.id} {q.choices[0]}",
+        ]
+    if s.approval:
+        a = s.approval
+        lines += [
+            "",
+            f"WAITING FOR A MANAGER: {a.id}" + (f" ({a.amount})" if a.amount else ""),
+            f"  {a.reason}",
+            f"  until {_when(a.deadline)}" + (f", escalated {a.level}x" if a.level else ""),
+            f"  makegood approve {s.case_id} {a.id} --as manager:ID [--reject]",
+        ]
+    if s.follow_up_at:
+        lines += ["", f"NEXT: we ask the customer how things are on {_when(s.follow_up_at)}"]
+    if s.bookings:
+        lines += ["", "Bookings:"]
+        lines += [f"  {b.id:<20} {b.vehicle:<10} {b.vehicle_class or '':<10} {b.status:<9} "
+                  f"{b.origin}" for b in s.bookings]
+    if s.claims:
+        lines += ["", "Expense claims:"]
+        lines += [f"  {c.claim_id:<14} {c.amount!s:<14} {c.description} (by {c.by})"
+                  for c in s.claims]
+    if s.compensation:
+        lines += ["", "Compensation:"]
+        for item in s.compensation:
+            amount = str(item.amount) if item.amount else ""
+            extra = f"  ({item.failure})" if item.failure else ""
+            lines.append(f"  {item.kind:<14} {amount:<14} {item.state:<9} "
+                         f"{item.description}{extra}")
+    if s.escalations:
+        lines += ["", "Escalations:"]
+        lines += [f"  {_when(e.at)}  to {e.to}: {e.reason}" for e in s.escalations]
+    if s.notes:
+        lines += ["", "Notes:"] + [f"  {n}" for n in s.notes]
+    shown = s.events if events <= 0 else s.events[-events:]
+    if shown:
+        hidden = len(s.events) - len(shown)
+        lines += ["", "Events" + (f" (latest {len(shown)} of {len(s.events)}; --events 0 for "
+                                  "all)" if hidden else "") + ":"]
+        for e in shown:
+            amount = f"  [{e.amount}]" if e.amount else ""
+            by = f"  by {e.by}" if e.by else ""
+            lines.append(f"  {_when(e.at)}  {e.kind:<18} {e.detail}{amount}{by}")
+    return "\n".join(lines)

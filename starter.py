@@ -1,0 +1,261 @@
+"""makegood: the operator's command line. Files tickets and acts on running cases.
+
+    makegood open examples/tickets/s1-missing-car.json     # or `-` for stdin
+    makegood status case-T-1001 [--json]
+    makegood list [--open] [--json]
+    makegood answer case-T-1001 locate-CAR-1-1 not_there
+    makegood claim case-T-1001 taxi-1 35.00 "Taxi to the hotel"
+    makegood approve case-T-1001 compensation --as manager:mia [--reject] [--note ...]
+    makegood note case-T-1001 "Customer prefers a call after 5pm" --as agent:sam
+
+Exit status: 0 done, 1 refused by the case (the reason is printed), 2 bad input (nothing
+was sent), 3 Temporal unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.actions import Actor, AgentNote, ApprovalDecision, CustomerAnswer, ExpenseClaim
+from domain.case import CaseStatus
+from domain.errors import field_errors
+from domain.money import Money
+from intake.cases import (
+    Invalid,
+    build,
+    case_handle,
+    case_status,
+    list_cases,
+    open_case,
+    parse_ticket,
+)
+from intake.render import render_status
+from settings import Settings
+from temporal_client import connect
+from workflows.recovery import RecoveryWorkflow
+
+EXIT_REFUSED, EXIT_BAD_INPUT, EXIT_UNREACHABLE = 1, 2, 3
+
+
+class Refused(Exception):
+    """The case (or the server) said no; the message says why."""
+
+
+def _actor(text: str) -> Actor:
+    try:
+        return Actor.parse(text)
+    except (ValueError, ValidationError) as err:
+        problems = field_errors(err) if isinstance(err, ValidationError) else [str(err)]
+        raise argparse.ArgumentTypeError("; ".join(problems)) from None
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+async def _status(client: Client, case_id: str) -> CaseStatus:
+    try:
+        return await case_status(client, case_id)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise Refused(f"no case {case_id!r}") from None
+        raise
+
+
+async def _update(client: Client, case_id: str, update: Any, arg: BaseModel) -> None:
+    try:
+        accepted = await case_handle(client, case_id).execute_update(update, arg)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        raise Refused(f"{case_id} refused it: {reason}") from None
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise Refused(f"no running case {case_id!r}") from None
+        raise
+    print(f"{case_id}: {accepted.detail}")
+
+
+# ---------------------------------------------------------------------------- commands
+async def cmd_open(client: Client, settings: Settings, args: argparse.Namespace) -> None:
+    raw = sys.stdin.read() if args.file == "-" else _read(args.file)
+    ticket = parse_ticket(raw, settings.playbook_set)
+    opened = await open_case(client, ticket, settings.playbook_set,
+                             task_queue=settings.task_queue, ops_contact=settings.ops_contact)
+    if args.json:
+        _print_json({"case_id": opened.case_id, "created": opened.created,
+                     "run_id": opened.run_id})
+    elif opened.created:
+        print(f"opened {opened.case_id} for ticket {ticket.id} "
+              f"({ticket.incident.kind.value}, playbooks {settings.playbook_set.version})")
+    else:
+        print(f"ticket {ticket.id} already has case {opened.case_id}; nothing new was started")
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError as err:
+        raise Invalid([f"(file): cannot read {path}: {err.strerror}"]) from None
+
+
+async def cmd_status(client: Client, settings: Settings, args: argparse.Namespace) -> None:
+    status = await _status(client, args.case)
+    if args.json:
+        print(status.model_dump_json(indent=2))
+    else:
+        print(render_status(status, events=args.events))
+
+
+async def cmd_list(client: Client, settings: Settings, args: argparse.Namespace) -> None:
+    rows = await list_cases(client, open_only=args.open, limit=args.limit)
+    if args.json:
+        _print_json([row.__dict__ for row in rows])
+        return
+    if not rows:
+        print("no open cases" if args.open else "no cases")
+        return
+    print(f"{'CASE':<32} {'STATUS':<11} {'STARTED':<20} CLOSED")
+    for row in rows:
+        started = row.started.strftime("%Y-%m-%d %H:%M:%S") if row.started else "-"
+        closed = row.closed.strftime("%Y-%m-%d %H:%M:%S") if row.closed else "-"
+        print(f"{row.case_id:<32} {row.status:<11} {started:<20} {closed}")
+
+
+async def cmd_answer(client: Client, settings: Settings, args: argparse.Namespace) -> None:
+    by = args.by or Actor(id=(await _status(client, args.case)).customer_id, role="customer")
+    answer = build(CustomerAnswer, question_id=args.question, answer=args.answer,
+                    value=args.value, comment=args.comment, by=by)
+    await _update(client, args.case, RecoveryWorkflow.answer, answer)
+
+
+async def cmd_claim(client: Client, settings: Settings, args: argparse.Namespace) -> None:
+    status = None
+    if args.by is None or args.currency is None:
+        status = await _status(client, args.case)
+    by = args.by or Actor(id=status.customer_id, role="customer")  # type: ignore[union-attr]
+    currency = args.currency or status.discretion_limit.currency  # type: ignore[union-attr]
+    amount = build(Money, amount=args.amount, currency=currency)
+    claim = build(ExpenseClaim, claim_id=args.claim_id, description=args.description,
+                   amount=amount, receipt=args.receipt, by=by)
+    await _update(client, args.case, RecoveryWorkflow.submit_claim, claim)
+
+
+async def cmd_approve(client: Client, settings: Settings, args: argparse.Namespace) -> None:
+    decision = build(ApprovalDecision, request_id=args.request, approved=not args.reject,
+                      note=args.note, by=args.by)
+    await _update(client, args.case, RecoveryWorkflow.decide, decision)
+
+
+async def cmd_note(client: Client, settings: Settings, args: argparse.Namespace) -> None:
+    note = build(AgentNote, text=args.text, by=args.by)
+    await _update(client, args.case, RecoveryWorkflow.add_note, note)
+
+
+Command = Callable[[Client, Settings, argparse.Namespace], Awaitable[None]]
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="makegood", description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog="Configuration comes from MAKEGOOD_* environment variables; see README.")
+    sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Command, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("open", cmd_open, "file a ticket (JSON file, or - for stdin) and open its case")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = add("status", cmd_status, "show where a case stands and what it is waiting for")
+    p.add_argument("case")
+    p.add_argument("--json", action="store_true", help="the full status as JSON")
+    p.add_argument("--events", type=int, default=12, metavar="N",
+                   help="how many of the latest events to show (default 12, 0 for all)")
+
+    p = add("list", cmd_list, "list cases, newest first")
+    p.add_argument("--open", action="store_true", help="only cases still running")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true")
+
+    p = add("answer", cmd_answer, "record the customer's answer to the open question")
+    p.add_argument("case")
+    p.add_argument("question", help="the question id, as `status` shows it")
+    p.add_argument("answer", help="one of the question's choices")
+    p.add_argument("--value", help="e.g. the SKU of a chosen substitute")
+    p.add_argument("--comment")
+    p.add_argument("--as", dest="by", type=_actor, metavar="ROLE:ID",
+                   help="who answers (default: the case's customer); agent:ID on their behalf")
+
+    p = add("claim", cmd_claim, "submit an expense claim for reimbursement")
+    p.add_argument("case")
+    p.add_argument("claim_id", help="your reference for the claim, e.g. taxi-1")
+    p.add_argument("amount", help="decimal amount, e.g. 35.00")
+    p.add_argument("description")
+    p.add_argument("--currency", help="ISO 4217 code (default: the case's currency)")
+    p.add_argument("--receipt", help="receipt reference or file name")
+    p.add_argument("--as", dest="by", type=_actor, metavar="ROLE:ID",
+                   help="who claims (default: the case's customer)")
+
+    p = add("approve", cmd_approve, "decide the pending approval (approve, or --reject)")
+    p.add_argument("case")
+    p.add_argument("request", help="the approval id, as `status` shows it")
+    p.add_argument("--reject", action="store_true")
+    p.add_argument("--note")
+    p.add_argument("--as", dest="by", type=_actor, metavar="manager:ID", required=True)
+
+    p = add("note", cmd_note, "add an agent note to the case")
+    p.add_argument("case")
+    p.add_argument("text")
+    p.add_argument("--as", dest="by", type=_actor, metavar="ROLE:ID", required=True)
+    return root
+
+
+async def _run(args: argparse.Namespace) -> int:
+    settings = Settings()
+    try:
+        client = await connect(settings)
+    except RuntimeError as err:
+        print(f"makegood: cannot reach Temporal at {settings.temporal_address} ({err}); "
+              "is `make run` (or the worker) up?", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    try:
+        await args.handler(client, settings, args)
+    except Invalid as err:
+        print("makegood: refused, nothing was started or sent:", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Refused as err:
+        print(f"makegood: {err}", file=sys.stderr)
+        return EXIT_REFUSED
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    code = asyncio.run(_run(args))
+    # The SDK's Rust runtime threads can abort a short-lived client process during interpreter
+    # teardown (temporalio/sdk-python#300); nothing is left to clean up, so skip the teardown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()
