@@ -40,7 +40,7 @@ def dev_server_args(settings: Settings) -> list[str]:
         # a power cut can lose the last transactions, a crash of the process cannot.
         "--sqlite-pragma", "journal_mode=wal",
         "--sqlite-pragma", "synchronous=normal",
-        "--log-level", "warn",
+        "--log-level", "error",
     ]
 
 

@@ -22,28 +22,28 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.actions import Actor, AgentNote, ApprovalDecision, CustomerAnswer, ExpenseClaim
 from domain.case import CaseStatus
+from domain.contract import Action
 from domain.errors import field_errors
 from domain.money import Money
 from intake.cases import (
     Invalid,
     build,
-    case_handle,
     case_status,
     list_cases,
     open_case,
     parse_ticket,
+    send,
 )
 from intake.render import render_status
 from settings import Settings
 from temporal_client import connect
-from workflows.recovery import RecoveryWorkflow
 
 EXIT_REFUSED, EXIT_BAD_INPUT, EXIT_UNREACHABLE = 1, 2, 3
 
@@ -73,9 +73,9 @@ async def _status(client: Client, case_id: str) -> CaseStatus:
         raise
 
 
-async def _update(client: Client, case_id: str, update: Any, arg: BaseModel) -> None:
+async def _send(client: Client, case_id: str, action: Action) -> None:
     try:
-        accepted = await case_handle(client, case_id).execute_update(update, arg)
+        accepted = await send(client, case_id, action)
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
@@ -138,7 +138,7 @@ async def cmd_answer(client: Client, settings: Settings, args: argparse.Namespac
     by = args.by or Actor(id=(await _status(client, args.case)).customer_id, role="customer")
     answer = build(CustomerAnswer, question_id=args.question, answer=args.answer,
                     value=args.value, comment=args.comment, by=by)
-    await _update(client, args.case, RecoveryWorkflow.answer, answer)
+    await _send(client, args.case, answer)
 
 
 async def cmd_claim(client: Client, settings: Settings, args: argparse.Namespace) -> None:
@@ -150,18 +150,18 @@ async def cmd_claim(client: Client, settings: Settings, args: argparse.Namespace
     amount = build(Money, amount=args.amount, currency=currency)
     claim = build(ExpenseClaim, claim_id=args.claim_id, description=args.description,
                    amount=amount, receipt=args.receipt, by=by)
-    await _update(client, args.case, RecoveryWorkflow.submit_claim, claim)
+    await _send(client, args.case, claim)
 
 
 async def cmd_approve(client: Client, settings: Settings, args: argparse.Namespace) -> None:
     decision = build(ApprovalDecision, request_id=args.request, approved=not args.reject,
                       note=args.note, by=args.by)
-    await _update(client, args.case, RecoveryWorkflow.decide, decision)
+    await _send(client, args.case, decision)
 
 
 async def cmd_note(client: Client, settings: Settings, args: argparse.Namespace) -> None:
     note = build(AgentNote, text=args.text, by=args.by)
-    await _update(client, args.case, RecoveryWorkflow.add_note, note)
+    await _send(client, args.case, note)
 
 
 Command = Callable[[Client, Settings, argparse.Namespace], Awaitable[None]]

@@ -12,11 +12,12 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from domain import contract
+from domain.actions import Accepted
 from domain.case import CaseInput, CaseOutcome, CaseStatus
 from domain.errors import field_errors
 from domain.playbook import PlaybookSet
 from domain.ticket import Ticket
-from workflows.recovery import RecoveryWorkflow
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -82,7 +83,7 @@ async def open_case(
     )
     try:
         handle = await client.start_workflow(
-            RecoveryWorkflow.run,
+            contract.RECOVERY_WORKFLOW,
             case_input,
             id=ticket.case_id,
             task_queue=task_queue,
@@ -94,12 +95,23 @@ async def open_case(
         return Opened(ticket.case_id, False, err.run_id)
 
 
-def case_handle(client: Client, case_id: str) -> WorkflowHandle[RecoveryWorkflow, CaseOutcome]:
-    return client.get_workflow_handle_for(RecoveryWorkflow.run, case_id)
+def case_handle(client: Client, case_id: str) -> WorkflowHandle[Any, CaseOutcome]:
+    return client.get_workflow_handle(case_id, result_type=CaseOutcome)
 
 
 async def case_status(client: Client, case_id: str) -> CaseStatus:
-    return await case_handle(client, case_id).query(RecoveryWorkflow.status_query)
+    return await case_handle(client, case_id).query(contract.STATUS_QUERY,
+                                                    result_type=CaseStatus)
+
+
+async def send(client: Client, case_id: str, action: contract.Action) -> Accepted:
+    """Deliver an answer, claim, decision or note; the case's validator accepts or refuses it.
+
+    Refusals raise WorkflowUpdateFailedError whose cause is an ApplicationError of type
+    InvalidUpdate carrying the reason; nothing about the case changes.
+    """
+    return await case_handle(client, case_id).execute_update(
+        contract.UPDATE_FOR[type(action)], action, result_type=Accepted)
 
 
 @dataclass
@@ -112,7 +124,7 @@ class CaseRow:
 
 async def list_cases(client: Client, *, open_only: bool = False, limit: int = 100
                      ) -> list[CaseRow]:
-    query = 'WorkflowType = "RecoveryWorkflow"'
+    query = f'WorkflowType = "{contract.RECOVERY_WORKFLOW}"'
     if open_only:
         query += ' AND ExecutionStatus = "Running"'
     rows = []

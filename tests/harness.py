@@ -30,10 +30,9 @@ from domain.case import CaseOutcome, CaseStatus
 from domain.money import Money
 from domain.playbook import PlaybookSet
 from domain.ticket import Ticket
-from intake.cases import case_handle, open_case
+from intake.cases import case_handle, case_status, open_case, send
 from settings import ROOT, load_playbooks
 from worker import Adapters
-from workflows.recovery import RecoveryWorkflow
 
 TICKETS = ROOT / "examples" / "tickets"
 SEED = ROOT / "examples" / "seed.json"
@@ -87,7 +86,7 @@ class Case:
         return self.handle.id
 
     async def status(self) -> CaseStatus:
-        return await self.handle.query(RecoveryWorkflow.status_query)
+        return await case_status(self.client, self.id)
 
     async def until(self, predicate: Any, what: str, tries: int = 400) -> CaseStatus:
         """Poll the status query (bounded) until the case reaches the state we wait for."""
@@ -106,24 +105,19 @@ class Case:
     async def answer(self, qid: str, answer: str, *, value: str | None = None,
                      comment: str | None = None, by: Actor = CUSTOMER) -> None:
         await self.question(qid)
-        await self.handle.execute_update(
-            RecoveryWorkflow.answer,
-            CustomerAnswer(question_id=qid, answer=answer, value=value, comment=comment, by=by),
-        )
+        await send(self.client, self.id, CustomerAnswer(
+            question_id=qid, answer=answer, value=value, comment=comment, by=by))
 
     async def approve(self, rid: str, approved: bool = True, by: Actor = MANAGER) -> None:
         await self.until(lambda s: s.approval is not None and s.approval.id == rid,
                          f"approval {rid}")
-        await self.handle.execute_update(
-            RecoveryWorkflow.decide, ApprovalDecision(request_id=rid, approved=approved, by=by)
-        )
+        await send(self.client, self.id,
+                   ApprovalDecision(request_id=rid, approved=approved, by=by))
 
     async def claim(self, claim_id: str, amount: str, description: str = "Taxi") -> None:
-        await self.handle.execute_update(
-            RecoveryWorkflow.submit_claim,
-            ExpenseClaim(claim_id=claim_id, description=description,
-                         amount=Money.of(amount, "USD"), by=CUSTOMER),
-        )
+        await send(self.client, self.id, ExpenseClaim(
+            claim_id=claim_id, description=description, amount=Money.of(amount, "USD"),
+            by=CUSTOMER))
 
     async def result(self) -> CaseOutcome:
         return await self.handle.result()

@@ -17,7 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities import names
-    from domain import compensation
+    from domain import compensation, contract
     from domain.actions import Accepted, AgentNote, ApprovalDecision, CustomerAnswer, ExpenseClaim
     from domain.case import (
         ApprovalRequest,
@@ -87,7 +87,7 @@ def _failure_reason(err: ActivityError) -> str:
     return str(cause or err)
 
 
-@workflow.defn
+@workflow.defn(name=contract.RECOVERY_WORKFLOW)
 class RecoveryWorkflow:
     @workflow.init
     def __init__(self, inp: CaseInput) -> None:
@@ -578,11 +578,11 @@ class RecoveryWorkflow:
         return outcome
 
     # ------------------------------------------------------------------ updates and query
-    @workflow.query
+    @workflow.query(name=contract.STATUS_QUERY)
     def status_query(self) -> CaseStatus:
         return self.status
 
-    @workflow.update
+    @workflow.update(name=contract.ANSWER)
     def answer(self, answer: CustomerAnswer) -> Accepted:
         self._answers[answer.question_id] = answer
         self._event("answer", f"{answer.question_id}: {answer.answer}"
@@ -605,7 +605,7 @@ class RecoveryWorkflow:
         if answer.answer == "substitute" and not answer.value:
             _reject("a substitute needs its SKU as value")
 
-    @workflow.update
+    @workflow.update(name=contract.SUBMIT_CLAIM)
     def submit_claim(self, claim: ExpenseClaim) -> Accepted:
         self.status.claims.append(claim)
         self._event("claim", f"{claim.claim_id}: {claim.description}", amount=claim.amount,
@@ -636,7 +636,7 @@ class RecoveryWorkflow:
         if len(self.status.claims) >= policy.max_claims:
             _reject(f"at most {policy.max_claims} claims per case")
 
-    @workflow.update
+    @workflow.update(name=contract.DECIDE)
     def decide(self, decision: ApprovalDecision) -> Accepted:
         self._decisions[decision.request_id] = decision
         verdict = "approved" if decision.approved else "rejected"
@@ -656,7 +656,7 @@ class RecoveryWorkflow:
         if decision.request_id != pending.id:
             _reject(f"the pending approval is {pending.id!r}, not {decision.request_id!r}")
 
-    @workflow.update
+    @workflow.update(name=contract.ADD_NOTE)
     def add_note(self, note: AgentNote) -> Accepted:
         self.status.notes.append(f"{note.by}: {note.text}")
         self._event("note", note.text, by=str(note.by))
