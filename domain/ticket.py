@@ -8,16 +8,18 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, 
 
 from domain.money import Money
 
+SAFE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 SafeId = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
+    StringConstraints(pattern=SAFE_ID_PATTERN),
     Field(description="1-64 characters: letters, digits, '.', '_' and '-'"),
 ]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Phone = Annotated[
     str,
-    StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$"),
+    StringConstraints(pattern=PHONE_PATTERN),
     Field(description="E.164, e.g. +15551234567"),
 ]
 
