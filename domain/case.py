@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from domain.actions import ExpenseClaim
 from domain.money import Money
-from domain.playbook import Playbook
+from domain.playbook import Playbook, Retries
 from domain.ticket import Ticket
 
 
@@ -34,6 +34,7 @@ class CaseInput(BaseModel):
     ticket: Ticket
     playbook: Playbook
     playbook_version: str
+    retries: Retries = Retries()
     ops_contact: str = "ops@makegood.example.com"
     received_at: datetime | None = None
 

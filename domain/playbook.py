@@ -62,6 +62,38 @@ class Timeouts(_Data):
     follow_up_reminders: Annotated[int, Field(ge=0, le=5)] = 1
 
 
+class Backoff(_Data):
+    initial: Annotated[timedelta, Field(gt=timedelta(0))]
+    maximum: Annotated[timedelta, Field(gt=timedelta(0))]
+    attempts: Annotated[int, Field(ge=1, le=100)]
+
+
+# Payment providers keep idempotency keys for about 24 hours: every retry must land well inside.
+KEY_RETENTION = timedelta(hours=24)
+
+
+class Retries(_Data):
+    """How patiently each kind of provider call is retried before the case escalates."""
+
+    notify: Backoff = Backoff(initial=timedelta(seconds=1), maximum=timedelta(minutes=5),
+                              attempts=12)
+    product: Backoff = Backoff(initial=timedelta(seconds=1), maximum=timedelta(minutes=1),
+                               attempts=8)
+    payment: Backoff = Backoff(initial=timedelta(seconds=2), maximum=timedelta(minutes=10),
+                               attempts=10)
+    payment_deadline: timedelta = Field(
+        default=timedelta(hours=6),
+        description="a payment is given up (and escalated) this long after it was first tried",
+    )
+
+    @model_validator(mode="after")
+    def _inside_key_retention(self) -> Retries:
+        if not timedelta(0) < self.payment_deadline <= KEY_RETENTION / 2:
+            raise ValueError(f"payment_deadline must be positive and at most half the "
+                             f"providers' key retention ({KEY_RETENTION / 2})")
+        return self
+
+
 class Playbook(_Data):
     kind: IncidentKind
     title: Annotated[str, StringConstraints(min_length=1, max_length=120)]
@@ -96,6 +128,7 @@ class Playbook(_Data):
 class PlaybookSet(_Data):
     version: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")]
     playbooks: dict[IncidentKind, Playbook]
+    retries: Retries = Retries()
 
     @model_validator(mode="after")
     def _keys_match(self) -> PlaybookSet:

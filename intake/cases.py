@@ -78,6 +78,7 @@ async def open_case(
         ticket=ticket,
         playbook=playbooks.for_kind(ticket.incident.kind),
         playbook_version=playbooks.version,
+        retries=playbooks.retries,
         ops_contact=ops_contact,
         received_at=datetime.now(UTC),
     )

@@ -5,9 +5,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from adapters.local.store import LocalStore
-from tests.harness import local_store
+from tests.harness import local_adapters, local_store, time_skipping_env
+from worker import build_worker
 
 
 @pytest.fixture
@@ -20,3 +22,18 @@ async def store(tmp_path: Path) -> AsyncIterator[LocalStore]:
 @pytest.fixture
 def task_queue() -> str:
     return f"tq-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def bare_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of this test's own (its clock is global to the server)."""
+    async with await time_skipping_env() as env:
+        yield env
+
+
+@pytest.fixture
+async def env(bare_env: WorkflowEnvironment, store: LocalStore, task_queue: str
+              ) -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping server with a worker on the real local adapters."""
+    async with build_worker(bare_env.client, task_queue, local_adapters(store).activities()):
+        yield bare_env

@@ -28,7 +28,7 @@ from adapters.local.store import LocalStore
 from domain.actions import Actor, ApprovalDecision, CustomerAnswer, ExpenseClaim
 from domain.case import CaseOutcome, CaseStatus
 from domain.money import Money
-from domain.playbook import PlaybookSet
+from domain.playbook import Backoff, PlaybookSet
 from domain.ticket import Ticket
 from intake.cases import case_handle, case_status, open_case, send
 from settings import ROOT, load_playbooks
@@ -52,6 +52,17 @@ async def time_skipping_env() -> WorkflowEnvironment:
         data_converter=pydantic_data_converter,
         test_server_existing_path=binary("temporal-test-server"),
     )
+
+
+def playbooks(*, fast_retries: bool = False, attempts: int = 5) -> PlaybookSet:
+    """The default playbooks; fault tests shorten retry backoff, which runs in real time."""
+    base = load_playbooks(ROOT / "playbooks" / "default.toml")
+    if not fast_retries:
+        return base
+    fast = Backoff(initial=timedelta(milliseconds=10), maximum=timedelta(milliseconds=40),
+                   attempts=attempts)
+    retries = base.retries.model_copy(update={"notify": fast, "product": fast, "payment": fast})
+    return base.model_copy(update={"retries": retries})
 
 
 def ticket(name: str, **changes: Any) -> Ticket:
@@ -145,11 +156,10 @@ class Case:
 
 
 async def start(client: Client, store: LocalStore, t: Ticket, task_queue: str,
-                playbooks: PlaybookSet | None = None,
+                book: PlaybookSet | None = None,
                 env: WorkflowEnvironment | None = None) -> Case:
-    opened = await open_case(client, t, playbooks or load_playbooks(ROOT / "playbooks" /
-                                                                    "default.toml"),
-                             task_queue=task_queue, ops_contact="ops@makegood.example.com")
+    opened = await open_case(client, t, book or playbooks(), task_queue=task_queue,
+                             ops_contact="ops@makegood.example.com")
     return Case(client, store, case_handle(client, opened.case_id), env)
 
 

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.local.store import LocalStore
-from tests.harness import keys, local_adapters, start, ticket, time_skipping_env
-from worker import build_worker
-
-
-@pytest.fixture
-async def env(store: LocalStore, task_queue: str) -> AsyncIterator[WorkflowEnvironment]:
-    async with (
-        await time_skipping_env() as env,
-        build_worker(env.client, task_queue, local_adapters(store).activities()),
-    ):
-        yield env
+from tests.harness import keys, start, ticket
 
 
 async def test_s5_wrong_drink_remade_and_refunded_without_approval(

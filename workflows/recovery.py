@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
     )
     from domain.money import Money
+    from domain.playbook import Backoff
     from domain.provider import (
         BookingResult,
         LocateRequest,
@@ -57,21 +58,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.ticket import Channel
 
-NOTIFY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5),
-    maximum_attempts=12,
-)
-PRODUCT_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1),
-    maximum_attempts=8,
-)
-# Payments retry for at most 6 hours in all: well inside the ~24 h a payment provider keeps
-# idempotency keys, so a late retry can never be taken for a new payment.
-PAYMENT_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=10),
-    maximum_attempts=10,
-)
-PAYMENT_DEADLINE = timedelta(hours=6)
+def _retry(backoff: Backoff) -> RetryPolicy:
+    return RetryPolicy(initial_interval=backoff.initial, maximum_interval=backoff.maximum,
+                       maximum_attempts=backoff.attempts)
+
+
 CALL_TIMEOUT = timedelta(seconds=30)
 
 
@@ -447,8 +438,8 @@ class RecoveryWorkflow:
                                    reference=self.incident.reference, memo=item.description),
                     result_type=PaymentReceipt,
                     start_to_close_timeout=CALL_TIMEOUT,
-                    schedule_to_close_timeout=PAYMENT_DEADLINE,
-                    retry_policy=PAYMENT_RETRY,
+                    schedule_to_close_timeout=self.inp.retries.payment_deadline,
+                    retry_policy=_retry(self.inp.retries.payment),
                 )
                 item.state, item.receipt = "paid", receipt.payment_id
                 self._action("paid", item.description, amount=item.amount)
@@ -692,7 +683,7 @@ class RecoveryWorkflow:
     async def _call(self, activity: str, arg: Any, result_type: type | None) -> Any:
         return await workflow.execute_activity(
             activity, arg, result_type=result_type,
-            start_to_close_timeout=CALL_TIMEOUT, retry_policy=PRODUCT_RETRY,
+            start_to_close_timeout=CALL_TIMEOUT, retry_policy=_retry(self.inp.retries.product),
         )
 
     async def _send(self, step: str, channel: Channel, to: str, subject: str, body: str,
@@ -702,7 +693,7 @@ class RecoveryWorkflow:
             MessageRequest(step=step, channel=channel, to=to, subject=subject, body=body,
                            customer_id=self.customer.id),
             result_type=MessageReceipt,
-            start_to_close_timeout=CALL_TIMEOUT, retry_policy=NOTIFY_RETRY,
+            start_to_close_timeout=CALL_TIMEOUT, retry_policy=_retry(self.inp.retries.notify),
         )
 
     async def _tell(self, step: str, subject: str, body: str,
