@@ -23,17 +23,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
 from domain.actions import Actor, AgentNote, ApprovalDecision, CustomerAnswer, ExpenseClaim
-from domain.case import CaseStatus
 from domain.contract import Action
 from domain.errors import field_errors
 from domain.money import Money
 from intake.cases import (
+    CaseNotFound,
     Invalid,
+    Refused,
     build,
     case_status,
     list_cases,
@@ -48,10 +47,6 @@ from temporal_client import connect
 EXIT_REFUSED, EXIT_BAD_INPUT, EXIT_UNREACHABLE = 1, 2, 3
 
 
-class Refused(Exception):
-    """The case (or the server) said no; the message says why."""
-
-
 def _actor(text: str) -> Actor:
     try:
         return Actor.parse(text)
@@ -64,26 +59,8 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
-async def _status(client: Client, case_id: str) -> CaseStatus:
-    try:
-        return await case_status(client, case_id)
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise Refused(f"no case {case_id!r}") from None
-        raise
-
-
 async def _send(client: Client, case_id: str, action: Action) -> None:
-    try:
-        accepted = await send(client, case_id, action)
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
-        raise Refused(f"{case_id} refused it: {reason}") from None
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise Refused(f"no running case {case_id!r}") from None
-        raise
+    accepted = await send(client, case_id, action)
     print(f"{case_id}: {accepted.detail}")
 
 
@@ -112,7 +89,7 @@ def _read(path: str) -> str:
 
 
 async def cmd_status(client: Client, settings: Settings, args: argparse.Namespace) -> None:
-    status = await _status(client, args.case)
+    status = await case_status(client, args.case)
     if args.json:
         print(status.model_dump_json(indent=2))
     else:
@@ -135,7 +112,7 @@ async def cmd_list(client: Client, settings: Settings, args: argparse.Namespace)
 
 
 async def cmd_answer(client: Client, settings: Settings, args: argparse.Namespace) -> None:
-    by = args.by or Actor(id=(await _status(client, args.case)).customer_id, role="customer")
+    by = args.by or Actor(id=(await case_status(client, args.case)).customer_id, role="customer")
     answer = build(CustomerAnswer, question_id=args.question, answer=args.answer,
                     value=args.value, comment=args.comment, by=by)
     await _send(client, args.case, answer)
@@ -144,7 +121,7 @@ async def cmd_answer(client: Client, settings: Settings, args: argparse.Namespac
 async def cmd_claim(client: Client, settings: Settings, args: argparse.Namespace) -> None:
     status = None
     if args.by is None or args.currency is None:
-        status = await _status(client, args.case)
+        status = await case_status(client, args.case)
     by = args.by or Actor(id=status.customer_id, role="customer")  # type: ignore[union-attr]
     currency = args.currency or status.discretion_limit.currency  # type: ignore[union-attr]
     amount = build(Money, amount=args.amount, currency=currency)
@@ -242,6 +219,10 @@ async def _run(args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Refused as err:
+        print(f"makegood: {getattr(args, 'case', 'the case')} refused it: {err}",
+              file=sys.stderr)
+        return EXIT_REFUSED
+    except CaseNotFound as err:
         print(f"makegood: {err}", file=sys.stderr)
         return EXIT_REFUSED
     return 0

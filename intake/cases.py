@@ -8,9 +8,15 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain import contract
 from domain.actions import Accepted
@@ -100,19 +106,51 @@ def case_handle(client: Client, case_id: str) -> WorkflowHandle[Any, CaseOutcome
     return client.get_workflow_handle(case_id, result_type=CaseOutcome)
 
 
+class CaseNotFound(LookupError):
+    def __init__(self, case_id: str) -> None:
+        super().__init__(f"no case {case_id!r}")
+
+
+class Refused(Exception):
+    """The case said no to an action, with the reason; nothing about the case changed."""
+
+
 async def case_status(client: Client, case_id: str) -> CaseStatus:
-    return await case_handle(client, case_id).query(contract.STATUS_QUERY,
-                                                    result_type=CaseStatus)
+    try:
+        return await case_handle(client, case_id).query(contract.STATUS_QUERY,
+                                                        result_type=CaseStatus)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CaseNotFound(case_id) from None
+        raise
 
 
 async def send(client: Client, case_id: str, action: contract.Action) -> Accepted:
     """Deliver an answer, claim, decision or note; the case's validator accepts or refuses it.
 
-    Refusals raise WorkflowUpdateFailedError whose cause is an ApplicationError of type
-    InvalidUpdate carrying the reason; nothing about the case changes.
+    Raises Refused with the case's reason (or because the case has ended), CaseNotFound when
+    there is no such case. A refused action leaves no trace in the case's history.
     """
-    return await case_handle(client, case_id).execute_update(
-        contract.UPDATE_FOR[type(action)], action, result_type=Accepted)
+    handle = case_handle(client, case_id)
+    try:
+        return await handle.execute_update(contract.UPDATE_FOR[type(action)], action,
+                                           result_type=Accepted)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        raise Refused(reason) from None
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+    # NOT_FOUND: either no such case, or it has ended and takes no more actions.
+    try:
+        described = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CaseNotFound(case_id) from None
+        raise
+    state = described.status.name.lower() if described.status else "ended"
+    raise Refused(f"case {case_id} is closed ({state}) and takes no more actions")
 
 
 @dataclass
