@@ -69,6 +69,7 @@ class Opened:
     case_id: str
     created: bool
     run_id: str | None
+    handle: WorkflowHandle[Any, CaseOutcome]
 
 
 async def open_case(
@@ -89,17 +90,18 @@ async def open_case(
         received_at=datetime.now(UTC),
     )
     try:
-        handle = await client.start_workflow(
+        handle: WorkflowHandle[Any, CaseOutcome] = await client.start_workflow(
             contract.RECOVERY_WORKFLOW,
             case_input,
+            result_type=CaseOutcome,
             id=ticket.case_id,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         )
-        return Opened(ticket.case_id, True, handle.result_run_id)
+        return Opened(ticket.case_id, True, handle.result_run_id, handle)
     except WorkflowAlreadyStartedError as err:
-        return Opened(ticket.case_id, False, err.run_id)
+        return Opened(ticket.case_id, False, err.run_id, case_handle(client, ticket.case_id))
 
 
 def case_handle(client: Client, case_id: str) -> WorkflowHandle[Any, CaseOutcome]:

@@ -30,7 +30,7 @@ from domain.case import CaseOutcome, CaseStatus
 from domain.money import Money
 from domain.playbook import Backoff, PlaybookSet
 from domain.ticket import Ticket
-from intake.cases import case_handle, case_status, open_case, send
+from intake.cases import case_status, open_case, send
 from settings import ROOT, load_playbooks
 from worker import Adapters
 
@@ -160,7 +160,7 @@ async def start(client: Client, store: LocalStore, t: Ticket, task_queue: str,
                 env: WorkflowEnvironment | None = None) -> Case:
     opened = await open_case(client, t, book or playbooks(), task_queue=task_queue,
                              ops_contact="ops@makegood.example.com")
-    return Case(client, store, case_handle(client, opened.case_id), env)
+    return Case(client, store, opened.handle, env)
 
 
 def keys(rows: Sequence[dict[str, Any]]) -> list[str]:

@@ -386,20 +386,26 @@ class RecoveryWorkflow:
         await self._settle(items, request_id="compensation")
 
     async def _settle(self, items: list[CompensationItem], request_id: str) -> None:
+        """Pay what the frontline may grant; above the limit (for the whole case) ask first."""
         currency = self.incident.paid.currency
         limit = self.status.discretion_limit
+        granted = compensation.money_total(
+            (i for i in self.status.compensation if i.state in ("approved", "paid")), currency)
         total = compensation.money_total(items, currency)
         self.status.compensation.extend(items)
-        if total > limit:
+        if granted + total > limit:
             self._approval_needed = True
+            so_far = f" on top of {granted} already granted" if granted.amount else ""
             approved = await self._approval(
                 request_id,
-                f"compensation of {total} is above the frontline limit of {limit}",
+                f"compensation of {total}{so_far} is above the frontline limit of {limit}",
                 amount=total,
             )
-            allowed = items if approved else compensation.within_limit(items, limit)
+            headroom = limit - granted if granted <= limit else Money.zero(currency)
+            allowed = items if approved else compensation.within_limit(items, headroom)
         else:
-            self._event("within_discretion", f"{total} within the frontline limit of {limit}")
+            self._event("within_discretion", f"{total}{' more' if granted.amount else ''} "
+                        f"within the frontline limit of {limit}")
             allowed = items
         for item in items:
             item.state = "approved" if any(a is item for a in allowed) else "declined"
@@ -522,18 +528,7 @@ class RecoveryWorkflow:
         item = CompensationItem(step=f"coupon:reopen-{round_}", kind="coupon",
                                 description="extra goodwill coupon",
                                 amount=Money(amount=extra, currency=currency))
-        self.status.compensation.append(item)
-        approved = await self._approval(
-            f"reopen-{round_}",
-            f"customer not satisfied ({answer.comment or 'no comment'}); approve an extra "
-            f"coupon of {item.amount}",
-            amount=item.amount,
-        )
-        if approved:
-            item.state = "approved"
-            await self._execute(item)
-        else:
-            item.state = "declined"
+        await self._settle([item], request_id=f"reopen-{round_}")
 
     async def _document(self, resolution: Resolution) -> CaseOutcome:
         self._stage(Stage.DOCUMENT)

@@ -1,0 +1,121 @@
+"""Every wait has a timeout with a defined escalation; follow-ups re-open unhappy cases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from temporalio.testing import WorkflowEnvironment
+
+from adapters.local.store import LocalStore
+from domain.case import CaseStatus
+from tests.harness import Case, keys, playbooks, start, ticket
+
+OPS = "ops@makegood.example.com"
+
+
+async def test_an_ignored_case_escalates_declines_and_closes_unreachable_on_its_own(
+    env: WorkflowEnvironment, store: LocalStore, task_queue: str
+) -> None:
+    case = await start(env.client, store, ticket("s1-missing-car.json"), task_queue, env=env)
+    await case.answer("locate-CAR-1-1", "not_found")
+    await case.answer("locate-CAR-1-2", "not_found")
+    await case.answer("pickup-1", "picked_up")
+    await case.claim("taxi-1", "18.50")
+    await case.answer("claims", "done")
+    status = await case.until(lambda s: s.approval is not None, "approval")
+    assert status.approval is not None and status.approval.id == "compensation"
+
+    # Nobody decides and the customer never answers again: time alone closes the case.
+    outcome = await case.result()
+    status = await case.status()
+
+    assert [e.reason for e in status.escalations] == [
+        "approval compensation undecided after 2:00:00; escalated to level 1",
+        "approval compensation undecided after 2:00:00; escalated to level 2",
+        "approval compensation never decided: treated as declined",
+    ]
+    ops = [m for m in await case.messages() if m["recipient"] == OPS]
+    assert keys(ops) == ["approval:compensation", "approval:compensation:level-1",
+                         "approval:compensation:level-2", "approval:compensation:expired"]
+    # Declined: only what fits the frontline's 21.00 USD is paid, in plan order.
+    assert {i.kind: i.state for i in status.compensation} == {
+        "refund": "declined", "reimbursement": "paid"}
+    assert [p["amount"] for p in await case.payments()] == ["18.50"]
+    # The follow-up is asked, reminded once, then the case closes as unreachable.
+    customer = keys([m for m in await case.messages() if m["recipient"] != OPS])
+    assert customer[-2:] == ["ask:follow-up-1:email", "ask:follow-up-1:reminder-1:email"]
+    assert outcome.resolution == "unreachable"
+    assert outcome.paid_out.amount == Decimal("18.50") and outcome.escalations == 3
+    # 2h x 3 approval waits, 1 day to the follow-up, 2 days x 2 for its answer.
+    assert outcome.seconds_to_close >= timedelta(hours=6, days=5).total_seconds()
+
+
+async def _s4_until_follow_up(env: WorkflowEnvironment, store: LocalStore, task_queue: str,
+                              goodwill: str | None = None) -> Case:
+    book = playbooks()
+    if goodwill is not None:
+        wrong_item = book.playbooks["wrong_item"]
+        changed = wrong_item.model_copy(update={"compensation": wrong_item.compensation.model_copy(
+            update={"reopen_goodwill": Decimal(goodwill)})})
+        book = book.model_copy(update={"playbooks": {**book.playbooks, "wrong_item": changed}})
+    case = await start(env.client, store, ticket("s4-wrong-size.json"), task_queue, book,
+                       env=env)
+    await case.answer("substitute", "substitute", value="SHORTS-NAVY-M")
+    await case.until(lambda s: s.stage == "follow_up", "follow-up")
+    await case.skip(timedelta(days=3))
+    return case
+
+
+def _coupons(status: CaseStatus) -> list[tuple[str, str]]:
+    return [(i.step, i.state) for i in status.compensation if i.kind == "coupon"]
+
+
+async def test_unhappy_customer_reopens_with_goodwill_within_discretion(
+    env: WorkflowEnvironment, store: LocalStore, task_queue: str
+) -> None:
+    case = await _s4_until_follow_up(env, store, task_queue)
+    await case.answer("follow-up-1", "not_satisfied", comment="the navy ones fade")
+    await case.until(lambda s: s.stage == "follow_up", "second follow-up")
+    await case.skip(timedelta(days=3))
+    await case.answer("follow-up-2", "satisfied")
+    outcome = await case.result()
+    status = await case.status()
+
+    # 7.00 waived + 10.00 coupon + 10.00 goodwill = 27.00: exactly the frontline's limit.
+    assert str(status.discretion_limit) == "27.00 USD"
+    assert _coupons(status) == [("coupon", "paid"), ("coupon:reopen-1", "paid")]
+    assert outcome.approval_needed is False and not status.escalations
+    assert sorted(p["amount"] for p in await case.payments()) == ["10.00", "10.00"]
+    assert keys(await case.messages()) == [
+        "ack:email", "ask:substitute:email", "confirm:email", "ask:follow-up-1:email",
+        "confirm:2:email", "ask:follow-up-2:email",
+    ]
+    second = (await case.messages())[4]["body"]
+    assert "10.00 USD" in second
+    assert outcome.resolution == "resolved" and outcome.reopened == 1
+    assert outcome.goodwill.amount == Decimal("27.00")
+
+
+async def test_goodwill_beyond_discretion_on_reopen_needs_a_manager(
+    env: WorkflowEnvironment, store: LocalStore, task_queue: str
+) -> None:
+    case = await _s4_until_follow_up(env, store, task_queue, goodwill="11")
+    await case.answer("follow-up-1", "not_satisfied")
+    status = await case.until(lambda s: s.approval is not None, "reopen approval")
+    assert status.approval is not None and status.approval.id == "reopen-1"
+    assert status.approval.reason == ("compensation of 11.00 USD on top of 17.00 USD already "
+                                      "granted is above the frontline limit of 27.00 USD")
+    await case.approve("reopen-1", approved=False)
+    await case.until(lambda s: s.stage == "follow_up", "second follow-up")
+    await case.skip(timedelta(days=3))
+    await case.answer("follow-up-2", "not_satisfied", comment="still unhappy")
+    outcome = await case.result()
+    status = await case.status()
+
+    assert _coupons(status) == [("coupon", "paid"), ("coupon:reopen-1", "declined")]
+    assert [p["amount"] for p in await case.payments()] == ["10.00"]
+    # One re-open is all the playbook allows: the second "no" goes to a person.
+    assert [e.reason for e in status.escalations] == [
+        "customer still not satisfied after 2 follow-ups: still unhappy"]
+    assert outcome.resolution == "unresolved" and outcome.approval_needed
