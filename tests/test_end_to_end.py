@@ -1,0 +1,266 @@
+"""End to end on the real `temporal` dev server: the worker and the CLI as separate processes.
+
+These drive Makegood exactly as an operator does (`makegood open`, `answer`, `claim`,
+`approve`), read the local providers' SQLite file the worker wrote, and kill the worker
+mid-case to show a case survives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from adapters.local.store import LocalStore
+from domain.case import CaseStatus
+from intake.cases import case_status
+from settings import ROOT
+from tests.harness import TICKETS, binary
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class Deployment:
+    """A worker process and the environment the CLI runs with, sharing one data folder."""
+
+    client: Client
+    env: dict[str, str]
+    data: Path
+    worker: asyncio.subprocess.Process | None = None
+
+    async def start_worker(self, *args: str) -> None:
+        self.worker = await asyncio.create_subprocess_exec(
+            sys.executable, str(ROOT / "worker.py"), *args, env=self.env, cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+
+    async def stop_worker(self, sig: signal.Signals = signal.SIGTERM) -> tuple[int, str]:
+        assert self.worker is not None and self.worker.stderr is not None
+        self.worker.send_signal(sig)
+        async with asyncio.timeout(30):
+            logs = (await self.worker.stderr.read()).decode()
+            code = await self.worker.wait()
+        self.worker = None
+        return code, logs
+
+    async def cli(self, *args: str, stdin: str | None = None) -> Result:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(ROOT / "starter.py"), *args, env=self.env, cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate(stdin.encode() if stdin else None)
+        assert proc.returncode is not None
+        return Result(proc.returncode, out.decode(), err.decode())
+
+    async def ok(self, *args: str) -> str:
+        result = await self.cli(*args)
+        assert result.code == 0, f"makegood {' '.join(args)}: {result.err}"
+        return result.out
+
+    async def until(self, case_id: str, predicate: Any, what: str) -> CaseStatus:
+        async with asyncio.timeout(30):
+            while True:
+                try:
+                    status = await case_status(self.client, case_id)
+                    if predicate(status):
+                        return status
+                except Exception:  # not started yet, or no worker to answer the query
+                    pass
+                await asyncio.sleep(0.05)
+        raise AssertionError(what)  # pragma: no cover
+
+    async def question(self, case_id: str, qid: str) -> CaseStatus:
+        return await self.until(
+            case_id, lambda s: s.question is not None and s.question.id == qid, qid)
+
+    async def rows(self, sql: str, *params: Any) -> list[dict[str, Any]]:
+        store = await LocalStore(self.data / "adapters.sqlite").open()
+        try:
+            return await store.rows(sql, *params)
+        finally:
+            await store.close()
+
+
+@pytest.fixture
+async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
+    port = free_port()
+    async with await WorkflowEnvironment.start_local(
+        port=port, data_converter=pydantic_data_converter,
+        dev_server_existing_path=binary("temporal"), dev_server_log_level="error",
+    ) as env:
+        environ = {
+            **os.environ,
+            "MAKEGOOD_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+            "MAKEGOOD_DATA_DIR": str(tmp_path),
+            "MAKEGOOD_TASK_QUEUE": f"e2e-{port}",
+            "MAKEGOOD_LOG_FORMAT": "json",
+        }
+        dep = Deployment(env.client, environ, tmp_path)
+        await dep.start_worker()
+        try:
+            yield dep
+        finally:
+            if dep.worker is not None:
+                await dep.stop_worker()
+
+
+async def test_s5_through_the_cli_with_duplicates_and_bad_tickets_refused(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    s5 = str(TICKETS / "s5-wrong-drink.json")
+    assert (await d.ok("open", s5)).startswith("opened case-T-3001 for ticket T-3001")
+    again = await d.cli("open", "--json", s5)
+    assert again.code == 0 and json.loads(again.out)["created"] is False
+
+    bad = json.loads((TICKETS / "s5-wrong-drink.json").read_text())
+    bad["id"] = "T-BAD"
+    bad["incident"]["paid"]["amount"] = "-4.80"
+    bad["incident"]["kind"] = "cold_soup"
+    refused = await d.cli("open", "-", stdin=json.dumps(bad))
+    assert refused.code == 2
+    assert "incident.kind: Input should be 'car_missing', 'wrong_item' or 'wrong_order'" \
+        in refused.err
+    assert "nothing was started" in refused.err
+
+    status = await d.until("case-T-3001", lambda s: s.stage == "closed", "closed")
+    assert status.resolution == "resolved"
+    cases = json.loads(await d.ok("list", "--json"))
+    assert [c["case_id"] for c in cases] == ["case-T-3001"]
+    assert cases[0]["status"] == "completed"
+
+    payments = await d.rows("SELECT key, kind, amount FROM payments")
+    assert payments == [{"key": "case-T-3001:refund", "kind": "refund", "amount": "4.80"}]
+    messages = await d.rows("SELECT key, channel FROM messages ORDER BY sent_at")
+    assert [(m["key"], m["channel"]) for m in messages] == [
+        ("case-T-3001:ack:sms", "sms"), ("case-T-3001:confirm:sms", "sms")]
+    outcomes = await d.rows("SELECT case_id, outcome FROM outcomes")
+    assert [o["case_id"] for o in outcomes] == ["case-T-3001"]
+    assert json.loads(outcomes[0]["outcome"])["resolution"] == "resolved"
+
+    text = await d.ok("status", "case-T-3001")
+    assert "stage: closed  resolution: resolved" in text and "4.80 USD" in text
+
+
+async def test_s1_through_the_cli_survives_a_killed_worker(deployment: Deployment) -> None:
+    d, case = deployment, "case-T-1001"
+    await d.ok("open", str(TICKETS / "s1-missing-car.json"))
+    await d.question(case, "locate-CAR-1-1")
+    await d.ok("answer", case, "locate-CAR-1-1", "not_found")
+    await d.question(case, "locate-CAR-1-2")
+
+    # The worker dies without any chance to clean up; a new one picks the case up.
+    code, _ = await d.stop_worker(signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    await d.start_worker()
+
+    await d.ok("answer", case, "locate-CAR-1-2", "not_found")
+    await d.question(case, "pickup-1")
+    await d.ok("claim", case, "taxi-1", "18.50", "Taxi to the second car")
+    await d.ok("answer", case, "pickup-1", "missing")
+    for qid in ("locate-CAR-2-1", "locate-CAR-2-2"):
+        await d.question(case, qid)
+        await d.ok("answer", case, qid, "not_found")
+    await d.until(case, lambda s: s.approval is not None, "rebook approval")
+    wrong_role = await d.cli("approve", case, "rebook-2", "--as", "agent:sam")
+    assert wrong_role.code == 1 and "approvals need the manager role" in wrong_role.err
+    await d.ok("approve", case, "rebook-2", "--as", "manager:mia")
+    await d.question(case, "pickup-2")
+    await d.ok("claim", case, "taxi-2", "23.75", "Taxi to the third car")
+    await d.ok("answer", case, "pickup-2", "picked_up")
+    await d.question(case, "claims")
+    await d.ok("answer", case, "claims", "done")
+    status = await d.until(case, lambda s: s.approval is not None, "compensation approval")
+    assert status.approval is not None and str(status.approval.amount) == "84.25 USD"
+    await d.ok("approve", case, "compensation", "--as", "manager:mia")
+    status = await d.until(case, lambda s: s.stage == "follow_up", "follow-up")
+    assert status.follow_up_at is not None
+
+    late = await d.cli("claim", case, "taxi-3", "9.00", "Another taxi")
+    assert late.code == 1 and "expense claims are closed" in late.err
+
+    payments = await d.rows("SELECT key, amount FROM payments ORDER BY key")
+    assert payments == [
+        {"key": f"{case}:refund", "amount": "42.00"},
+        {"key": f"{case}:reimburse:taxi-1", "amount": "18.50"},
+        {"key": f"{case}:reimburse:taxi-2", "amount": "23.75"},
+    ]
+    assert sum(Decimal(p["amount"]) for p in payments) == Decimal("84.25")
+    keys = [m["key"] for m in await d.rows("SELECT key FROM messages")]
+    assert len(keys) == len(set(keys))
+    assert sum(k.endswith(":confirm:email") for k in keys) == 1
+    bookings = await d.rows("SELECT vehicle, status FROM bookings ORDER BY created_at")
+    assert [(b["vehicle"], b["status"]) for b in bookings] == [
+        ("CAR-1", "released"), ("CAR-2", "released"), ("CAR-3", "active")]
+
+
+async def test_embedded_mode_stops_cleanly_and_keeps_its_cases(tmp_path: Path) -> None:
+    port, ui_port = free_port(), free_port()
+    environ = {
+        **os.environ,
+        "MAKEGOOD_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+        "MAKEGOOD_UI_PORT": str(ui_port),
+        "MAKEGOOD_DATA_DIR": str(tmp_path),
+        "MAKEGOOD_LOG_FORMAT": "json",
+    }
+    client_box: list[Client] = []
+
+    async def embedded() -> Deployment:
+        dep = Deployment(client=None, env=environ, data=tmp_path)  # type: ignore[arg-type]
+        await dep.start_worker("--embedded")
+        async with asyncio.timeout(60):
+            while True:
+                try:
+                    dep.client = await Client.connect(f"127.0.0.1:{port}",
+                                                      data_converter=pydantic_data_converter)
+                    break
+                except RuntimeError:
+                    await asyncio.sleep(0.2)
+        client_box.append(dep.client)
+        return dep
+
+    first = await embedded()
+    await first.ok("open", str(TICKETS / "s1-missing-car.json"))
+    await first.question("case-T-1001", "locate-CAR-1-1")
+    code, logs = await first.stop_worker(signal.SIGINT)
+    assert code == 0, logs
+    events = [e["event"] for e in map(json.loads, filter(lambda ln: ln.startswith("{"),
+                                                        logs.splitlines()))
+              if e.get("logger", "").startswith("makegood")]
+    assert events[-3:] == ["worker_stopping", "worker_stopped", "dev_server_stopped"]
+    assert (tmp_path / "temporal.sqlite").exists()
+
+    second = await embedded()
+    try:
+        status = await second.question("case-T-1001", "locate-CAR-1-1")
+        assert status.stage == "diagnose"
+        await second.ok("answer", "case-T-1001", "locate-CAR-1-1", "found")
+        await second.until("case-T-1001", lambda s: s.stage == "follow_up", "follow-up")
+    finally:
+        await second.stop_worker(signal.SIGINT)
