@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import logsetup
@@ -65,16 +66,26 @@ async def local_adapters(settings: Settings) -> AsyncIterator[Adapters]:
         await store.close()
 
 
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+    )
+
+
 def build_worker(client: Client, task_queue: str, activities: Sequence[object]) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
         activities=list(activities),  # type: ignore[arg-type]
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-        ),
+        workflow_runner=workflow_runner(),
     )
+
+
+def build_replayer() -> Replayer:
+    """Replays histories against the workflow code of this checkout, as the worker runs it."""
+    return Replayer(workflows=list(WORKFLOWS), data_converter=pydantic_data_converter,
+                    workflow_runner=workflow_runner())
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:

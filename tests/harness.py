@@ -32,7 +32,7 @@ from domain.playbook import Backoff, PlaybookSet
 from domain.ticket import Ticket
 from intake.cases import case_status, open_case, send
 from settings import ROOT, load_playbooks
-from worker import Adapters
+from worker import Adapters, build_replayer
 
 TICKETS = ROOT / "examples" / "tickets"
 SEED = ROOT / "examples" / "seed.json"
@@ -132,6 +132,12 @@ class Case:
 
     async def result(self) -> CaseOutcome:
         return await self.handle.result()
+
+    async def replay(self) -> None:
+        """The current workflow code reproduces every decision in this case's history."""
+        history = await self.handle.fetch_history()
+        result = await build_replayer().replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, result.replay_failure
 
     async def skip(self, duration: timedelta) -> None:
         assert self.env is not None

@@ -1,14 +1,17 @@
-"""S1, S4 and S5 end to end on the time-skipping server, with the real local adapters."""
+"""S1, S4 and S5 on the time-skipping server with the real local adapters, replayed after."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
 
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.local.store import LocalStore
-from tests.harness import keys, start, ticket
+from domain.case import CaseInput
+from domain.playbook import Discretion
+from tests.harness import keys, playbooks, start, ticket
 
 
 async def test_s5_wrong_drink_remade_and_refunded_without_approval(
@@ -16,6 +19,7 @@ async def test_s5_wrong_drink_remade_and_refunded_without_approval(
 ) -> None:
     case = await start(env.client, store, ticket("s5-wrong-drink.json"), task_queue, env=env)
     outcome = await case.result()
+    await case.replay()
 
     assert outcome.resolution == "resolved"
     assert outcome.approval_needed is False
@@ -43,6 +47,7 @@ async def test_s4_wrong_size_out_of_stock_substitute_within_discretion(
     await case.skip(timedelta(days=3))
     await case.answer("follow-up-1", "satisfied")
     outcome = await case.result()
+    await case.replay()
 
     status = await case.status()
     assert [e.detail for e in status.events if e.kind == "stock_check"] == [
@@ -94,6 +99,7 @@ async def test_s1_missing_car_twice_escalates_upgrades_and_pays_each_once(
     await case.skip(timedelta(days=1))
     await case.answer("follow-up-1", "satisfied")
     outcome = await case.result()
+    await case.replay()
 
     honks = [a["target"] for a in await case.actions("honk")]
     assert honks == ["CAR-1", "CAR-1", "CAR-2", "CAR-2"]
@@ -129,3 +135,29 @@ async def test_s1_missing_car_twice_escalates_upgrades_and_pays_each_once(
     assert outcome.resolution == "resolved" and outcome.approval_needed
     assert outcome.paid_out.amount == Decimal("84.25")
     assert outcome.remedy_attempts == 2
+
+
+async def test_the_playbook_in_force_is_recorded_in_the_cases_first_event(
+    env: WorkflowEnvironment, store: LocalStore, task_queue: str
+) -> None:
+    book = playbooks()
+    stricter = book.model_copy(update={"version": "2026.12.0-test", "playbooks": {
+        **book.playbooks,
+        "wrong_order": book.playbooks["wrong_order"].model_copy(update={
+            "discretion": Discretion(fraction_of_paid=Decimal(0), floor=Decimal(2))}),
+    }})
+    case = await start(env.client, store, ticket("s5-wrong-drink.json"), task_queue, stricter,
+                       env=env)
+    status = await case.until(lambda s: s.approval is not None, "approval")
+
+    history = await case.handle.fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    (recorded,) = await pydantic_data_converter.decode(started.input.payloads, [CaseInput])
+    assert recorded.playbook_version == "2026.12.0-test"
+    assert recorded.playbook == stricter.playbooks["wrong_order"]
+    # The case decides by what it recorded: a 2.00 USD limit puts the 4.80 refund to a manager.
+    assert status.playbook_version == "2026.12.0-test"
+    assert str(status.discretion_limit) == "2.00 USD"
+    await case.approve("compensation")
+    await case.result()
+    await case.replay()

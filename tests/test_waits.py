@@ -119,3 +119,32 @@ async def test_goodwill_beyond_discretion_on_reopen_needs_a_manager(
     assert [e.reason for e in status.escalations] == [
         "customer still not satisfied after 2 follow-ups: still unhappy"]
     assert outcome.resolution == "unresolved" and outcome.approval_needed
+
+
+async def test_declined_rebooking_releases_every_unused_booking_newest_first(
+    env: WorkflowEnvironment, store: LocalStore, task_queue: str
+) -> None:
+    case = await start(env.client, store, ticket("s1-missing-car.json"), task_queue, env=env)
+    await case.answer("locate-CAR-1-1", "not_found")
+    await case.answer("locate-CAR-1-2", "not_found")
+    await case.claim("taxi-1", "18.50")
+    await case.answer("pickup-1", "missing")
+    await case.answer("locate-CAR-2-1", "not_found")
+    await case.answer("locate-CAR-2-2", "not_found")
+    await case.approve("rebook-2", approved=False)
+    status = await case.question("claims")
+
+    second = status.bookings[1].id
+    assert [(b.id, b.status) for b in status.bookings] == [
+        ("R-1001", "released"), (second, "released")]
+    assert [a["target"] for a in await case.actions("release")] == [second, "R-1001"]
+    assert await store.rows("SELECT status FROM bookings WHERE id IN ('R-1001', ?) "
+                            "ORDER BY created_at", second) == [
+        {"status": "released"}, {"status": "released"}]
+    assert [e.reason for e in status.escalations] == [
+        "re-booking 2 not approved: a person must take over"]
+    # The member is still made whole for what the failure cost them.
+    await case.answer("claims", "done")
+    await case.approve("compensation")
+    await case.until(lambda s: s.stage == "follow_up", "follow-up")
+    assert sorted(p["amount"] for p in await case.payments()) == ["18.50", "42.00"]

@@ -174,7 +174,12 @@ class RecoveryWorkflow:
                     f"rebook-{attempt}",
                     f"{self._failed_attempts} car(s) missing; approve re-booking {what}".strip(),
                 )
-                upgrade = approved and self.playbook.upgrade_on_escalation
+                if not approved:
+                    await self._escalate(f"re-booking {attempt} not approved: a person must "
+                                         "take over")
+                    await self._release_unused()
+                    return False
+                upgrade = self.playbook.upgrade_on_escalation
             self._stage(Stage.REMEDY)
             self._remedy_attempts = attempt
             try:
