@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import tomllib
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.errors import field_errors
 from domain.playbook import PlaybookSet
 
 ROOT = Path(__file__).resolve().parent
@@ -45,9 +47,20 @@ class Settings(BaseSettings):
         return load_playbooks(self.playbooks)
 
 
+class PlaybookFileError(SystemExit):
+    """A playbook file that cannot be used: the process stops, saying where and why."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        super().__init__(f"playbooks file {path} is not valid:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
 def load_playbooks(path: Path) -> PlaybookSet:
     try:
-        text = path.read_text()
+        return PlaybookSet.from_toml(path.read_text())
     except OSError as err:
-        raise SystemExit(f"cannot read playbooks file {path}: {err.strerror}") from None
-    return PlaybookSet.from_toml(text)
+        raise PlaybookFileError(path, [f"cannot read it: {err.strerror}"]) from None
+    except tomllib.TOMLDecodeError as err:
+        raise PlaybookFileError(path, [f"not TOML: {err}"]) from None
+    except ValidationError as err:
+        raise PlaybookFileError(path, field_errors(err)) from None
