@@ -26,6 +26,10 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+# Throughput and latency of whole cases against a bare-Temporal baseline, in one run.
+bench: setup
+	$(BIN)/python -m bench.cases
+
 lint: setup
 	$(BIN)/ruff check .
 

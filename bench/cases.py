@@ -1,0 +1,124 @@
+"""Throughput and latency of whole recovery cases, against a bare-Temporal baseline.
+
+    python -m bench.cases [--cases 200] [--concurrency 20]
+
+Both runs use the same dev server (SQLite file in WAL mode, as `make run` does) and one worker
+process. The baseline is a workflow with the same number of no-op activities as an S5 case
+(wrong drink: apology, remake, refund, confirmation, outcome record), so the difference is what
+Makegood itself costs: validation, pydantic payloads, the sandbox, the SQLite providers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+import logsetup
+from bench.baseline import STEPS, BaselineWorkflow, noop
+from devserver import find_binary
+from domain.ticket import Ticket
+from intake.cases import open_case
+from settings import ROOT, Settings, load_playbooks
+from worker import build_worker, local_adapters
+
+TICKET = json.loads((ROOT / "examples" / "tickets" / "s5-wrong-drink.json").read_text())
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+async def measure(concurrency: int, count: int, one: Callable[[int], Awaitable[None]]
+                  ) -> tuple[float, list[float]]:
+    gate = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+
+    async def timed(i: int) -> None:
+        async with gate:
+            t0 = time.perf_counter()
+            await one(i)
+            latencies.append(time.perf_counter() - t0)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(timed(i) for i in range(count)))
+    return time.perf_counter() - t0, latencies
+
+
+def row(name: str, count: int, wall: float, lat: list[float]) -> str:
+    q = statistics.quantiles(lat, n=100)
+    return (f"{name:<28} {count:>6} {wall:>8.2f} {count / wall:>9.1f} "
+            f"{q[49] * 1000:>8.0f} {q[94] * 1000:>8.0f} {max(lat) * 1000:>8.0f}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=20)
+    args = parser.parse_args()
+    logsetup.configure("console", "WARNING")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        async with await WorkflowEnvironment.start_local(
+            data_converter=pydantic_data_converter,
+            dev_server_existing_path=find_binary("temporal"),
+            dev_server_database_filename=str(data / "temporal.sqlite"),
+            dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal",
+                                   "--sqlite-pragma", "synchronous=normal"],
+            dev_server_log_level="error",
+        ) as env:
+            client: Client = env.client
+            settings = Settings(data_dir=data)
+            playbooks = load_playbooks(ROOT / "playbooks" / "default.toml")
+            run = uuid.uuid4().hex[:6]
+
+            async def baseline(i: int) -> None:
+                await client.execute_workflow(BaselineWorkflow.run, STEPS, id=f"base-{run}-{i}",
+                                              task_queue="bench-base")
+
+            async def case(i: int) -> None:
+                ticket = Ticket.model_validate({**TICKET, "id": f"B-{run}-{i}"})
+                opened = await open_case(client, ticket, playbooks, task_queue="bench-cases",
+                                         ops_contact=settings.ops_contact)
+                await opened.handle.result()
+
+            print(f"machine: {cpu_model()}, {os.cpu_count()} cores, {platform.machine()}, "
+                  f"Python {platform.python_version()}; {args.cases} workflows per row, "
+                  f"concurrency {args.concurrency}")
+            print(f"{'run':<28} {'cases':>6} {'wall s':>8} {'per s':>9} {'p50 ms':>8} "
+                  f"{'p95 ms':>8} {'max ms':>8}")
+            async with Worker(client, task_queue="bench-base", workflows=[BaselineWorkflow],
+                              activities=[noop]):
+                await measure(args.concurrency, 10, baseline)  # warm-up
+                wall, lat = await measure(args.concurrency, args.cases, baseline)
+                print(row(f"baseline ({STEPS} no-op activities)", args.cases, wall, lat))
+            async with local_adapters(settings) as adapters, build_worker(
+                client, "bench-cases", adapters.activities()
+            ):
+                await measure(args.concurrency, 10, lambda i: case(10_000 + i))  # warm-up
+                wall, lat = await measure(args.concurrency, args.cases, case)
+                print(row("makegood S5 case", args.cases, wall, lat))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
