@@ -21,6 +21,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 import logsetup
 from activities.calls import all_activities
+from activities.history import HistoryActivities
 from adapters.base import Notifier, OutcomeStore, Payments, ProductControl
 from adapters.local.providers import (
     LocalNotifier,
@@ -30,6 +31,7 @@ from adapters.local.providers import (
 )
 from adapters.local.store import LocalStore
 from devserver import dev_server
+from intake.visibility import ensure_search_attributes
 from settings import Settings
 from temporal_client import connect
 from workflows.recovery import RecoveryWorkflow
@@ -77,7 +79,7 @@ def build_worker(client: Client, task_queue: str, activities: Sequence[object]) 
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=list(activities),  # type: ignore[arg-type]
+        activities=[*activities, HistoryActivities(client).find_related_cases],  # type: ignore[list-item]
         workflow_runner=workflow_runner(),
     )
 
@@ -91,6 +93,9 @@ def build_replayer() -> Replayer:
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     playbooks = settings.playbook_set  # fail fast on a bad playbook file
     client = await connect(settings)
+    added = await ensure_search_attributes(client)
+    if added:
+        log.info("search_attributes_registered", names=added)
     async with local_adapters(settings) as adapters:
         worker = build_worker(client, settings.task_queue, adapters.activities())
         log.info("worker_started", task_queue=settings.task_queue,

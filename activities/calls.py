@@ -27,6 +27,9 @@ from domain.provider import (
     RebookRequest,
     ReleaseRequest,
     RemakeRequest,
+    RepairRequest,
+    Replacement,
+    ReplaceRequest,
     ReturnLabel,
     ReturnRequest,
     ShipRequest,
@@ -150,6 +153,23 @@ class ProductActivities:
             return await self.product.remake(key, req)
 
 
+    @activity.defn(name=names.BOOK_REPAIR)
+    async def book_repair(self, req: RepairRequest) -> ProductReceipt:
+        key = idempotency_key(req.step)
+        with classified(names.BOOK_REPAIR, key) as bound:
+            receipt = await self.product.book_repair(key, req)
+            bound.info("repair_booked", asset=req.asset)
+            return receipt
+
+    @activity.defn(name=names.REPLACE_ITEM)
+    async def replace_item(self, req: ReplaceRequest) -> Replacement:
+        key = idempotency_key(req.step)
+        with classified(names.REPLACE_ITEM, key) as bound:
+            replacement = await self.product.replace(key, req)
+            bound.info("replacement_shipped", sku=replacement.sku, replaces=req.item)
+            return replacement
+
+
 class RecordActivities:
     def __init__(self, outcomes: OutcomeStore) -> None:
         self.outcomes = outcomes
@@ -169,5 +189,6 @@ def all_activities(
     return [
         n.send_message, p.make_payment, pc.locate_vehicle, pc.rebook_vehicle,
         pc.release_booking, pc.check_stock, pc.create_return, pc.quote_substitute,
-        pc.place_substitute, pc.ship_item, pc.grant_perk, pc.remake_order, r.record_outcome,
+        pc.place_substitute, pc.ship_item, pc.grant_perk, pc.remake_order, pc.book_repair,
+        pc.replace_item, r.record_outcome,
     ]

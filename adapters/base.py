@@ -18,6 +18,9 @@ from domain.provider import (
     RebookRequest,
     ReleaseRequest,
     RemakeRequest,
+    RepairRequest,
+    Replacement,
+    ReplaceRequest,
     ReturnLabel,
     ReturnRequest,
     ShipRequest,
@@ -67,6 +70,8 @@ class ProductControl(Protocol):
     async def ship(self, key: str, req: ShipRequest) -> ProductReceipt: ...
     async def grant_perk(self, key: str, req: PerkRequest) -> ProductReceipt: ...
     async def remake(self, key: str, req: RemakeRequest) -> ProductReceipt: ...
+    async def book_repair(self, key: str, req: RepairRequest) -> ProductReceipt: ...
+    async def replace(self, key: str, req: ReplaceRequest) -> Replacement: ...
 
 
 class OutcomeStore(Protocol):

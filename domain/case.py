@@ -96,6 +96,27 @@ class Event(BaseModel):
     by: str | None = None
 
 
+class RelatedCase(BaseModel):
+    """An earlier (or parallel) case of the same customer or about the same asset."""
+
+    case_id: str
+    kind: str
+    reference: str
+    asset: str | None = None
+    fault: str | None = None
+    summary: str
+    opened_at: datetime
+    state: str = Field(description="running, completed, ...")
+    same_asset: bool = False
+    resolution: str | None = None
+
+
+class RelatedCases(BaseModel):
+    available: bool = True
+    cases: list[RelatedCase] = []
+    note: str | None = None
+
+
 class CaseStatus(BaseModel):
     case_id: str
     ticket_id: str
@@ -117,6 +138,7 @@ class CaseStatus(BaseModel):
     escalations: list[Escalation] = []
     notes: list[str] = []
     reopened: int = 0
+    related: list[RelatedCase] = []
     events: list[Event] = []
 
 

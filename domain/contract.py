@@ -6,6 +6,7 @@ so they never import workflow code; the workflow registers itself under the same
 
 from __future__ import annotations
 
+import hashlib
 from typing import Final
 
 from domain.actions import AgentNote, ApprovalDecision, CustomerAnswer, ExpenseClaim
@@ -16,6 +17,21 @@ ANSWER: Final = "answer"
 SUBMIT_CLAIM: Final = "submit_claim"
 DECIDE: Final = "decide"
 ADD_NOTE: Final = "add_note"
+
+# Search attributes: what visibility can find cases by. No personal data: customers and assets
+# appear only as pseudonyms (see `pseudonym`).
+SA_CUSTOMER: Final = "MakegoodCustomer"
+SA_ASSET: Final = "MakegoodAsset"
+SA_KIND: Final = "MakegoodKind"
+SA_STAGE: Final = "MakegoodStage"
+SA_SLA: Final = "MakegoodSla"
+KEYWORD_ATTRIBUTES: Final = (SA_CUSTOMER, SA_ASSET, SA_KIND, SA_STAGE, SA_SLA)
+
+
+def pseudonym(what: str, value: str) -> str:
+    """A stable stand-in for an id in search attributes: equal ids match, ids don't show."""
+    return hashlib.sha256(f"makegood:{what}:{value}".encode()).hexdigest()[:24]
+
 
 Action = CustomerAnswer | ExpenseClaim | ApprovalDecision | AgentNote
 

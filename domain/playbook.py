@@ -99,7 +99,10 @@ class Playbook(_Data):
     title: Annotated[str, StringConstraints(min_length=1, max_length=120)]
     diagnose: Literal["locate", "stock_check", "none"] = "none"
     locate_attempts: Annotated[int, Field(ge=1, le=5)] = 2
-    remedy: Literal["rebook", "exchange", "remake"]
+    remedy: Literal["rebook", "exchange", "remake", "replace"]
+    replace_on_report: Annotated[int, Field(ge=1, le=10)] = Field(
+        default=1, description="replace: the Nth report of the same fault on the same asset "
+                               "is replaced with an equal or better model; earlier ones repaired")
     remedy_attempts: Annotated[int, Field(ge=1, le=10)] = 3
     frontline_attempts: Annotated[int, Field(ge=1, le=10)] = 1
     upgrade_on_escalation: bool = False

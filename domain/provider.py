@@ -147,3 +147,32 @@ class ProductReceipt(BaseModel):
     idempotency_key: str
     action: str
     detail: str
+
+
+class RelatedQuery(BaseModel):
+    case_id: str
+    customer_id: str
+    asset: str | None = None
+    reference: str
+
+
+class RepairRequest(_Request):
+    asset: str
+    item: str
+    fault: str
+    customer_id: str
+
+
+class ReplaceRequest(_Request):
+    asset: str | None
+    item: str
+    customer_id: str
+    order: str
+
+
+class Replacement(BaseModel):
+    action_id: str
+    sku: str
+    family: str
+    class_rank: int
+    same_model: bool

@@ -30,6 +30,8 @@ class IncidentKind(StrEnum):
     CAR_MISSING = "car_missing"
     WRONG_ITEM = "wrong_item"
     WRONG_ORDER = "wrong_order"
+    WARRANTY_FAULT = "warranty_fault"
+    DEFECTIVE_ITEM = "defective_item"
 
 
 # What each kind needs on the incident, and what the field means for it.
@@ -37,6 +39,10 @@ REQUIRED_FIELDS: dict[IncidentKind, dict[str, str]] = {
     IncidentKind.CAR_MISSING: {"item": "the reserved vehicle id", "location": "the pickup spot"},
     IncidentKind.WRONG_ITEM: {"item": "the SKU that was shipped", "wanted": "the SKU ordered"},
     IncidentKind.WRONG_ORDER: {"item": "the product that was made wrong"},
+    IncidentKind.WARRANTY_FAULT: {"item": "the device model (SKU)",
+                                  "asset": "the device's serial number",
+                                  "fault": "a short fault code such as screen"},
+    IncidentKind.DEFECTIVE_ITEM: {"item": "the product (SKU) that does not work"},
 }
 
 
@@ -79,6 +85,8 @@ class Incident(_Strict):
     item: SafeId | None = None
     wanted: SafeId | None = None
     location: ShortText | None = None
+    asset: SafeId | None = Field(default=None, description="serial number of the device")
+    fault: SafeId | None = Field(default=None, description="fault code, e.g. screen")
     occurred_at: datetime | None = None
 
     @model_validator(mode="after")

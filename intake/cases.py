@@ -14,7 +14,13 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -24,6 +30,7 @@ from domain.case import CaseInput, CaseOutcome, CaseStatus
 from domain.errors import field_errors
 from domain.playbook import PlaybookSet
 from domain.ticket import Ticket
+from intake.visibility import ensure_search_attributes
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -72,6 +79,25 @@ class Opened:
     handle: WorkflowHandle[Any, CaseOutcome]
 
 
+def case_search_attributes(ticket: Ticket) -> TypedSearchAttributes:
+    inc = ticket.incident
+    return TypedSearchAttributes([
+        SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_CUSTOMER),
+                            contract.pseudonym("customer", ticket.customer.id)),
+        SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_ASSET),
+                            contract.pseudonym("asset", inc.asset or inc.reference)),
+        SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_KIND), inc.kind.value),
+        SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_STAGE), "acknowledge"),
+    ])
+
+
+def case_memo(ticket: Ticket) -> dict[str, Any]:
+    """What a later case shows about this one: never searched, so it may name things."""
+    inc = ticket.incident
+    return {"kind": inc.kind.value, "reference": inc.reference, "asset": inc.asset,
+            "fault": inc.fault, "summary": inc.summary}
+
+
 async def open_case(
     client: Client,
     ticket: Ticket,
@@ -90,11 +116,25 @@ async def open_case(
         received_at=datetime.now(UTC),
     )
     try:
+        return await _start(client, ticket, case_input, task_queue)
+    except RPCError as err:
+        if "no mapping defined for search attribute" not in err.message:
+            raise
+    # A server that has never seen a Makegood worker: register the attributes, then start.
+    await ensure_search_attributes(client)
+    return await _start(client, ticket, case_input, task_queue)
+
+
+async def _start(client: Client, ticket: Ticket, case_input: CaseInput, task_queue: str
+                 ) -> Opened:
+    try:
         handle: WorkflowHandle[Any, CaseOutcome] = await client.start_workflow(
             contract.RECOVERY_WORKFLOW,
             case_input,
             result_type=CaseOutcome,
             id=ticket.case_id,
+            search_attributes=case_search_attributes(ticket),
+            memo=case_memo(ticket),
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

@@ -31,6 +31,7 @@ from domain.money import Money
 from domain.playbook import Backoff, PlaybookSet
 from domain.ticket import Ticket
 from intake.cases import case_status, open_case, send
+from intake.visibility import ensure_search_attributes
 from settings import ROOT, load_playbooks
 from worker import Adapters, build_replayer
 
@@ -48,10 +49,12 @@ def binary(name: str) -> str:
 
 
 async def time_skipping_env() -> WorkflowEnvironment:
-    return await WorkflowEnvironment.start_time_skipping(
+    env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=binary("temporal-test-server"),
     )
+    await ensure_search_attributes(env.client)
+    return env
 
 
 def playbooks(*, fast_retries: bool = False, attempts: int = 5) -> PlaybookSet:

@@ -40,7 +40,8 @@ def test_every_example_ticket_is_valid() -> None:
 
 @pytest.mark.parametrize(("change", "expected"), [
     (lambda t: t["incident"].update(kind="lost_luggage"),
-     "incident.kind: Input should be 'car_missing', 'wrong_item' or 'wrong_order'"),
+     "incident.kind: Input should be 'car_missing', 'wrong_item', 'wrong_order', "
+     "'warranty_fault' or 'defective_item'"),
     (lambda t: t["incident"]["paid"].update(amount="-42.00"),
      "incident.paid.amount: must not be negative (got -42.00)"),
     (lambda t: t["incident"]["paid"].update(currency="XXY"),
@@ -175,7 +176,8 @@ def test_a_bad_playbook_file_stops_start_up_saying_where(tmp_path: Path) -> None
     with pytest.raises(PlaybookFileError) as err:
         load_playbooks(path)
     assert err.value.problems == [
-        "playbooks.car_missing.remedy: Input should be 'rebook', 'exchange' or 'remake'",
+        "playbooks.car_missing.remedy: Input should be 'rebook', 'exchange', 'remake' or "
+        "'replace'",
         "retries: payment_deadline must be positive and at most half the providers' key "
         "retention (12:00:00)",
     ]

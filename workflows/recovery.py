@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         Escalation,
         Event,
         Question,
+        RelatedCases,
         Resolution,
         Stage,
     )
@@ -47,8 +48,12 @@ with workflow.unsafe.imports_passed_through():
         Quote,
         QuoteRequest,
         RebookRequest,
+        RelatedQuery,
         ReleaseRequest,
         RemakeRequest,
+        RepairRequest,
+        Replacement,
+        ReplaceRequest,
         ReturnLabel,
         ReturnRequest,
         ShipRequest,
@@ -62,6 +67,10 @@ def _retry(backoff: Backoff) -> RetryPolicy:
     return RetryPolicy(initial_interval=backoff.initial, maximum_interval=backoff.maximum,
                        maximum_attempts=backoff.attempts)
 
+
+# Looking up history must never hold up the apology for long.
+HISTORY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
+STAGE_KEY = SearchAttributeKey.for_keyword(contract.SA_STAGE)
 
 CALL_TIMEOUT = timedelta(seconds=30)
 
@@ -114,6 +123,7 @@ class RecoveryWorkflow:
     # ------------------------------------------------------------------ the recovery
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseOutcome:
+        await self._find_related()
         await self._acknowledge()
         self._remedy_ok = await self._diagnose_and_remedy()
         await self._compensate()
@@ -131,14 +141,44 @@ class RecoveryWorkflow:
                            f"{inc.location}",
             "wrong_item": f"order {inc.reference} arrived with {inc.item} instead of {inc.wanted}",
             "wrong_order": f"your order {inc.reference} ({inc.item}) was made wrong",
+            "warranty_fault": f"your {inc.item} ({inc.asset}) has a {inc.fault} fault",
+            "defective_item": f"the {inc.item} from your order {inc.reference} does not work",
         }[inc.kind.value]
+        history = ""
+        if self.status.related:
+            earlier = "; ".join(f"{c.case_id} on {c.opened_at:%Y-%m-%d} ({c.summary})"
+                                for c in self.status.related[-3:])
+            history = (f" We have your earlier case(s) in front of us too: {earlier}.")
         await self._tell(
             "ack",
             "We are sorry",
             f"Dear {self.customer.first_name},\n\nwe are sorry: {what}. You do not need to "
             f"explain anything again: case {self.status.case_id} has everything you told us, "
-            "and we are fixing it now.",
+            f"and we are fixing it now.{history}",
         )
+
+    async def _find_related(self) -> None:
+        """Earlier cases of this customer or asset, for the agent and for the apology."""
+        inc = self.incident
+        try:
+            found: RelatedCases = await workflow.execute_activity(
+                names.FIND_RELATED_CASES,
+                RelatedQuery(case_id=self.status.case_id, customer_id=self.customer.id,
+                             asset=inc.asset, reference=inc.reference),
+                result_type=RelatedCases,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=HISTORY_RETRY,
+            )
+        except ActivityError as err:
+            self._event("history", f"earlier cases unavailable: {_failure_reason(err)}")
+            return
+        if not found.available:
+            self._event("history", f"earlier cases unavailable: {found.note}")
+            return
+        self.status.related = found.cases
+        same = sum(c.same_asset for c in found.cases)
+        self._event("history", f"{len(found.cases)} earlier case(s) of this customer or asset"
+                    + (f", {same} about {inc.asset}" if inc.asset else ""))
 
     async def _diagnose_and_remedy(self) -> bool:
         remedy = self.playbook.remedy
@@ -146,7 +186,58 @@ class RecoveryWorkflow:
             return await self._rebook_until_found()
         if remedy == "exchange":
             return await self._exchange()
+        if remedy == "replace":
+            return await self._repair_or_replace()
         return await self._remake()
+
+    # ---- devices: repair, or replace once the fault keeps coming back
+    async def _repair_or_replace(self) -> bool:
+        inc = self.incident
+        assert inc.item is not None
+        self._stage(Stage.DIAGNOSE)
+        earlier = [c for c in self.status.related
+                   if c.same_asset and c.kind == inc.kind.value and c.fault == inc.fault]
+        report = len(earlier) + 1
+        replace = report >= self.playbook.replace_on_report
+        if inc.asset:
+            self._event("diagnosis", f"report {report} of {inc.fault or 'this fault'} on "
+                        f"{inc.asset}: " + ("replace" if replace else "repair"))
+        self._stage(Stage.REMEDY)
+        self._remedy_attempts = 1
+        try:
+            if replace:
+                done: Replacement = await self._call(
+                    names.REPLACE_ITEM,
+                    ReplaceRequest(step="replace", asset=inc.asset, item=inc.item,
+                                   customer_id=self.customer.id, order=inc.reference),
+                    Replacement,
+                )
+                better = "" if done.same_model else f" (a better model than {inc.item})"
+                self._action("replaced", f"replacement {done.sku}{better} shipped for "
+                             f"{inc.item}" + (f" {inc.asset}" if inc.asset else ""))
+                await self._tell("remedy", "Your replacement is on its way",
+                                 f"Dear {self.customer.first_name},\n\na new {done.sku}"
+                                 f"{better} is on its way to you, at no cost, with the "
+                                 "details we have on file.")
+            else:
+                assert inc.asset is not None and inc.fault is not None
+                await self._call(
+                    names.BOOK_REPAIR,
+                    RepairRequest(step="repair", asset=inc.asset, item=inc.item,
+                                  fault=inc.fault, customer_id=self.customer.id),
+                    ProductReceipt,
+                )
+                self._action("repair", f"repair of {inc.item} {inc.asset} ({inc.fault}) "
+                             "booked with a prepaid shipping box")
+                await self._tell("remedy", "Your repair is booked",
+                                 f"Dear {self.customer.first_name},\n\nwe booked the repair "
+                                 f"of your {inc.item}; a prepaid shipping box is on its way.")
+        except ActivityError as err:
+            self._failed_attempts += 1
+            await self._escalate(f"{'replacement' if replace else 'repair'} failed: "
+                                 f"{_failure_reason(err)}")
+            return False
+        return True
 
     # ---- car sharing: locate, re-book, escalate with an upgrade
     async def _rebook_until_found(self) -> bool:
@@ -668,6 +759,7 @@ class RecoveryWorkflow:
         if self.status.stage != stage:
             self.status.stage = stage
             self._event("stage", stage.value)
+            workflow.upsert_search_attributes([STAGE_KEY.value_set(stage.value)])
 
     def _event(self, kind: str, detail: str, *, amount: Money | None = None,
                by: str | None = None) -> None:

@@ -24,6 +24,9 @@ from domain.provider import (
     RebookRequest,
     ReleaseRequest,
     RemakeRequest,
+    RepairRequest,
+    Replacement,
+    ReplaceRequest,
     ReturnLabel,
     ReturnRequest,
     ShipRequest,
@@ -225,6 +228,44 @@ class LocalProductControl:
                                       f"{req.item} remade for order {req.order}")
 
         return await self.store.once(key, "remake", req, ProductReceipt, effect)
+
+
+    async def book_repair(self, key: str, req: RepairRequest) -> ProductReceipt:
+        async def effect(conn: aiosqlite.Connection) -> ProductReceipt:
+            return await self._action(conn, key, "repair", req.asset,
+                                      f"repair of {req.item} {req.asset} ({req.fault}) booked,"
+                                      " prepaid shipping box on its way")
+
+        return await self.store.once(key, "book_repair", req, ProductReceipt, effect)
+
+    async def replace(self, key: str, req: ReplaceRequest) -> Replacement:
+        """The same model if in stock, else the nearest better one of the same family."""
+
+        async def effect(conn: aiosqlite.Connection) -> Replacement:
+            cur = await conn.execute("SELECT * FROM models WHERE sku = ?", (req.item,))
+            model = await cur.fetchone()
+            if model is None:
+                raise PermanentProviderError(f"unknown model {req.item!r}", code="unknown_sku")
+            cur = await conn.execute(
+                "SELECT m.sku, m.class_rank FROM models m JOIN stock s ON s.sku = m.sku"
+                " WHERE m.family = ? AND m.class_rank >= ? AND s.quantity > 0"
+                " ORDER BY m.sku != ?, m.class_rank, m.sku LIMIT 1",
+                (model["family"], model["class_rank"], req.item),
+            )
+            pick = await cur.fetchone()
+            if pick is None:
+                raise PermanentProviderError(
+                    f"no {model['family']} of class {model['class_rank']} or better in stock",
+                    code="out_of_stock")
+            await self._take_stock(conn, pick["sku"])
+            receipt = await self._action(conn, key, "replacement", req.asset or req.order,
+                                         f"{pick['sku']} shipped to replace {req.item}"
+                                         + (f" {req.asset}" if req.asset else ""))
+            return Replacement(action_id=receipt.action_id, sku=pick["sku"],
+                               family=model["family"], class_rank=pick["class_rank"],
+                               same_model=pick["sku"] == req.item)
+
+        return await self.store.once(key, "replace", req, Replacement, effect)
 
 
 class LocalOutcomes:

@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS bookings (
     created_at TEXT NOT NULL, released_at TEXT);
 CREATE TABLE IF NOT EXISTS stock (
     sku TEXT PRIMARY KEY, quantity INTEGER NOT NULL, price TEXT NOT NULL, currency TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS models (
+    sku TEXT PRIMARY KEY, family TEXT NOT NULL, class_rank INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS perks (
     customer_id TEXT NOT NULL, perk TEXT NOT NULL, granted_at TEXT NOT NULL,
     PRIMARY KEY (customer_id, perk));
@@ -158,6 +160,9 @@ class LocalStore:
                     "INSERT OR IGNORE INTO stock VALUES (?, ?, ?, ?)",
                     (s["sku"], int(s["quantity"]), str(s["price"]), s["currency"]),
                 )
+                if "family" in s:
+                    await conn.execute("INSERT OR IGNORE INTO models VALUES (?, ?, ?)",
+                                       (s["sku"], s["family"], int(s["class_rank"])))
 
     async def seed_file(self, path: Path) -> None:
         await self.seed(json.loads(await asyncio.to_thread(path.read_text)))
