@@ -15,6 +15,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -264,3 +265,29 @@ async def test_embedded_mode_stops_cleanly_and_keeps_its_cases(tmp_path: Path) -
         await second.until("case-T-1001", lambda s: s.stage == "follow_up", "follow-up")
     finally:
         await second.stop_worker(signal.SIGINT)
+
+
+async def test_s3_customer_is_contacted_within_30_seconds_and_a_replacement_ordered_once(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    filed = datetime.now(UTC)
+    await d.ok("open", str(TICKETS / "s3-ereader.json"))
+    status = await d.until("case-T-3301", lambda s: s.stage == "follow_up", "follow-up")
+
+    (ack,) = await d.rows("SELECT key, recipient, subject, body, sent_at FROM messages "
+                          "WHERE key = 'case-T-3301:ack:email'")
+    first_contact = datetime.fromisoformat(ack["sent_at"])
+    seconds = (first_contact - filed).total_seconds()
+    print(f"\nS3: first contact {seconds:.2f} s after the ticket was filed through the CLI")
+    assert 0 < seconds < 30
+    assert status.first_contact_at is not None
+    assert ack["recipient"] == "tomasz.nowak@example.com"
+    assert ack["body"].startswith("Dear Tomasz,") and "EREADER-7" in ack["body"]
+
+    replacements = await d.rows("SELECT action, detail FROM product_actions")
+    assert replacements == [{"action": "replacement",
+                             "detail": "EREADER-7 shipped to replace EREADER-7"}]
+    assert await d.rows("SELECT id FROM payments") == []
+    confirmation = await d.rows("SELECT body FROM messages WHERE key LIKE '%:confirm:email'")
+    assert len(confirmation) == 1 and "EREADER-7" in confirmation[0]["body"]
