@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     notifier: Literal["local"] = "local"
     payments: Literal["local"] = "local"
     product: Literal["local"] = "local"
+    telephony: Literal["local"] = "local"
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
     ui_port: int = 8233

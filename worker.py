@@ -22,23 +22,25 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 import logsetup
 from activities.calls import all_activities
 from activities.history import HistoryActivities
-from adapters.base import Notifier, OutcomeStore, Payments, ProductControl
+from adapters.base import Notifier, OutcomeStore, Payments, ProductControl, Telephony
 from adapters.local.providers import (
     LocalNotifier,
     LocalOutcomes,
     LocalPayments,
     LocalProductControl,
+    LocalTelephony,
 )
 from adapters.local.store import LocalStore
 from devserver import dev_server
 from intake.visibility import ensure_search_attributes
 from settings import Settings
 from temporal_client import connect
+from workflows.callback import CallbackWorkflow
 from workflows.recovery import RecoveryWorkflow
 
 log = structlog.get_logger("makegood.worker")
 
-WORKFLOWS: Sequence[type] = [RecoveryWorkflow]
+WORKFLOWS: Sequence[type] = [RecoveryWorkflow, CallbackWorkflow]
 # Deterministic third-party and domain modules are shared with the sandbox instead of being
 # re-imported for every workflow run: that re-import is the sandbox's main cost.
 PASSTHROUGH = ("pydantic", "pydantic_core", "pydantic_extra_types", "pycountry",
@@ -50,10 +52,12 @@ class Adapters:
     notifier: Notifier
     payments: Payments
     product: ProductControl
+    telephony: Telephony
     outcomes: OutcomeStore
 
     def activities(self) -> list[object]:
-        return all_activities(self.notifier, self.payments, self.product, self.outcomes)
+        return all_activities(self.notifier, self.payments, self.product, self.telephony,
+                              self.outcomes)
 
 
 @contextlib.asynccontextmanager
@@ -63,7 +67,7 @@ async def local_adapters(settings: Settings) -> AsyncIterator[Adapters]:
         if settings.seed is not None and settings.seed.exists():
             await store.seed_file(settings.seed)
         yield Adapters(LocalNotifier(store), LocalPayments(store), LocalProductControl(store),
-                       LocalOutcomes(store))
+                       LocalTelephony(store), LocalOutcomes(store))
     finally:
         await store.close()
 

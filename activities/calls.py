@@ -10,10 +10,18 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import names
-from adapters.base import Notifier, OutcomeStore, Payments, ProductControl, ProviderError
+from adapters.base import (
+    Notifier,
+    OutcomeStore,
+    Payments,
+    ProductControl,
+    ProviderError,
+    Telephony,
+)
 from domain.case import CaseOutcome
 from domain.provider import (
     BookingResult,
+    CallRequest,
     LocateRequest,
     LocateResult,
     MessageReceipt,
@@ -32,6 +40,7 @@ from domain.provider import (
     ReplaceRequest,
     ReturnLabel,
     ReturnRequest,
+    ScheduledCall,
     ShipRequest,
     StockRequest,
     StockResult,
@@ -170,6 +179,19 @@ class ProductActivities:
             return replacement
 
 
+class TelephonyActivities:
+    def __init__(self, telephony: Telephony) -> None:
+        self.telephony = telephony
+
+    @activity.defn(name=names.SCHEDULE_CALL)
+    async def schedule_call(self, req: CallRequest) -> ScheduledCall:
+        key = idempotency_key(req.step)
+        with classified(names.SCHEDULE_CALL, key) as bound:
+            call = await self.telephony.schedule_call(key, req)
+            bound.info("call_scheduled", call_id=call.call_id, at=req.at.isoformat())
+            return call
+
+
 class RecordActivities:
     def __init__(self, outcomes: OutcomeStore) -> None:
         self.outcomes = outcomes
@@ -182,13 +204,15 @@ class RecordActivities:
 
 
 def all_activities(
-    notifier: Notifier, payments: Payments, product: ProductControl, outcomes: OutcomeStore
+    notifier: Notifier, payments: Payments, product: ProductControl, telephony: Telephony,
+    outcomes: OutcomeStore,
 ) -> list[object]:
-    n, p, pc, r = (NotificationActivities(notifier), PaymentActivities(payments),
-                   ProductActivities(product), RecordActivities(outcomes))
+    n, p, pc, t, r = (NotificationActivities(notifier), PaymentActivities(payments),
+                      ProductActivities(product), TelephonyActivities(telephony),
+                      RecordActivities(outcomes))
     return [
         n.send_message, p.make_payment, pc.locate_vehicle, pc.rebook_vehicle,
         pc.release_booking, pc.check_stock, pc.create_return, pc.quote_substitute,
         pc.place_substitute, pc.ship_item, pc.grant_perk, pc.remake_order, pc.book_repair,
-        pc.replace_item, r.record_outcome,
+        pc.replace_item, t.schedule_call, r.record_outcome,
     ]

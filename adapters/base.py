@@ -5,6 +5,7 @@ from typing import Protocol
 from domain.case import CaseOutcome
 from domain.provider import (
     BookingResult,
+    CallRequest,
     LocateRequest,
     LocateResult,
     MessageReceipt,
@@ -23,6 +24,7 @@ from domain.provider import (
     ReplaceRequest,
     ReturnLabel,
     ReturnRequest,
+    ScheduledCall,
     ShipRequest,
     StockRequest,
     StockResult,
@@ -72,6 +74,10 @@ class ProductControl(Protocol):
     async def remake(self, key: str, req: RemakeRequest) -> ProductReceipt: ...
     async def book_repair(self, key: str, req: RepairRequest) -> ProductReceipt: ...
     async def replace(self, key: str, req: ReplaceRequest) -> Replacement: ...
+
+
+class Telephony(Protocol):
+    async def schedule_call(self, key: str, req: CallRequest) -> ScheduledCall: ...
 
 
 class OutcomeStore(Protocol):

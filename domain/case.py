@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 
 from domain.actions import ExpenseClaim
 from domain.money import Money
-from domain.playbook import Playbook, Retries
-from domain.ticket import Ticket
+from domain.playbook import Backoff, Callbacks, Playbook, Retries
+from domain.provider import CallOutcome
+from domain.ticket import Channel, Ticket
 
 
 class Stage(StrEnum):
@@ -96,6 +97,47 @@ class Event(BaseModel):
     by: str | None = None
 
 
+class CallStatus(BaseModel):
+    """A telephony provider's status callback: delivered at least once, in any order."""
+
+    call_id: str
+    status: CallOutcome
+    event_id: str = Field(description="the provider's id for this delivery, for de-duplication")
+    at: datetime | None = None
+
+
+class CallAttempt(BaseModel):
+    """One try at reaching the customer: the scheduling attempts it took and how it ended."""
+
+    number: int
+    due: datetime
+    call_id: str | None = None
+    schedule_failures: list[str] = []
+    outcome: Literal["pending", "completed", "dropped", "no_answer", "no_callback",
+                     "not_scheduled"] = "pending"
+    ended_at: datetime | None = None
+
+
+class CallbackInput(BaseModel):
+    case_id: str
+    customer_id: str
+    first_name: str
+    phone: str
+    written_channel: Channel
+    written_to: str
+    at: datetime
+    reason: str
+    ops_contact: str
+    settings: Callbacks
+    notify_retry: Backoff
+
+
+class CallbackState(BaseModel):
+    state: Literal["scheduling", "waiting", "completed", "handed_off"] = "scheduling"
+    attempts: list[CallAttempt] = []
+    ignored_callbacks: list[str] = []
+
+
 class RelatedCase(BaseModel):
     """An earlier (or parallel) case of the same customer or about the same asset."""
 
@@ -139,6 +181,7 @@ class CaseStatus(BaseModel):
     notes: list[str] = []
     reopened: int = 0
     related: list[RelatedCase] = []
+    callback: CallbackState | None = None
     events: list[Event] = []
 
 

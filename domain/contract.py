@@ -17,6 +17,14 @@ ANSWER: Final = "answer"
 SUBMIT_CLAIM: Final = "submit_claim"
 DECIDE: Final = "decide"
 ADD_NOTE: Final = "add_note"
+CALLBACK_WORKFLOW: Final = "CallbackWorkflow"
+CALL_STATUS_SIGNAL: Final = "call_status"
+CALLBACK_STATE_QUERY: Final = "callback_state"
+
+
+def callback_id(case_id: str) -> str:
+    """The call-back workflow of a case: where telephony status callbacks are delivered."""
+    return f"{case_id}:callback"
 
 # Search attributes: what visibility can find cases by. No personal data: customers and assets
 # appear only as pseudonyms (see `pseudonym`).

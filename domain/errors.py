@@ -20,6 +20,9 @@ def _reason(e: Any) -> str:
             shown = repr(e["input"]) if len(str(e["input"])) <= 40 else \
                 repr(str(e["input"])[:40]) + "..."
             return f"{meaning} (got {shown})"
+    if e["type"] == "enum":
+        expected = (e.get("ctx") or {}).get("expected", "")
+        return f"unknown value {e['input']!r}; expected {expected}"
     return str(e["msg"]).removeprefix("Value error, ")
 
 

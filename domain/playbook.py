@@ -94,12 +94,25 @@ class Retries(_Data):
         return self
 
 
+class Callbacks(_Data):
+    """Call-backs: how often to call, how long to wait for the telephony provider's word."""
+
+    calls: Annotated[int, Field(ge=1, le=10)] = 3
+    redial_after: timedelta = timedelta(minutes=2)
+    status_timeout: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(minutes=15)
+    schedule_backoff: Backoff = Backoff(initial=timedelta(seconds=30),
+                                        maximum=timedelta(minutes=10), attempts=6)
+    hand_off_within: timedelta = Field(
+        default=timedelta(hours=2),
+        description="when calls fail, the customer is told a person calls within this")
+
+
 class Playbook(_Data):
     kind: IncidentKind
     title: Annotated[str, StringConstraints(min_length=1, max_length=120)]
     diagnose: Literal["locate", "stock_check", "none"] = "none"
     locate_attempts: Annotated[int, Field(ge=1, le=5)] = 2
-    remedy: Literal["rebook", "exchange", "remake", "replace"]
+    remedy: Literal["rebook", "exchange", "remake", "replace", "callback"]
     replace_on_report: Annotated[int, Field(ge=1, le=10)] = Field(
         default=1, description="replace: the Nth report of the same fault on the same asset "
                                "is replaced with an equal or better model; earlier ones repaired")
@@ -107,6 +120,7 @@ class Playbook(_Data):
     frontline_attempts: Annotated[int, Field(ge=1, le=10)] = 1
     upgrade_on_escalation: bool = False
     notify_on_remedy: list[NotifyChannel] = Field(default_factory=lambda: ["preferred"])
+    callbacks: Callbacks = Callbacks()
     compensation: CompensationPolicy = CompensationPolicy()
     discretion: Discretion = Discretion()
     timeouts: Timeouts = Timeouts()

@@ -176,3 +176,19 @@ class Replacement(BaseModel):
     family: str
     class_rank: int
     same_model: bool
+
+
+CallOutcome = Literal["completed", "dropped", "no_answer"]
+
+
+class CallRequest(_Request):
+    to: str
+    at: datetime
+    reason: str
+    customer_id: str
+
+
+class ScheduledCall(BaseModel):
+    call_id: str
+    idempotency_key: str
+    at: datetime

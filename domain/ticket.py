@@ -4,7 +4,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from domain.money import Money
 
@@ -32,6 +40,7 @@ class IncidentKind(StrEnum):
     WRONG_ORDER = "wrong_order"
     WARRANTY_FAULT = "warranty_fault"
     DEFECTIVE_ITEM = "defective_item"
+    SUPPORT_CALL = "support_call"
 
 
 # What each kind needs on the incident, and what the field means for it.
@@ -43,6 +52,8 @@ REQUIRED_FIELDS: dict[IncidentKind, dict[str, str]] = {
                                   "asset": "the device's serial number",
                                   "fault": "a short fault code such as screen"},
     IncidentKind.DEFECTIVE_ITEM: {"item": "the product (SKU) that does not work"},
+    IncidentKind.SUPPORT_CALL: {"item": "the product the call is about",
+                                "call_at": "when the customer wants to be called"},
 }
 
 
@@ -87,6 +98,8 @@ class Incident(_Strict):
     location: ShortText | None = None
     asset: SafeId | None = Field(default=None, description="serial number of the device")
     fault: SafeId | None = Field(default=None, description="fault code, e.g. screen")
+    call_at: AwareDatetime | None = Field(default=None,
+                                          description="support_call: the time the customer chose")
     occurred_at: datetime | None = None
 
     @model_validator(mode="after")
@@ -107,6 +120,12 @@ class Ticket(_Strict):
     reported_at: datetime | None = None
     customer: Customer
     incident: Incident
+
+    @model_validator(mode="after")
+    def _callable(self) -> Ticket:
+        if self.incident.kind == IncidentKind.SUPPORT_CALL and self.customer.phone is None:
+            raise ValueError("a support_call needs customer.phone to call")
+        return self
 
     @property
     def case_id(self) -> str:

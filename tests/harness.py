@@ -23,6 +23,7 @@ from adapters.local.providers import (
     LocalOutcomes,
     LocalPayments,
     LocalProductControl,
+    LocalTelephony,
 )
 from adapters.local.store import LocalStore
 from domain.actions import Actor, ApprovalDecision, CustomerAnswer, ExpenseClaim
@@ -82,7 +83,7 @@ async def local_store(path: Path) -> LocalStore:
 
 def local_adapters(store: LocalStore) -> Adapters:
     return Adapters(LocalNotifier(store), LocalPayments(store), LocalProductControl(store),
-                    LocalOutcomes(store))
+                    LocalTelephony(store), LocalOutcomes(store))
 
 
 @dataclass

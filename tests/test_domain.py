@@ -40,8 +40,8 @@ def test_every_example_ticket_is_valid() -> None:
 
 @pytest.mark.parametrize(("change", "expected"), [
     (lambda t: t["incident"].update(kind="lost_luggage"),
-     "incident.kind: Input should be 'car_missing', 'wrong_item', 'wrong_order', "
-     "'warranty_fault' or 'defective_item'"),
+     "incident.kind: unknown value 'lost_luggage'; expected 'car_missing', 'wrong_item', "
+     "'wrong_order', 'warranty_fault', 'defective_item' or 'support_call'"),
     (lambda t: t["incident"]["paid"].update(amount="-42.00"),
      "incident.paid.amount: must not be negative (got -42.00)"),
     (lambda t: t["incident"]["paid"].update(currency="XXY"),
@@ -176,8 +176,8 @@ def test_a_bad_playbook_file_stops_start_up_saying_where(tmp_path: Path) -> None
     with pytest.raises(PlaybookFileError) as err:
         load_playbooks(path)
     assert err.value.problems == [
-        "playbooks.car_missing.remedy: Input should be 'rebook', 'exchange', 'remake' or "
-        "'replace'",
+        "playbooks.car_missing.remedy: Input should be 'rebook', 'exchange', 'remake', "
+        "'replace' or 'callback'",
         "retries: payment_deadline must be positive and at most half the providers' key "
         "retention (12:00:00)",
     ]

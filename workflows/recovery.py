@@ -22,6 +22,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.case import (
         ApprovalRequest,
         Booking,
+        CallbackInput,
+        CallbackState,
         CaseInput,
         CaseOutcome,
         CaseStatus,
@@ -143,6 +145,7 @@ class RecoveryWorkflow:
             "wrong_order": f"your order {inc.reference} ({inc.item}) was made wrong",
             "warranty_fault": f"your {inc.item} ({inc.asset}) has a {inc.fault} fault",
             "defective_item": f"the {inc.item} from your order {inc.reference} does not work",
+            "support_call": f"you still need help with your {inc.item}",
         }[inc.kind.value]
         history = ""
         if self.status.related:
@@ -188,7 +191,46 @@ class RecoveryWorkflow:
             return await self._exchange()
         if remedy == "replace":
             return await self._repair_or_replace()
+        if remedy == "callback":
+            return await self._call_back()
         return await self._remake()
+
+    # ---- support calls: a child workflow that calls back until someone answers
+    async def _call_back(self) -> bool:
+        inc = self.incident
+        assert inc.call_at is not None and self.customer.phone is not None
+        self._stage(Stage.REMEDY)
+        channel = self.customer.preferred_channel
+        self.status.callback = CallbackState()
+        result: CallbackState = await workflow.execute_child_workflow(
+            contract.CALLBACK_WORKFLOW,
+            CallbackInput(
+                case_id=self.status.case_id, customer_id=self.customer.id,
+                first_name=self.customer.first_name, phone=self.customer.phone,
+                written_channel=channel, written_to=self.customer.contact(channel) or "",
+                at=inc.call_at, reason=f"{inc.item}: {inc.summary}",
+                ops_contact=self.inp.ops_contact, settings=self.playbook.callbacks,
+                notify_retry=self.inp.retries.notify,
+            ),
+            id=contract.callback_id(self.status.case_id),
+            result_type=CallbackState,
+        )
+        self.status.callback = result
+        self._remedy_attempts = len(result.attempts)
+        history = "; ".join(
+            f"call {a.number} due {a.due:%H:%M}: {a.outcome}"
+            + (f" after {len(a.schedule_failures)} failed scheduling attempt(s) "
+               f"({a.schedule_failures[-1]})" if a.schedule_failures else "")
+            for a in result.attempts)
+        if result.state == "completed":
+            self._action("called", f"support call completed on attempt {len(result.attempts)}")
+            return True
+        self._failed_attempts += 1
+        await self._escalate(f"support call could not be completed, a person must call "
+                             f"{self.customer.phone}: {history}")
+        self._action("handed_off", f"your case is with a colleague, who calls you personally "
+                     f"on {self.customer.phone}")
+        return False
 
     # ---- devices: repair, or replace once the fault keeps coming back
     async def _repair_or_replace(self) -> bool:
@@ -820,22 +862,24 @@ class RecoveryWorkflow:
                    ) -> CustomerAnswer | None:
         """Ask the customer on their channel; None when every wait ran out."""
         wait = wait or self.playbook.timeouts.customer_reply
-        now = workflow.now()
-        self.status.question = Question(
-            id=qid, prompt=prompt, choices=choices, asked_at=now, deadline=now + wait,
-            on_timeout="no answer",
-        )
         body = f"{prompt}\n\nPlease answer: {' / '.join(choices)} (question {qid})."
         for attempt in range(reminders + 1):
             step = f"ask:{qid}" if attempt == 0 else f"ask:{qid}:reminder-{attempt}"
             subject = "A question about your case" if attempt == 0 else "Reminder: your case"
             await self._tell(step, subject, body)
+            now = workflow.now()
+            if self.status.question is None:  # open once it has been asked
+                self.status.question = Question(
+                    id=qid, prompt=prompt, choices=choices, asked_at=now, deadline=now + wait,
+                    on_timeout="no answer",
+                )
+            else:
+                self.status.question.deadline = now + wait
             try:
                 await workflow.wait_condition(lambda: qid in self._answers, timeout=wait)
                 break
             except TimeoutError:
                 self._event("no_answer", f"{qid}: no answer within {wait}")
-                self.status.question.deadline = workflow.now() + wait
         self.status.question = None
         return self._answers.get(qid)
 

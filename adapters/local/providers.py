@@ -11,6 +11,7 @@ from domain.case import CaseOutcome
 from domain.money import Money
 from domain.provider import (
     BookingResult,
+    CallRequest,
     LocateRequest,
     LocateResult,
     MessageReceipt,
@@ -29,6 +30,7 @@ from domain.provider import (
     ReplaceRequest,
     ReturnLabel,
     ReturnRequest,
+    ScheduledCall,
     ShipRequest,
     StockRequest,
     StockResult,
@@ -266,6 +268,23 @@ class LocalProductControl:
                                same_model=pick["sku"] == req.item)
 
         return await self.store.once(key, "replace", req, Replacement, effect)
+
+
+class LocalTelephony:
+    """Books calls in the store. Its status callbacks come from `makegood call-status`."""
+
+    def __init__(self, store: LocalStore) -> None:
+        self.store = store
+
+    async def schedule_call(self, key: str, req: CallRequest) -> ScheduledCall:
+        async def effect(conn: aiosqlite.Connection) -> ScheduledCall:
+            call = ScheduledCall(call_id=short_id("call", key), idempotency_key=key, at=req.at)
+            await conn.execute("INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               (call.call_id, key, case_of(key), req.to, req.at.isoformat(),
+                                req.reason, now()))
+            return call
+
+        return await self.store.once(key, "schedule_call", req, ScheduledCall, effect)
 
 
 class LocalOutcomes:

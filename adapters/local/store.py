@@ -50,6 +50,9 @@ CREATE TABLE IF NOT EXISTS models (
 CREATE TABLE IF NOT EXISTS perks (
     customer_id TEXT NOT NULL, perk TEXT NOT NULL, granted_at TEXT NOT NULL,
     PRIMARY KEY (customer_id, perk));
+CREATE TABLE IF NOT EXISTS calls (
+    id TEXT PRIMARY KEY, key TEXT UNIQUE NOT NULL, case_id TEXT NOT NULL,
+    phone TEXT NOT NULL, due_at TEXT NOT NULL, reason TEXT NOT NULL, created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outcomes (
     case_id TEXT PRIMARY KEY, outcome TEXT NOT NULL, recorded_at TEXT NOT NULL);
 """
