@@ -7,6 +7,7 @@
     makegood claim case-T-1001 taxi-1 35.00 "Taxi to the hotel"
     makegood approve case-T-1001 compensation --as manager:mia [--reject] [--note ...]
     makegood note case-T-1001 "Customer prefers a call after 5pm" --as agent:sam
+    makegood call-status case-T-6001 call_0123abcd dropped   # as the telephony provider
 
 Exit status: 0 done, 1 refused by the case (the reason is printed), 2 bad input (nothing
 was sent), 3 Temporal unreachable.
@@ -19,6 +20,7 @@ import asyncio
 import json
 import os
 import sys
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -26,6 +28,7 @@ from pydantic import ValidationError
 from temporalio.client import Client
 
 from domain.actions import Actor, AgentNote, ApprovalDecision, CustomerAnswer, ExpenseClaim
+from domain.case import CallStatus
 from domain.contract import Action
 from domain.errors import field_errors
 from domain.money import Money
@@ -38,6 +41,7 @@ from intake.cases import (
     list_cases,
     open_case,
     parse_ticket,
+    report_call,
     send,
 )
 from intake.render import render_status
@@ -141,6 +145,16 @@ async def cmd_note(client: Client, settings: Settings, args: argparse.Namespace)
     await _send(client, args.case, note)
 
 
+async def cmd_call_status(client: Client, settings: Settings, args: argparse.Namespace
+                          ) -> None:
+    report = build(CallStatus, call_id=args.call_id, status=args.status,
+                   event_id=args.event_id or f"cli-{uuid.uuid4().hex[:12]}")
+    if await report_call(client, args.case, report):
+        print(f"{args.case}: call {args.call_id} reported {args.status}")
+    else:
+        print(f"{args.case}: the call-back has already finished; report ignored")
+
+
 Command = Callable[[Client, Settings, argparse.Namespace], Awaitable[None]]
 
 
@@ -195,6 +209,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--reject", action="store_true")
     p.add_argument("--note")
     p.add_argument("--as", dest="by", type=_actor, metavar="manager:ID", required=True)
+
+    p = add("call-status", cmd_call_status,
+            "report a telephony status for a call-back (as the provider's callback would)")
+    p.add_argument("case")
+    p.add_argument("call_id", help="the call id, as `status` shows it")
+    p.add_argument("status", choices=["completed", "dropped", "no_answer"])
+    p.add_argument("--event-id", help="the provider's delivery id (duplicates are ignored)")
 
     p = add("note", cmd_note, "add an agent note to the case")
     p.add_argument("case")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain import contract
 from domain.actions import Accepted
-from domain.case import CaseInput, CaseOutcome, CaseStatus
+from domain.case import CallbackState, CallStatus, CaseInput, CaseOutcome, CaseStatus
 from domain.errors import field_errors
 from domain.playbook import PlaybookSet
 from domain.ticket import Ticket
@@ -159,12 +160,40 @@ class Refused(Exception):
 
 async def case_status(client: Client, case_id: str) -> CaseStatus:
     try:
-        return await case_handle(client, case_id).query(contract.STATUS_QUERY,
-                                                        result_type=CaseStatus)
+        status = await case_handle(client, case_id).query(contract.STATUS_QUERY,
+                                                          result_type=CaseStatus)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise CaseNotFound(case_id) from None
         raise
+    if status.callback is not None and status.callback.state in ("scheduling", "waiting"):
+        # A call-back in progress: its own workflow knows how each call is going.
+        with contextlib.suppress(RPCError):
+            status.callback = await client.get_workflow_handle(
+                contract.callback_id(case_id)).query(contract.CALLBACK_STATE_QUERY,
+                                                     result_type=CallbackState)
+    return status
+
+
+async def report_call(client: Client, case_id: str, report: CallStatus) -> bool:
+    """A telephony provider's status callback, delivered to the case's call-back.
+
+    False when the call-back has already finished: a late or repeated delivery, harmless.
+    """
+    handle = client.get_workflow_handle(contract.callback_id(case_id))
+    try:
+        await handle.signal(contract.CALL_STATUS_SIGNAL, report)
+        return True
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+    try:
+        await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise Refused(f"case {case_id} has no call-back") from None
+        raise
+    return False
 
 
 async def send(client: Client, case_id: str, action: contract.Action) -> Accepted:

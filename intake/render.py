@@ -47,6 +47,18 @@ def render_status(status: CaseStatus, *, events: int = 12) -> str:
         lines += ["", "Bookings:"]
         lines += [f"  {b.id:<20} {b.vehicle:<10} {b.vehicle_class or '':<10} {b.status:<9} "
                   f"{b.origin}" for b in s.bookings]
+    if s.callback:
+        cb = s.callback
+        lines += ["", f"Call-back: {cb.state}"]
+        for a in cb.attempts:
+            tried = (f", {len(a.schedule_failures)} failed scheduling attempt(s): "
+                     f"{a.schedule_failures[-1]}" if a.schedule_failures else "")
+            lines.append(f"  call {a.number}  due {_when(a.due)}  {a.call_id or '-':<22} "
+                         f"{a.outcome}{tried}")
+        if cb.state == "waiting" and cb.attempts and cb.attempts[-1].call_id:
+            lines.append(f"  makegood call-status {s.case_id} {cb.attempts[-1].call_id} "
+                         "completed|dropped|no_answer")
+        lines += [f"  ignored: {i}" for i in cb.ignored_callbacks]
     if s.claims:
         lines += ["", "Expense claims:"]
         lines += [f"  {c.claim_id:<14} {c.amount!s:<14} {c.description} (by {c.by})"

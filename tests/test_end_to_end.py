@@ -290,3 +290,26 @@ async def test_s3_customer_is_contacted_within_30_seconds_and_a_replacement_orde
     assert await d.rows("SELECT id FROM payments") == []
     confirmation = await d.rows("SELECT body FROM messages WHERE key LIKE '%:confirm:email'")
     assert len(confirmation) == 1 and "EREADER-7" in confirmation[0]["body"]
+
+
+async def test_s6_telephony_status_reported_through_the_cli(deployment: Deployment) -> None:
+    d, case = deployment, "case-T-6001"
+    await d.ok("open", str(TICKETS / "s6-support-call.json"))
+    status = await d.until(case, lambda s: s.callback is not None and s.callback.state ==
+                           "waiting", "call booked")
+    assert status.callback is not None
+    call_id = status.callback.attempts[0].call_id
+    assert call_id is not None
+    text = await d.ok("status", case)
+    assert f"makegood call-status {case} {call_id} completed|dropped|no_answer" in text
+
+    await d.ok("call-status", case, call_id, "completed", "--event-id", "tel-1")
+    status = await d.until(case, lambda s: s.stage == "follow_up", "follow-up")
+    again = await d.ok("call-status", case, call_id, "completed", "--event-id", "tel-1")
+    assert "already finished; report ignored" in again
+    assert status.callback is not None and status.callback.state == "completed"
+    assert status.callback.ignored_callbacks == []
+    unknown = await d.cli("call-status", "case-nope", call_id, "dropped")
+    assert unknown.code == 1 and "case case-nope has no call-back" in unknown.err
+    calls = await d.rows("SELECT key, phone FROM calls")
+    assert calls == [{"key": f"{case}:callback:call:1", "phone": "+15550100060"}]
