@@ -27,7 +27,16 @@ from typing import Any
 from pydantic import ValidationError
 from temporalio.client import Client
 
-from domain.actions import Actor, AgentNote, ApprovalDecision, CustomerAnswer, ExpenseClaim
+from domain.actions import (
+    Actor,
+    AgentNote,
+    ApprovalDecision,
+    AssignCase,
+    CancelCase,
+    CustomerAnswer,
+    EscalateCase,
+    ExpenseClaim,
+)
 from domain.case import CallStatus
 from domain.contract import Action
 from domain.errors import field_errors
@@ -101,18 +110,21 @@ async def cmd_status(client: Client, settings: Settings, args: argparse.Namespac
 
 
 async def cmd_list(client: Client, settings: Settings, args: argparse.Namespace) -> None:
-    rows = await list_cases(client, open_only=args.open, limit=args.limit)
+    rows = await list_cases(client, open_only=args.open, stage=args.stage, sla=args.sla,
+                            limit=args.limit)
     if args.json:
         _print_json([row.__dict__ for row in rows])
         return
     if not rows:
         print("no open cases" if args.open else "no cases")
         return
-    print(f"{'CASE':<32} {'STATUS':<11} {'STARTED':<20} CLOSED")
+    print(f"{'CASE':<28} {'KIND':<15} {'STAGE':<12} {'SLA':<9} {'STATUS':<10} "
+          f"{'STARTED':<20} CLOSED")
     for row in rows:
         started = row.started.strftime("%Y-%m-%d %H:%M:%S") if row.started else "-"
         closed = row.closed.strftime("%Y-%m-%d %H:%M:%S") if row.closed else "-"
-        print(f"{row.case_id:<32} {row.status:<11} {started:<20} {closed}")
+        print(f"{row.case_id:<28} {row.kind or '-':<15} {row.stage or '-':<12} "
+              f"{row.sla or '-':<9} {row.status:<10} {started:<20} {closed}")
 
 
 async def cmd_answer(client: Client, settings: Settings, args: argparse.Namespace) -> None:
@@ -155,6 +167,18 @@ async def cmd_call_status(client: Client, settings: Settings, args: argparse.Nam
         print(f"{args.case}: the call-back has already finished; report ignored")
 
 
+async def cmd_assign(client: Client, settings: Settings, args: argparse.Namespace) -> None:
+    await _send(client, args.case, build(AssignCase, to=args.to, by=args.by))
+
+
+async def cmd_escalate(client: Client, settings: Settings, args: argparse.Namespace) -> None:
+    await _send(client, args.case, build(EscalateCase, reason=args.reason, by=args.by))
+
+
+async def cmd_cancel(client: Client, settings: Settings, args: argparse.Namespace) -> None:
+    await _send(client, args.case, build(CancelCase, reason=args.reason, by=args.by))
+
+
 Command = Callable[[Client, Settings, argparse.Namespace], Awaitable[None]]
 
 
@@ -181,6 +205,9 @@ def parser() -> argparse.ArgumentParser:
 
     p = add("list", cmd_list, "list cases, newest first")
     p.add_argument("--open", action="store_true", help="only cases still running")
+    p.add_argument("--stage", help="only cases at this stage, e.g. remedy")
+    p.add_argument("--sla", choices=["ok", "warning", "breached"],
+                   help="only cases whose worst SLA clock is at this level")
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--json", action="store_true")
 
@@ -216,6 +243,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("call_id", help="the call id, as `status` shows it")
     p.add_argument("status", choices=["completed", "dropped", "no_answer"])
     p.add_argument("--event-id", help="the provider's delivery id (duplicates are ignored)")
+
+    p = add("assign", cmd_assign, "make an agent or manager the owner of a case")
+    p.add_argument("case")
+    p.add_argument("to", type=_actor, metavar="ROLE:ID", help="the new owner, e.g. agent:sam")
+    p.add_argument("--as", dest="by", type=_actor, metavar="ROLE:ID", required=True)
+
+    p = add("escalate", cmd_escalate, "hand a case to the ops contact now, with a reason")
+    p.add_argument("case")
+    p.add_argument("reason")
+    p.add_argument("--as", dest="by", type=_actor, metavar="ROLE:ID", required=True)
+
+    p = add("cancel", cmd_cancel,
+            "close a case with a reason: reservations released, the customer told")
+    p.add_argument("case")
+    p.add_argument("reason")
+    p.add_argument("--as", dest="by", type=_actor, metavar="ROLE:ID", required=True)
 
     p = add("note", cmd_note, "add an agent note to the case")
     p.add_argument("case")

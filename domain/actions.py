@@ -67,3 +67,18 @@ class Accepted(BaseModel):
 
     case_id: str
     detail: str
+
+
+class AssignCase(_Action):
+    to: Actor = Field(description="the agent or manager who owns the case from now on")
+    by: Actor
+
+
+class EscalateCase(_Action):
+    reason: LongText
+    by: Actor
+
+
+class CancelCase(_Action):
+    reason: LongText
+    by: Actor

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
@@ -26,7 +26,7 @@ class Stage(StrEnum):
     CLOSED = "closed"
 
 
-Resolution = Literal["resolved", "unresolved", "unreachable"]
+Resolution = Literal["resolved", "unresolved", "unreachable", "cancelled"]
 
 
 class CaseInput(BaseModel):
@@ -138,6 +138,32 @@ class CallbackState(BaseModel):
     ignored_callbacks: list[str] = []
 
 
+SlaName = Literal["first_contact", "remedy_offer", "approval_decision", "resolution"]
+
+
+class SlaClock(BaseModel):
+    """One service-level clock. Elapsed time excludes pauses (waiting for the customer)."""
+
+    name: SlaName
+    label: str
+    target: timedelta
+    started_at: datetime
+    elapsed: timedelta = timedelta(0)
+    running_since: datetime | None = None
+    state: Literal["running", "paused", "met", "missed"] = "running"
+    warned_at: datetime | None = None
+    breached_at: datetime | None = None
+    stopped_at: datetime | None = None
+
+    def elapsed_at(self, now: datetime) -> timedelta:
+        running = now - self.running_since if self.running_since is not None else timedelta(0)
+        return self.elapsed + max(running, timedelta(0))
+
+    @property
+    def level(self) -> Literal["ok", "warning", "breached"]:
+        return "breached" if self.breached_at else "warning" if self.warned_at else "ok"
+
+
 class RelatedCase(BaseModel):
     """An earlier (or parallel) case of the same customer or about the same asset."""
 
@@ -182,6 +208,9 @@ class CaseStatus(BaseModel):
     reopened: int = 0
     related: list[RelatedCase] = []
     callback: CallbackState | None = None
+    owner: str | None = None
+    slas: list[SlaClock] = []
+    cancelled: str | None = None
     events: list[Event] = []
 
 

@@ -9,7 +9,15 @@ from __future__ import annotations
 import hashlib
 from typing import Final
 
-from domain.actions import AgentNote, ApprovalDecision, CustomerAnswer, ExpenseClaim
+from domain.actions import (
+    AgentNote,
+    ApprovalDecision,
+    AssignCase,
+    CancelCase,
+    CustomerAnswer,
+    EscalateCase,
+    ExpenseClaim,
+)
 
 RECOVERY_WORKFLOW: Final = "RecoveryWorkflow"
 STATUS_QUERY: Final = "status_query"
@@ -17,6 +25,9 @@ ANSWER: Final = "answer"
 SUBMIT_CLAIM: Final = "submit_claim"
 DECIDE: Final = "decide"
 ADD_NOTE: Final = "add_note"
+ASSIGN: Final = "assign"
+ESCALATE: Final = "escalate"
+CANCEL: Final = "cancel"
 CALLBACK_WORKFLOW: Final = "CallbackWorkflow"
 CALL_STATUS_SIGNAL: Final = "call_status"
 CALLBACK_STATE_QUERY: Final = "callback_state"
@@ -41,11 +52,15 @@ def pseudonym(what: str, value: str) -> str:
     return hashlib.sha256(f"makegood:{what}:{value}".encode()).hexdigest()[:24]
 
 
-Action = CustomerAnswer | ExpenseClaim | ApprovalDecision | AgentNote
+Action = (CustomerAnswer | ExpenseClaim | ApprovalDecision | AgentNote | AssignCase
+          | EscalateCase | CancelCase)
 
 UPDATE_FOR: Final[dict[type, str]] = {
     CustomerAnswer: ANSWER,
     ExpenseClaim: SUBMIT_CLAIM,
     ApprovalDecision: DECIDE,
     AgentNote: ADD_NOTE,
+    AssignCase: ASSIGN,
+    EscalateCase: ESCALATE,
+    CancelCase: CANCEL,
 }

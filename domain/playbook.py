@@ -107,6 +107,24 @@ class Callbacks(_Data):
         description="when calls fail, the customer is told a person calls within this")
 
 
+class Sla(_Data):
+    """Service-level targets per case; None switches a clock off."""
+
+    first_contact: timedelta | None = timedelta(seconds=30)
+    remedy_offer: timedelta | None = timedelta(hours=2)
+    approval_decision: timedelta | None = timedelta(hours=2)
+    resolution: timedelta | None = timedelta(days=3)
+    warn_at: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.8")
+
+    @model_validator(mode="after")
+    def _positive(self) -> Sla:
+        for name in ("first_contact", "remedy_offer", "approval_decision", "resolution"):
+            target = getattr(self, name)
+            if target is not None and target <= timedelta(0):
+                raise ValueError(f"sla.{name} must be positive (or left out)")
+        return self
+
+
 class Playbook(_Data):
     kind: IncidentKind
     title: Annotated[str, StringConstraints(min_length=1, max_length=120)]
@@ -121,6 +139,7 @@ class Playbook(_Data):
     upgrade_on_escalation: bool = False
     notify_on_remedy: list[NotifyChannel] = Field(default_factory=lambda: ["preferred"])
     callbacks: Callbacks = Callbacks()
+    sla: Sla = Sla()
     compensation: CompensationPolicy = CompensationPolicy()
     discretion: Discretion = Discretion()
     timeouts: Timeouts = Timeouts()

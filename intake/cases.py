@@ -89,6 +89,7 @@ def case_search_attributes(ticket: Ticket) -> TypedSearchAttributes:
                             contract.pseudonym("asset", inc.asset or inc.reference)),
         SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_KIND), inc.kind.value),
         SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_STAGE), "acknowledge"),
+        SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_SLA), "ok"),
     ])
 
 
@@ -228,18 +229,41 @@ async def send(client: Client, case_id: str, action: contract.Action) -> Accepte
 class CaseRow:
     case_id: str
     status: str
+    kind: str | None
+    stage: str | None
+    sla: str | None
     started: datetime | None
     closed: datetime | None
 
 
-async def list_cases(client: Client, *, open_only: bool = False, limit: int = 100
-                     ) -> list[CaseRow]:
-    query = f'WorkflowType = "{contract.RECOVERY_WORKFLOW}"'
+STAGES = ("acknowledge", "diagnose", "remedy", "compensate", "confirm", "follow_up",
+          "document", "closed")
+SLA_LEVELS = ("ok", "warning", "breached")
+
+
+async def list_cases(client: Client, *, open_only: bool = False, stage: str | None = None,
+                     sla: str | None = None, limit: int = 100) -> list[CaseRow]:
+    """Cases from visibility, newest first; stage and SLA level come from search attributes."""
+    clauses = [f'WorkflowType = "{contract.RECOVERY_WORKFLOW}"']
     if open_only:
-        query += ' AND ExecutionStatus = "Running"'
+        clauses.append('ExecutionStatus = "Running"')
+    if stage is not None:
+        if stage not in STAGES:
+            raise Invalid([f"stage: unknown stage {stage!r}; one of {', '.join(STAGES)}"])
+        clauses.append(f'{contract.SA_STAGE} = "{stage}"')
+    if sla is not None:
+        if sla not in SLA_LEVELS:
+            raise Invalid([f"sla: unknown level {sla!r}; one of {', '.join(SLA_LEVELS)}"])
+        clauses.append(f'{contract.SA_SLA} = "{sla}"')
+    keys = {name: SearchAttributeKey.for_keyword(name)
+            for name in (contract.SA_KIND, contract.SA_STAGE, contract.SA_SLA)}
     rows = []
-    async for wf in client.list_workflows(query, limit=limit):
+    async for wf in client.list_workflows(" AND ".join(clauses), limit=limit):
+        attrs = wf.typed_search_attributes
         status = wf.status.name.lower() if isinstance(wf.status, WorkflowExecutionStatus) \
             else "unknown"
-        rows.append(CaseRow(wf.id, status, wf.start_time, wf.close_time))
+        rows.append(CaseRow(wf.id, status, attrs.get(keys[contract.SA_KIND]),
+                            attrs.get(keys[contract.SA_STAGE]),
+                            attrs.get(keys[contract.SA_SLA]) or "ok",
+                            wf.start_time, wf.close_time))
     return rows

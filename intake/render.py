@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from domain.case import CaseStatus
 
 
 def _when(at: datetime | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S UTC") if at else "-"
+
+
+def _span(d: timedelta) -> str:
+    seconds = int(d.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s"
 
 
 def render_status(status: CaseStatus, *, events: int = 12) -> str:
@@ -20,8 +32,11 @@ def render_status(status: CaseStatus, *, events: int = 12) -> str:
         f"  opened {_when(s.opened_at)}, first contact {_when(s.first_contact_at)}"
         + (f", closed {_when(s.closed_at)}" if s.closed_at else ""),
         f"  discretion limit {s.discretion_limit}"
-        + (f", re-opened {s.reopened}x" if s.reopened else ""),
+        + (f", re-opened {s.reopened}x" if s.reopened else "")
+        + f", owner {s.owner or 'unassigned'}",
     ]
+    if s.cancelled:
+        lines.append(f"  CANCELLED: {s.cancelled}")
     if s.question:
         q = s.question
         lines += [
@@ -70,6 +85,14 @@ def render_status(status: CaseStatus, *, events: int = 12) -> str:
             extra = f"  ({item.failure})" if item.failure else ""
             lines.append(f"  {item.kind:<14} {amount:<14} {item.state:<9} "
                          f"{item.description}{extra}")
+    if s.slas:
+        now = datetime.now(UTC)
+        lines += ["", "SLA clocks:"]
+        for c in s.slas:
+            elapsed = c.elapsed_at(now if c.stopped_at is None else c.stopped_at)
+            level = {"ok": "", "warning": "  WARNING", "breached": "  BREACHED"}[c.level]
+            lines.append(f"  {c.label:<28} {_span(elapsed):>9} of {_span(c.target):<9} "
+                         f"{c.state}{level}")
     if s.escalations:
         lines += ["", "Escalations:"]
         lines += [f"  {_when(e.at)}  to {e.to}: {e.reason}" for e in s.escalations]

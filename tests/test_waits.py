@@ -31,12 +31,15 @@ async def test_an_ignored_case_escalates_declines_and_closes_unreachable_on_its_
     status = await case.status()
 
     assert [e.reason for e in status.escalations] == [
+        "SLA breached: approval decided (approval:compensation) took longer than 2:00:00; "
+        "escalated to a manager",
         "approval compensation undecided after 2:00:00; escalated to level 1",
         "approval compensation undecided after 2:00:00; escalated to level 2",
         "approval compensation never decided: treated as declined",
     ]
     ops = [m for m in await case.messages() if m["recipient"] == OPS]
-    assert keys(ops) == ["approval:compensation", "approval:compensation:level-1",
+    assert keys(ops) == ["approval:compensation", "sla:approval:compensation:warning",
+                         "sla:approval:compensation:breach", "approval:compensation:level-1",
                          "approval:compensation:level-2", "approval:compensation:expired"]
     # Declined: only what fits the frontline's 21.00 USD is paid, in plan order.
     assert {i.kind: i.state for i in status.compensation} == {
@@ -46,7 +49,7 @@ async def test_an_ignored_case_escalates_declines_and_closes_unreachable_on_its_
     customer = keys([m for m in await case.messages() if m["recipient"] != OPS])
     assert customer[-2:] == ["ask:follow-up-1:email", "ask:follow-up-1:reminder-1:email"]
     assert outcome.resolution == "unreachable"
-    assert outcome.paid_out.amount == Decimal("18.50") and outcome.escalations == 3
+    assert outcome.paid_out.amount == Decimal("18.50") and outcome.escalations == 4
     # 2h x 3 approval waits, 1 day to the follow-up, 2 days x 2 for its answer.
     assert outcome.seconds_to_close >= timedelta(hours=6, days=5).total_seconds()
 

@@ -8,6 +8,7 @@ defined escalation, and the case's own history is the audit record.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +19,16 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities import names
     from domain import compensation, contract
-    from domain.actions import Accepted, AgentNote, ApprovalDecision, CustomerAnswer, ExpenseClaim
+    from domain.actions import (
+        Accepted,
+        AgentNote,
+        ApprovalDecision,
+        AssignCase,
+        CancelCase,
+        CustomerAnswer,
+        EscalateCase,
+        ExpenseClaim,
+    )
     from domain.case import (
         ApprovalRequest,
         Booking,
@@ -63,6 +73,7 @@ with workflow.unsafe.imports_passed_through():
         StockResult,
         SubstituteRequest,
     )
+    from domain.sla import SlaBook
     from domain.ticket import Channel
 
 def _retry(backoff: Backoff) -> RetryPolicy:
@@ -73,6 +84,9 @@ def _retry(backoff: Backoff) -> RetryPolicy:
 # Looking up history must never hold up the apology for long.
 HISTORY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
 STAGE_KEY = SearchAttributeKey.for_keyword(contract.SA_STAGE)
+SLA_KEY = SearchAttributeKey.for_keyword(contract.SA_SLA)
+SLA_LABELS = {"first_contact": "first contact", "remedy_offer": "remedy offered",
+              "approval_decision": "approval decided", "resolution": "resolution"}
 
 CALL_TIMEOUT = timedelta(seconds=30)
 
@@ -121,19 +135,89 @@ class RecoveryWorkflow:
         self._done: list[str] = []
         self._approval_needed = False
         self._cause = self.incident.summary
+        self._sla = SlaBook(self.playbook.sla, self.status.slas)
+        self._sla_level = "ok"
+        self._cancel: CancelCase | None = None
+        self._main: asyncio.Task[Resolution] | None = None
 
     # ------------------------------------------------------------------ the recovery
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseOutcome:
-        await self._find_related()
-        await self._acknowledge()
-        self._remedy_ok = await self._diagnose_and_remedy()
-        await self._compensate()
-        await self._confirm(round_=1)
-        resolution = await self._follow_up_until_settled()
+        now, opened = workflow.now(), self.status.opened_at
+        for clock in ("first_contact", "remedy_offer", "resolution"):
+            self._sla.start(clock, now, since=min(opened, now))
+        watcher = asyncio.create_task(self._watch_slas())
+        self._main = asyncio.create_task(self._recover())
+        try:
+            resolution = await self._main
+        except asyncio.CancelledError:
+            if self._cancel is None:  # cancelled from outside: wind down all the same
+                self._cancel = CancelCase(reason="cancelled in Temporal",
+                                          by={"id": "temporal", "role": "system"})
+            resolution = await self._wind_down(self._cancel)
+        watcher.cancel()
         outcome = await self._document(resolution)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return outcome
+
+    async def _recover(self) -> Resolution:
+        await self._find_related()
+        await self._acknowledge()
+        self._remedy_ok = await self._diagnose_and_remedy()
+        self._sla.stop("remedy_offer", workflow.now())
+        await self._compensate()
+        await self._confirm(round_=1)
+        self._sla.stop("resolution", workflow.now())
+        return await self._follow_up_until_settled()
+
+    async def _wind_down(self, cancel: CancelCase) -> Resolution:
+        """An operator closed the case: free what is held, tell the customer, keep the record."""
+        self.status.cancelled = f"{cancel.reason} (by {cancel.by})"
+        self.status.question = None
+        self.status.approval = None
+        self._event("cancelled", cancel.reason, by=str(cancel.by))
+        await self._release_unused()
+        for clock in list(self._sla.clocks):
+            self._sla.stop(clock.label, workflow.now())
+        await self._tell("cancelled", "Your case is closed",
+                         f"Dear {self.customer.first_name},\n\nwe have closed case "
+                         f"{self.status.case_id}: {cancel.reason}. If anything is still not "
+                         "right, reply to this message and we pick it up at once.")
+        return "cancelled"
+
+    # ---- SLA clocks: warnings notify the owner, breaches escalate
+    async def _watch_slas(self) -> None:
+        while True:
+            self._sla.changed = False
+            alarm = self._sla.next_alarm(workflow.now())
+            if alarm is None:
+                await workflow.wait_condition(lambda: self._sla.changed)
+                continue
+            when, clock, kind = alarm
+            wait = when - workflow.now()
+            if wait > timedelta(0):
+                try:
+                    await workflow.wait_condition(lambda: self._sla.changed, timeout=wait)
+                    continue
+                except TimeoutError:
+                    pass
+            self._sla.fire(clock, kind, workflow.now())
+            label = SLA_LABELS[clock.name] + (f" ({clock.label})" if clock.label != clock.name
+                                              else "")
+            elapsed = timedelta(seconds=round(clock.elapsed_at(workflow.now()).total_seconds()))
+            if kind == "warning":
+                self._event("sla_warning", f"{label}: {elapsed} of {clock.target} used")
+                await self._notify_ops(
+                    f"sla:{clock.label}:warning", f"SLA warning: {self.status.case_id}",
+                    f"{label} is at {elapsed} of its {clock.target} target. Owner: "
+                    f"{self.status.owner or 'unassigned'}; stage {self.status.stage.value}.")
+            else:
+                await self._escalate(f"SLA breached: {label} took longer than {clock.target}; "
+                                     "escalated to a manager", step=f"sla:{clock.label}:breach")
+            level = self._sla.level()
+            if level != self._sla_level:
+                self._sla_level = level
+                workflow.upsert_search_attributes([SLA_KEY.value_set(level)])
 
     async def _acknowledge(self) -> None:
         self._stage(Stage.ACKNOWLEDGE)
@@ -652,9 +736,12 @@ class RecoveryWorkflow:
                 return "unresolved"
             self.status.reopened += 1
             self._event("reopened", answer.comment or "customer not satisfied")
+            label = f"resolution:reopen-{round_}"
+            self._sla.start("resolution", workflow.now(), label=label)
             await self._reopen(round_, answer)
             round_ += 1
             await self._confirm(round_=round_)
+            self._sla.stop(label, workflow.now())
 
     async def _reopen(self, round_: int, answer: CustomerAnswer) -> None:
         self._stage(Stage.COMPENSATE)
@@ -792,6 +879,51 @@ class RecoveryWorkflow:
         if note.by.role not in ("agent", "manager"):
             _reject(f"notes come from agents and managers, not a {note.by.role}")
 
+    @workflow.update(name=contract.ASSIGN)
+    def assign(self, req: AssignCase) -> Accepted:
+        self.status.owner = str(req.to)
+        self._event("assigned", f"owner is now {req.to}", by=str(req.by))
+        return Accepted(case_id=self.status.case_id, detail=f"assigned to {req.to}")
+
+    @assign.validator
+    def _check_assign(self, req: AssignCase) -> None:
+        self._check_open()
+        if req.by.role not in ("agent", "manager"):
+            _reject(f"cases are assigned by agents and managers, not a {req.by.role}")
+        if req.to.role not in ("agent", "manager"):
+            _reject(f"a case is owned by an agent or a manager, not a {req.to.role}")
+        if self.status.owner == str(req.to):
+            _reject(f"the case is already assigned to {req.to}")
+
+    @workflow.update(name=contract.ESCALATE)
+    async def escalate(self, req: EscalateCase) -> Accepted:
+        await self._escalate(f"{req.reason} (escalated by {req.by})")
+        return Accepted(case_id=self.status.case_id, detail="escalated to ops")
+
+    @escalate.validator
+    def _check_escalate(self, req: EscalateCase) -> None:
+        self._check_open()
+        if req.by.role not in ("agent", "manager"):
+            _reject(f"escalations come from agents and managers, not a {req.by.role}")
+
+    @workflow.update(name=contract.CANCEL)
+    def cancel(self, req: CancelCase) -> Accepted:
+        self._cancel = req
+        assert self._main is not None
+        self._main.cancel()
+        return Accepted(case_id=self.status.case_id,
+                        detail="cancelled: reservations are released and the customer told")
+
+    @cancel.validator
+    def _check_cancel(self, req: CancelCase) -> None:
+        self._check_open()
+        if req.by.role not in ("agent", "manager"):
+            _reject(f"cases are cancelled by agents and managers, not a {req.by.role}")
+        if self._cancel is not None:
+            _reject(f"case {self.status.case_id} is already being cancelled")
+        if self._main is None or self._main.done():
+            _reject(f"case {self.status.case_id} is closing and can no longer be cancelled")
+
     def _check_open(self) -> None:
         if self.status.stage in (Stage.DOCUMENT, Stage.CLOSED):
             _reject(f"case {self.status.case_id} is closed")
@@ -845,6 +977,7 @@ class RecoveryWorkflow:
             return False
         if self.status.first_contact_at is None:
             self.status.first_contact_at = workflow.now()
+            self._sla.stop("first_contact", workflow.now())
         self._event("message", f"{channel}: {subject}")
         return True
 
@@ -873,6 +1006,7 @@ class RecoveryWorkflow:
                     id=qid, prompt=prompt, choices=choices, asked_at=now, deadline=now + wait,
                     on_timeout="no answer",
                 )
+                self._resolution_clock(running=False)
             else:
                 self.status.question.deadline = now + wait
             try:
@@ -881,7 +1015,17 @@ class RecoveryWorkflow:
             except TimeoutError:
                 self._event("no_answer", f"{qid}: no answer within {wait}")
         self.status.question = None
+        self._resolution_clock(running=True)
         return self._answers.get(qid)
+
+    def _resolution_clock(self, *, running: bool) -> None:
+        """Waiting for the customer does not count against the time to resolution."""
+        for clock in self._sla.clocks:
+            if clock.name == "resolution" and clock.stopped_at is None:
+                if running:
+                    self._sla.resume(clock.label, workflow.now())
+                else:
+                    self._sla.pause(clock.label, workflow.now())
 
     async def _approval(self, rid: str, reason: str, amount: Money | None = None) -> bool:
         """Ask a manager; each timeout escalates one level, the last one declines."""
@@ -891,6 +1035,7 @@ class RecoveryWorkflow:
             id=rid, reason=reason, amount=amount, asked_at=now, deadline=now + timeouts.approval,
         )
         self._event("approval_requested", f"{rid}: {reason}", amount=amount)
+        self._sla.start("approval_decision", now, label=f"approval:{rid}")
         await self._notify_ops(f"approval:{rid}", f"Approval needed: {self.status.case_id}",
                                f"{reason}. Decide with: makegood approve {self.status.case_id} "
                                f"{rid} --as manager:<you> [--reject]")
@@ -910,6 +1055,7 @@ class RecoveryWorkflow:
                         f"level {level + 1}", step=f"approval:{rid}:level-{level + 1}",
                     )
         self.status.approval = None
+        self._sla.stop(f"approval:{rid}", workflow.now())
         if not decided:
             await self._escalate(f"approval {rid} never decided: treated as declined",
                                  step=f"approval:{rid}:expired")
