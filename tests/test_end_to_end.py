@@ -313,3 +313,42 @@ async def test_s6_telephony_status_reported_through_the_cli(deployment: Deployme
     assert unknown.code == 1 and "case case-nope has no call-back" in unknown.err
     calls = await d.rows("SELECT key, phone FROM calls")
     assert calls == [{"key": f"{case}:callback:call:1", "phone": "+15550100060"}]
+
+
+async def test_operators_find_stuck_cases_by_stage_and_breach_and_act_on_them(
+    deployment: Deployment, tmp_path: Path,
+) -> None:
+    d = deployment
+    strict = tmp_path / "strict.toml"
+    strict.write_text((ROOT / "playbooks" / "default.toml").read_text()
+                      + '\n[playbooks.car_missing.sla]\nremedy_offer = "PT1S"\n')
+    d.env["MAKEGOOD_PLAYBOOKS"] = str(strict)
+    await d.ok("open", str(TICKETS / "s1-missing-car.json"))
+    await d.ok("open", str(TICKETS / "s5-wrong-drink.json"))
+    await d.until("case-T-1001", lambda s: any(c.breached_at for c in s.slas), "breach")
+    await d.until("case-T-3001", lambda s: s.stage == "closed", "closed")
+
+    async def listed(*args: str) -> list[str]:
+        async with asyncio.timeout(10):  # visibility follows the case closely, not instantly
+            while True:
+                rows = json.loads(await d.ok("list", "--json", *args))
+                if rows or args == ("--stage", "remedy"):
+                    return [r["case_id"] for r in rows]
+                await asyncio.sleep(0.1)
+
+    assert await listed("--sla", "breached") == ["case-T-1001"]
+    assert await listed("--stage", "diagnose") == ["case-T-1001"]
+    assert await listed("--stage", "closed") == ["case-T-3001"]
+    assert await listed("--stage", "remedy") == []
+    table = await d.ok("list", "--open")
+    assert "case-T-1001" in table and "breached" in table and "case-T-3001" not in table
+    bad = await d.cli("list", "--stage", "limbo")
+    assert bad.code == 2 and "stage: unknown stage 'limbo'" in bad.err
+
+    await d.ok("assign", "case-T-1001", "agent:sam", "--as", "manager:mia")
+    await d.ok("cancel", "case-T-1001", "member found another car", "--as", "agent:sam")
+    status = await d.until("case-T-1001", lambda s: s.stage == "closed", "cancelled")
+    assert status.resolution == "cancelled" and status.owner == "agent:sam"
+    assert sorted(await listed("--stage", "closed")) == ["case-T-1001", "case-T-3001"]
+    released = await d.rows("SELECT status FROM bookings WHERE id = 'R-1001'")
+    assert released == [{"status": "released"}]
