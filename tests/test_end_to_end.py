@@ -328,18 +328,19 @@ async def test_operators_find_stuck_cases_by_stage_and_breach_and_act_on_them(
     await d.until("case-T-1001", lambda s: any(c.breached_at for c in s.slas), "breach")
     await d.until("case-T-3001", lambda s: s.stage == "closed", "closed")
 
-    async def listed(*args: str) -> list[str]:
-        async with asyncio.timeout(10):  # visibility follows the case closely, not instantly
-            while True:
-                rows = json.loads(await d.ok("list", "--json", *args))
-                if rows or args == ("--stage", "remedy"):
-                    return [r["case_id"] for r in rows]
-                await asyncio.sleep(0.1)
+    async def listed(*args: str, want: int = 1) -> list[str]:
+        """Visibility follows a case closely, not instantly: wait (bounded) for `want` rows."""
+        for _ in range(50):
+            rows = [r["case_id"] for r in json.loads(await d.ok("list", "--json", *args))]
+            if len(rows) >= want:
+                break
+            await asyncio.sleep(0.1)
+        return sorted(rows)
 
     assert await listed("--sla", "breached") == ["case-T-1001"]
     assert await listed("--stage", "diagnose") == ["case-T-1001"]
     assert await listed("--stage", "closed") == ["case-T-3001"]
-    assert await listed("--stage", "remedy") == []
+    assert await listed("--stage", "remedy", want=0) == []
     table = await d.ok("list", "--open")
     assert "case-T-1001" in table and "breached" in table and "case-T-3001" not in table
     bad = await d.cli("list", "--stage", "limbo")
@@ -349,6 +350,6 @@ async def test_operators_find_stuck_cases_by_stage_and_breach_and_act_on_them(
     await d.ok("cancel", "case-T-1001", "member found another car", "--as", "agent:sam")
     status = await d.until("case-T-1001", lambda s: s.stage == "closed", "cancelled")
     assert status.resolution == "cancelled" and status.owner == "agent:sam"
-    assert sorted(await listed("--stage", "closed")) == ["case-T-1001", "case-T-3001"]
+    assert await listed("--stage", "closed", want=2) == ["case-T-1001", "case-T-3001"]
     released = await d.rows("SELECT status FROM bookings WHERE id = 'R-1001'")
     assert released == [{"status": "released"}]
