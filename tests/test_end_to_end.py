@@ -319,9 +319,10 @@ async def test_operators_find_stuck_cases_by_stage_and_breach_and_act_on_them(
     deployment: Deployment, tmp_path: Path,
 ) -> None:
     d = deployment
-    strict = tmp_path / "strict.toml"
-    strict.write_text((ROOT / "playbooks" / "default.toml").read_text()
-                      + '\n[playbooks.car_missing.sla]\nremedy_offer = "PT1S"\n')
+    strict = tmp_path / "strict.toml"  # default playbooks, car_missing's remedy SLA one second
+    strict.write_text((ROOT / "playbooks" / "default.toml").read_text().replace(
+        '[playbooks.car_missing.sla]\n', '[playbooks.car_missing.sla]\nremedy_offer = "PT1S"\n'
+        '# ', 1))
     d.env["MAKEGOOD_PLAYBOOKS"] = str(strict)
     await d.ok("open", str(TICKETS / "s1-missing-car.json"))
     await d.ok("open", str(TICKETS / "s5-wrong-drink.json"))
