@@ -168,7 +168,8 @@ async def cmd_call_status(client: Client, settings: Settings, args: argparse.Nam
 
 
 async def cmd_assign(client: Client, settings: Settings, args: argparse.Namespace) -> None:
-    await _send(client, args.case, build(AssignCase, to=args.to, by=args.by))
+    await _send(client, args.case,
+                build(AssignCase, to=args.to, contact=args.contact, by=args.by))
 
 
 async def cmd_escalate(client: Client, settings: Settings, args: argparse.Namespace) -> None:
@@ -247,6 +248,8 @@ def parser() -> argparse.ArgumentParser:
     p = add("assign", cmd_assign, "make an agent or manager the owner of a case")
     p.add_argument("case")
     p.add_argument("to", type=_actor, metavar="ROLE:ID", help="the new owner, e.g. agent:sam")
+    p.add_argument("--contact", metavar="EMAIL",
+                   help="the owner's address for SLA warnings (default: the ops contact)")
     p.add_argument("--as", dest="by", type=_actor, metavar="ROLE:ID", required=True)
 
     p = add("escalate", cmd_escalate, "hand a case to the ops contact now, with a reason")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from domain.money import Money
 from domain.ticket import LongText, SafeId, ShortText
@@ -71,6 +71,8 @@ class Accepted(BaseModel):
 
 class AssignCase(_Action):
     to: Actor = Field(description="the agent or manager who owns the case from now on")
+    contact: EmailStr | None = Field(default=None,
+                                     description="where the owner gets SLA warnings")
     by: Actor
 
 

@@ -61,6 +61,8 @@ async def test_approval_sla_warns_at_80_percent_and_breaches_at_the_target(
     await case.answer("claims", "done")
     asked = (await case.until(lambda s: s.approval is not None, "approval")).approval
     assert asked is not None
+    await send(case.client, case.id, AssignCase(to=Actor(id="sam", role="agent"),
+                                                contact="sam@makegood.example.com", by=MANAGER))
 
     await case.skip(timedelta(minutes=7))
     status = await case.status()
@@ -82,9 +84,12 @@ async def test_approval_sla_warns_at_80_percent_and_breaches_at_the_target(
         "SLA breached: approval decided (approval:compensation) took longer than 0:10:00; "
         "escalated to a manager"]
     ops = [m for m in await case.messages() if m["recipient"] == OPS]
-    assert keys(ops) == ["approval:compensation", "sla:approval:compensation:warning",
-                         "sla:approval:compensation:breach"]
-    assert "0:08:00 of its 0:10:00 target" in ops[1]["body"]
+    assert keys(ops) == ["approval:compensation", "sla:approval:compensation:breach"]
+    # The warning goes to the case's owner; the breach escalates to ops.
+    (warning,) = [m for m in await case.messages()
+                  if m["recipient"] == "sam@makegood.example.com"]
+    assert keys([warning]) == ["sla:approval:compensation:warning"]
+    assert "0:08:00 of its 0:10:00 target. Owner: agent:sam" in warning["body"]
 
     await case.approve("compensation")
     status = await case.until(lambda s: s.stage == "follow_up", "follow-up")

@@ -138,6 +138,7 @@ class RecoveryWorkflow:
         self._sla = SlaBook(self.playbook.sla, self.status.slas)
         self._sla_level = "ok"
         self._cancel: CancelCase | None = None
+        self._owner_contact: str | None = None
         self._main: asyncio.Task[Resolution] | None = None
 
     # ------------------------------------------------------------------ the recovery
@@ -210,7 +211,8 @@ class RecoveryWorkflow:
                 await self._notify_ops(
                     f"sla:{clock.label}:warning", f"SLA warning: {self.status.case_id}",
                     f"{label} is at {elapsed} of its {clock.target} target. Owner: "
-                    f"{self.status.owner or 'unassigned'}; stage {self.status.stage.value}.")
+                    f"{self.status.owner or 'unassigned'}; stage {self.status.stage.value}.",
+                    to=self._owner_contact)
             else:
                 await self._escalate(f"SLA breached: {label} took longer than {clock.target}; "
                                      "escalated to a manager", step=f"sla:{clock.label}:breach")
@@ -882,6 +884,7 @@ class RecoveryWorkflow:
     @workflow.update(name=contract.ASSIGN)
     def assign(self, req: AssignCase) -> Accepted:
         self.status.owner = str(req.to)
+        self._owner_contact = req.contact
         self._event("assigned", f"owner is now {req.to}", by=str(req.by))
         return Accepted(case_id=self.status.case_id, detail=f"assigned to {req.to}")
 
@@ -1062,9 +1065,10 @@ class RecoveryWorkflow:
             return False
         return self._decisions[rid].approved
 
-    async def _notify_ops(self, step: str, subject: str, body: str) -> None:
+    async def _notify_ops(self, step: str, subject: str, body: str, *,
+                          to: str | None = None) -> None:
         try:
-            await self._send(step, "email", self.inp.ops_contact, subject, body)
+            await self._send(step, "email", to or self.inp.ops_contact, subject, body)
         except ActivityError as err:
             # Nothing left to tell: the failure stays visible in history and status.
             self._event("ops_unreachable", _failure_reason(err))
