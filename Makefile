@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run worker test lint bench clean
+.PHONY: setup run worker test lint bench histories clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,13 @@ test: setup
 # Throughput and latency of whole cases against a bare-Temporal baseline, in one run.
 bench: setup
 	$(BIN)/python -m bench.cases
+
+# Re-record the committed scenario histories (tests/histories/) after a deliberate,
+# versioned workflow change; see "Changing workflow code" in the README.
+histories: setup
+	rm -rf tests/histories
+	MAKEGOOD_RECORD_HISTORIES=1 $(BIN)/python -m pytest -q tests/test_scenarios.py \
+		tests/test_history.py tests/test_callbacks.py tests/test_sla.py
 
 lint: setup
 	$(BIN)/ruff check .

@@ -20,13 +20,23 @@ import asyncio
 import json
 import os
 import sys
+import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 
+from adapters.local.providers import LocalPayments
+from adapters.local.store import LocalStore
+from audit.archive import read_folder
+from audit.reconcile import movements, reconcile
+from audit.replay import replay_all, terminal_progress
+from audit.server import case_histories, export_closed, visibility_query
+from audit.server import histories as server_histories
+from audit.timeline import as_html, as_json, as_markdown, as_text, timeline
 from domain.actions import (
     Actor,
     AgentNote,
@@ -180,6 +190,77 @@ async def cmd_cancel(client: Client, settings: Settings, args: argparse.Namespac
     await _send(client, args.case, build(CancelCase, reason=args.reason, by=args.by))
 
 
+# ---------------------------------------------------------------------------- audit
+async def _histories(client: Client, args: argparse.Namespace) -> AsyncIterator[WorkflowHistory]:
+    if args.dir:
+        async for history in read_folder(Path(args.dir)):
+            if not args.cases or history.workflow_id.split(":")[0] in args.cases:
+                yield history
+    else:
+        async for history in server_histories(client, visibility_query(args.cases, args.query)):
+            yield history
+
+
+async def cmd_replay(client: Client, settings: Settings, args: argparse.Namespace) -> None:
+    started = time.perf_counter()
+    results = await replay_all(_histories(client, args),
+                               terminal_progress if sys.stderr.isatty() else None)
+    elapsed = time.perf_counter() - started
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    failed = [r for r in results if not r.ok]
+    for r in results if args.verbose else failed:
+        where = f" at event {r.diverged_at}" if r.diverged_at else ""
+        verdict = "reproduced" if r.ok else f"NON-DETERMINISTIC{where}: {r.error}"
+        print(f"{r.workflow_id:<36} {r.workflow_type:<17} {r.events:>5} events  {verdict}")
+    rate = len(results) / elapsed if elapsed else 0.0
+    print(f"{len(results) - len(failed)} of {len(results)} histories reproduced by the current "
+          f"code, {len(failed)} non-deterministic ({elapsed:.1f} s, {rate:.0f}/s)")
+    if not results:
+        raise Refused("no histories matched")
+    if failed:
+        raise Refused(f"{len(failed)} history(ies) no longer replay: see above")
+
+
+async def cmd_timeline(client: Client, settings: Settings, args: argparse.Namespace) -> None:
+    if args.dir:
+        found = [h async for h in read_folder(Path(args.dir))
+                 if h.workflow_id.split(":")[0] == args.case]
+    else:
+        found = await case_histories(client, args.case)
+    if not found:
+        raise CaseNotFound(args.case)
+    lines = timeline(found)
+    render = {"text": as_text, "json": as_json,
+              "md": lambda ls: as_markdown(ls, args.case),
+              "html": lambda ls: as_html(ls, args.case)}[args.format]
+    print(render(lines))
+
+
+async def cmd_export(client: Client, settings: Settings, args: argparse.Namespace) -> None:
+    folder = Path(args.dir)
+    manifest = await export_closed(client, folder, args.query, progress=sys.stderr.isatty())
+    print(f"{len(manifest.entries)} closed workflow histories in {folder} "
+          f"(manifest {folder / 'manifest.json'})")
+
+
+async def cmd_reconcile(client: Client, settings: Settings, args: argparse.Namespace) -> None:
+    moves = movements([h async for h in _histories(client, args)])
+    store = await LocalStore(settings.store_path).open()
+    try:
+        cases = sorted({m.case_id for m in moves}) if args.cases or args.query else None
+        ledger = await LocalPayments(store).ledger(cases)
+    finally:
+        await store.close()
+    diffs = reconcile(moves, ledger)
+    for d in diffs:
+        print(f"{d.problem:<18} {d.key:<48} {d.detail}")
+    print(f"{len(moves)} payments in histories, {len(ledger)} in the ledger, "
+          f"{len(diffs)} difference(s)")
+    if diffs:
+        raise Refused(f"{len(diffs)} difference(s) between the histories and the ledger")
+
+
 Command = Callable[[Client, Settings, argparse.Namespace], Awaitable[None]]
 
 
@@ -263,6 +344,31 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("reason")
     p.add_argument("--as", dest="by", type=_actor, metavar="ROLE:ID", required=True)
 
+    def sources(p: argparse.ArgumentParser) -> None:
+        p.add_argument("cases", nargs="*", metavar="CASE", help="case ids (default: all)")
+        p.add_argument("--query", help='a visibility query, e.g. \'CloseTime > "2026-11-01"\'')
+        p.add_argument("--dir", help="a folder written by `makegood export` instead of the "
+                                     "server")
+
+    p = add("replay", cmd_replay, "prove the current code reproduces every decision in the "
+                                  "cases' histories (exit 1 if any does not)")
+    sources(p)
+    p.add_argument("-v", "--verbose", action="store_true", help="list every history")
+
+    p = add("timeline", cmd_timeline, "one case's history as a chronological account")
+    p.add_argument("case")
+    p.add_argument("--format", choices=["text", "json", "md", "html"], default="text")
+    p.add_argument("--dir", help="read from an export folder instead of the server")
+
+    p = add("export", cmd_export, "write closed cases' histories (temporal CLI JSON format) "
+                                  "and a manifest to a folder, for archiving")
+    p.add_argument("dir")
+    p.add_argument("--query", help="narrow with a visibility query")
+
+    p = add("reconcile", cmd_reconcile, "compare the payments in histories with the payment "
+                                        "provider's ledger (exit 1 on any difference)")
+    sources(p)
+
     p = add("note", cmd_note, "add an agent note to the case")
     p.add_argument("case")
     p.add_argument("text")
@@ -270,14 +376,19 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+OFFLINE = {"replay", "timeline", "reconcile"}  # with --dir they need no server
+
+
 async def _run(args: argparse.Namespace) -> int:
     settings = Settings()
-    try:
-        client = await connect(settings)
-    except RuntimeError as err:
-        print(f"makegood: cannot reach Temporal at {settings.temporal_address} ({err}); "
-              "is `make run` (or the worker) up?", file=sys.stderr)
-        return EXIT_UNREACHABLE
+    client: Client | None = None
+    if not (args.command in OFFLINE and args.dir):
+        try:
+            client = await connect(settings)
+        except RuntimeError as err:
+            print(f"makegood: cannot reach Temporal at {settings.temporal_address} ({err}); "
+                  "is `make run` (or the worker) up?", file=sys.stderr)
+            return EXIT_UNREACHABLE
     try:
         await args.handler(client, settings, args)
     except Invalid as err:
@@ -292,6 +403,9 @@ async def _run(args: argparse.Namespace) -> int:
     except CaseNotFound as err:
         print(f"makegood: {err}", file=sys.stderr)
         return EXIT_REFUSED
+    except (FileNotFoundError, ValueError) as err:  # an export folder that is not one
+        print(f"makegood: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0
 
 

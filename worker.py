@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import structlog
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer, Worker
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.worker import Replayer, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import logsetup
@@ -78,20 +79,27 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
-def build_worker(client: Client, task_queue: str, activities: Sequence[object]) -> Worker:
+def build_worker(client: Client, task_queue: str, activities: Sequence[object], *,
+                 runner: WorkflowRunner | None = None) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
         activities=[*activities, HistoryActivities(client).find_related_cases],  # type: ignore[list-item]
-        workflow_runner=workflow_runner(),
+        workflow_runner=runner or workflow_runner(),
     )
 
 
-def build_replayer() -> Replayer:
-    """Replays histories against the workflow code of this checkout, as the worker runs it."""
+def build_replayer(*, quiet: bool = False) -> Replayer:
+    """Replays histories against the workflow code of this checkout, as the worker runs it.
+
+    `quiet` keeps the SDK core from logging each non-deterministic history as a warning:
+    the replay report says it once, with the event.
+    """
+    runtime = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
+        filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")))) if quiet else None
     return Replayer(workflows=list(WORKFLOWS), data_converter=pydantic_data_converter,
-                    workflow_runner=workflow_runner())
+                    workflow_runner=workflow_runner(), runtime=runtime)
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from domain.case import CaseOutcome
 from domain.provider import (
     BookingResult,
     CallRequest,
+    LedgerEntry,
     LocateRequest,
     LocateResult,
     MessageReceipt,
@@ -59,6 +61,7 @@ class Notifier(Protocol):
 
 class Payments(Protocol):
     async def pay(self, key: str, req: PaymentRequest) -> PaymentReceipt: ...
+    async def ledger(self, case_ids: Sequence[str] | None = None) -> list[LedgerEntry]: ...
 
 
 class ProductControl(Protocol):

@@ -192,3 +192,14 @@ class ScheduledCall(BaseModel):
     call_id: str
     idempotency_key: str
     at: datetime
+
+
+class LedgerEntry(BaseModel):
+    """A payment as the payment provider's own books show it."""
+
+    payment_id: str
+    idempotency_key: str
+    case_id: str
+    kind: str
+    amount: Money
+    created_at: datetime

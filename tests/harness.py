@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import shutil
 import sys
 import uuid
@@ -16,6 +18,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.local.providers import (
@@ -26,6 +29,8 @@ from adapters.local.providers import (
     LocalTelephony,
 )
 from adapters.local.store import LocalStore
+from audit.archive import write_history
+from domain import contract
 from domain.actions import Actor, ApprovalDecision, CustomerAnswer, ExpenseClaim
 from domain.case import CaseOutcome, CaseStatus
 from domain.money import Money
@@ -37,6 +42,7 @@ from settings import ROOT, load_playbooks
 from worker import Adapters, build_replayer
 
 TICKETS = ROOT / "examples" / "tickets"
+HISTORIES = ROOT / "tests" / "histories"
 SEED = ROOT / "examples" / "seed.json"
 CUSTOMER = Actor(id="M-42", role="customer")
 MANAGER = Actor(id="mia", role="manager")
@@ -137,11 +143,24 @@ class Case:
     async def result(self) -> CaseOutcome:
         return await self.handle.result()
 
-    async def replay(self) -> None:
-        """The current workflow code reproduces every decision in this case's history."""
-        history = await self.handle.fetch_history()
-        result = await build_replayer().replay_workflow(history, raise_on_replay_failure=False)
-        assert result.replay_failure is None, result.replay_failure
+    async def replay(self, record: str | None = None) -> None:
+        """The current workflow code reproduces every decision in this case's history.
+
+        With `record`, and MAKEGOOD_RECORD_HISTORIES set (`make histories`), the history (and
+        its call-back's) is also written to tests/histories/<record>.json for replay tests.
+        """
+        histories = [await self.handle.fetch_history()]
+        with contextlib.suppress(RPCError):  # a support call has a call-back workflow too
+            histories.append(await self.client.get_workflow_handle(
+                contract.callback_id(self.id)).fetch_history())
+        for history in histories:
+            result = await build_replayer().replay_workflow(history,
+                                                            raise_on_replay_failure=False)
+            assert result.replay_failure is None, result.replay_failure
+        if record and os.environ.get("MAKEGOOD_RECORD_HISTORIES"):
+            for history in histories:
+                name = record if history.workflow_id == self.id else f"{record}-callback"
+                write_history(HISTORIES, name, history, status="completed")
 
     async def skip(self, duration: timedelta) -> None:
         assert self.env is not None

@@ -106,6 +106,10 @@ async def test_s6_call_drops_twice_then_the_third_call_completes(
     assert "our call dropped. We are calling you back at" in texts[0]
     assert not status.escalations
     assert any(e.kind == "called" and "attempt 3" in e.detail for e in status.events)
+    await case.skip(timedelta(days=2))
+    await case.answer("follow-up-1", "satisfied")
+    await case.result()
+    await case.replay(record="s6")
 
 
 async def test_s6_a_call_with_no_status_callback_is_called_again(

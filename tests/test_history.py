@@ -86,7 +86,7 @@ async def test_s2_third_report_of_the_same_fault_is_replaced_with_an_equal_or_be
     assert await store.rows("SELECT quantity FROM stock WHERE sku = 'LAPTOP-15'") == [
         {"quantity": 2}]
     assert await case.payments() == []
-    await case.replay()
+    await case.replay(record="s2")
 
 
 async def test_a_different_fault_on_the_same_device_is_repaired(

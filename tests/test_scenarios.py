@@ -19,7 +19,7 @@ async def test_s5_wrong_drink_remade_and_refunded_without_approval(
 ) -> None:
     case = await start(env.client, store, ticket("s5-wrong-drink.json"), task_queue, env=env)
     outcome = await case.result()
-    await case.replay()
+    await case.replay(record="s5")
 
     assert outcome.resolution == "resolved"
     assert outcome.approval_needed is False
@@ -47,7 +47,7 @@ async def test_s4_wrong_size_out_of_stock_substitute_within_discretion(
     await case.skip(timedelta(days=3))
     await case.answer("follow-up-1", "satisfied")
     outcome = await case.result()
-    await case.replay()
+    await case.replay(record="s4")
 
     status = await case.status()
     assert [e.detail for e in status.events if e.kind == "stock_check"] == [
@@ -99,7 +99,7 @@ async def test_s1_missing_car_twice_escalates_upgrades_and_pays_each_once(
     await case.skip(timedelta(days=1))
     await case.answer("follow-up-1", "satisfied")
     outcome = await case.result()
-    await case.replay()
+    await case.replay(record="s1")
 
     honks = [a["target"] for a in await case.actions("honk")]
     assert honks == ["CAR-1", "CAR-1", "CAR-2", "CAR-2"]
@@ -161,3 +161,24 @@ async def test_the_playbook_in_force_is_recorded_in_the_cases_first_event(
     await case.approve("compensation")
     await case.result()
     await case.replay()
+
+
+async def test_s3_broken_ereader_is_replaced_at_once_without_a_charge(
+    env: WorkflowEnvironment, store: LocalStore, task_queue: str
+) -> None:
+    case = await start(env.client, store, ticket("s3-ereader.json"), task_queue, env=env)
+    status = await case.until(lambda s: s.stage == "follow_up", "follow-up")
+    await case.skip(timedelta(days=3))
+    await case.answer("follow-up-1", "satisfied")
+    outcome = await case.result()
+    await case.replay(record="s3")
+
+    assert keys(await case.messages()) == [
+        "ack:email", "remedy:email", "confirm:email", "ask:follow-up-1:email"]
+    assert [(a["action"], a["detail"]) for a in await case.actions()] == [
+        ("replacement", "EREADER-7 shipped to replace EREADER-7")]
+    assert await case.payments() == []
+    assert outcome.paid_out.amount == Decimal(0) and outcome.approval_needed is False
+    assert status.first_contact_at is not None
+    assert outcome.seconds_to_first_contact is not None
+    assert outcome.seconds_to_first_contact < 30

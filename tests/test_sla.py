@@ -167,4 +167,4 @@ async def test_cancel_releases_reservations_tells_the_customer_and_records_who(
     assert all(c.stopped_at is not None for c in status.slas)
     with pytest.raises(Refused, match="is closed"):
         await send(case.client, case.id, CancelCase(reason="again", by=MANAGER))
-    await case.replay()
+    await case.replay(record="cancelled")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from domain.money import Money
 from domain.provider import (
     BookingResult,
     CallRequest,
+    LedgerEntry,
     LocateRequest,
     LocateResult,
     MessageReceipt,
@@ -79,6 +81,15 @@ class LocalPayments:
             return receipt
 
         return await self.store.once(key, f"pay:{req.kind}", req, PaymentReceipt, effect)
+
+    async def ledger(self, case_ids: Sequence[str] | None = None) -> list[LedgerEntry]:
+        rows = await self.store.rows("SELECT * FROM payments ORDER BY created_at, key")
+        wanted = set(case_ids) if case_ids is not None else None
+        return [LedgerEntry(payment_id=r["id"], idempotency_key=r["key"], case_id=r["case_id"],
+                            kind=r["kind"], amount=Money(amount=Decimal(r["amount"]),
+                                                         currency=r["currency"]),
+                            created_at=datetime.fromisoformat(r["created_at"]))
+                for r in rows if wanted is None or r["case_id"] in wanted]
 
 
 class LocalProductControl:

@@ -1,0 +1,199 @@
+"""Audit: committed histories replay; a changed workflow is caught at the right event; the
+timeline tells S1 in full; reconcile finds money the engine did not move, and money missing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+
+from adapters.local.providers import LocalPayments
+from adapters.local.store import LocalStore
+from audit.archive import Manifest, read_folder
+from audit.reconcile import movements, reconcile
+from audit.replay import replay_all
+from audit.timeline import as_html, as_json, as_markdown, timeline
+from tests.harness import HISTORIES, local_adapters, start, ticket
+from worker import WORKFLOWS, build_worker
+from workflows.recovery import RecoveryWorkflow
+
+SCENARIOS = ["s1", "s2", "s3", "s4", "s5", "s6"]
+
+
+async def committed() -> list[WorkflowHistory]:
+    return [h async for h in read_folder(HISTORIES)]
+
+
+async def each(histories: list[WorkflowHistory]) -> AsyncIterator[WorkflowHistory]:
+    for history in histories:
+        yield history
+
+
+def by_file(name: str) -> str:
+    entry = next(e for e in Manifest.load(HISTORIES).entries if e.file == f"{name}.json")
+    return entry.workflow_id
+
+
+def unsandboxed() -> Replayer:
+    """A replayer that sees monkeypatched workflow code (the sandbox would re-import it)."""
+    return Replayer(workflows=list(WORKFLOWS), data_converter=pydantic_data_converter,
+                    workflow_runner=UnsandboxedWorkflowRunner())
+
+
+def test_every_scenario_has_a_committed_history() -> None:
+    files = {e.file for e in Manifest.load(HISTORIES).entries}
+    assert {f"{s}.json" for s in SCENARIOS} | {"s6-callback.json"} <= files
+
+
+async def test_committed_histories_replay_against_the_current_code() -> None:
+    results = await replay_all(each(await committed()))
+    assert len(results) == len(Manifest.load(HISTORIES).entries)
+    assert [(r.workflow_id, r.error) for r in results if not r.ok] == []
+
+
+async def test_a_tampered_history_file_is_refused(tmp_path: Path) -> None:
+    copy = tmp_path / "histories"
+    shutil.copytree(HISTORIES, copy)
+    s5 = copy / "s5.json"
+    s5.write_text(s5.read_text().replace('"eventId": "2"', '"eventId": "3"', 1))
+    with pytest.raises(ValueError, match=r"s5\.json: checksum does not match the manifest"):
+        async for _ in read_folder(copy):
+            pass
+
+
+async def test_an_altered_workflow_is_reported_non_deterministic_at_the_right_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = RecoveryWorkflow._acknowledge
+
+    async def chattier(self: RecoveryWorkflow) -> None:  # a new first message, unpatched
+        await self._tell("hello", "Hello", "We got your ticket.")
+        await original(self)
+
+    monkeypatch.setattr(RecoveryWorkflow, "_acknowledge", chattier)
+    history = next(h for h in await committed() if h.workflow_id == by_file("s5"))
+    (result,) = await replay_all(each([history]), replayer=unsandboxed())
+
+    # The extra message takes the apology's place; the code then sends the apology where the
+    # history moved on to the next stage: the first stage change is where they part.
+    first_stage = next(e.event_id for e in history.events if e.event_type ==
+                       EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES)
+    assert not result.ok
+    assert result.diverged_at == first_stage
+    assert "Nondeterminism" in (result.error or "")
+
+
+async def test_the_same_change_behind_workflow_patched_keeps_old_cases_replaying(
+    monkeypatch: pytest.MonkeyPatch, bare_env: WorkflowEnvironment, store: LocalStore,
+    task_queue: str,
+) -> None:
+    original = RecoveryWorkflow._acknowledge
+
+    async def chattier(self: RecoveryWorkflow) -> None:
+        if workflow.patched("hello-before-apology"):
+            await self._tell("hello", "Hello", "We got your ticket.")
+        await original(self)
+
+    monkeypatch.setattr(RecoveryWorkflow, "_acknowledge", chattier)
+    old = await replay_all(each(await committed()), replayer=unsandboxed())
+    assert [r.workflow_id for r in old if not r.ok] == []
+
+    # New cases take the new path, and their histories replay with the patched code too.
+    activities = local_adapters(store).activities()
+    async with build_worker(bare_env.client, task_queue, activities,
+                            runner=UnsandboxedWorkflowRunner()):
+        case = await start(bare_env.client, store, ticket("s5-wrong-drink.json"), task_queue,
+                           env=bare_env)
+        await case.result()
+    assert [m["key"].partition(":")[2] for m in await case.messages()][:2] == [
+        "hello:sms", "ack:sms"]
+    fresh = await case.handle.fetch_history()
+    (result,) = await replay_all(each([fresh]), replayer=unsandboxed())
+    assert result.ok, result.error
+
+
+async def test_the_s1_timeline_lists_every_action_and_amount() -> None:
+    s1 = [h for h in await committed() if h.workflow_id == by_file("s1")]
+    lines = timeline(s1)
+    kinds = [line.kind for line in lines]
+    text = [line.text for line in lines]
+
+    assert kinds[0] == "report" and "R-1001" in text[0] and "42.00 USD" in text[0]
+    assert [t for t in text if t.startswith("sounded the horn")] == [
+        "sounded the horn of CAR-1", "sounded the horn of CAR-1",
+        "sounded the horn of CAR-2", "sounded the horn of CAR-2"]
+    bookings = [t for k, t in zip(kinds, text, strict=True) if k == "booking"]
+    assert len(bookings) == 2 and "CAR-2 (compact)" in bookings[0]
+    assert "CAR-3 (premium)" in bookings[1] and bookings[1].endswith("upgraded")
+    releases = [t for k, t in zip(kinds, text, strict=True) if k == "release"]
+    assert len(releases) == 2 and releases[1] == "released booking R-1001"
+    payments = [(line.amount, line.key) for line in lines if line.kind == "payment"]
+    wid = by_file("s1")
+    assert payments == [("42.00 USD", f"{wid}:refund"),
+                        ("18.50 USD", f"{wid}:reimburse:taxi-1"),
+                        ("23.75 USD", f"{wid}:reimburse:taxi-2")]
+    decisions = [(line.text, line.by) for line in lines
+                 if line.kind == "approval" and line.by]
+    assert decisions == [("rebook-2 approved", "manager:mia"),
+                         ("compensation approved", "manager:mia")]
+    claims = [(line.text, line.amount) for line in lines if line.kind == "claim"]
+    assert [a for _, a in claims] == ["18.50 USD", "23.75 USD"]
+    confirmations = [t for t in text if t.endswith("Confirmation: what we did")]
+    assert len(confirmations) == 1
+    assert lines[-1].kind == "closed" and "paid out 84.25 USD" in lines[-1].text
+    assert [line.at for line in lines] == sorted(line.at for line in lines)
+
+    assert json.loads(as_json(lines))[0]["kind"] == "report"
+    assert "| payment | refund of 42.00 USD" in as_markdown(lines, wid)
+    assert "<td>23.75 USD</td>" in as_html(lines, wid)
+
+
+async def test_the_s6_timeline_shows_every_call_and_callback() -> None:
+    s6 = [h for h in await committed() if h.workflow_id.startswith(by_file("s6"))]
+    assert len(s6) == 2
+    lines = timeline(s6)
+    statuses = [line.text for line in lines if line.kind == "call_status"]
+    assert len(statuses) == 5
+    assert statuses[1].endswith("again, ignored)")
+    assert len([line for line in lines if line.text.startswith("call call_")]) == 3
+
+
+async def test_reconcile_finds_money_moved_behind_the_engines_back(
+    env: WorkflowEnvironment, store: LocalStore, task_queue: str
+) -> None:
+    case = await start(env.client, store, ticket("s5-wrong-drink.json"), task_queue, env=env)
+    await case.result()
+    other = await start(env.client, store, ticket("s4-wrong-size.json"), task_queue, env=env)
+    await other.answer("substitute", "substitute", value="SHORTS-NAVY-M")
+    await other.until(lambda s: s.stage == "follow_up", "follow-up")
+    histories = [await case.handle.fetch_history(), await other.handle.fetch_history()]
+    ledger = LocalPayments(store)
+
+    moves = movements(histories)
+    assert sorted(str(m.amount) for m in moves) == ["10.00 USD", "4.80 USD"]
+    assert reconcile(moves, await ledger.ledger([case.id, other.id])) == []
+
+    # Someone pays a "goodwill" refund by hand, and the S4 coupon vanishes from the books.
+    await store.conn.execute(
+        "INSERT INTO payments VALUES ('pay_manual', ?, ?, 'refund', '25.00', 'USD', 'C-88', "
+        "'ORD-3001', 'by hand', '2026-11-23T12:00:00+00:00')", (f"{case.id}:manual", case.id))
+    await store.conn.execute("DELETE FROM payments WHERE key = ?", (f"{other.id}:coupon",))
+    diffs = reconcile(moves, await ledger.ledger([case.id, other.id]))
+    assert sorted((d.problem, d.key) for d in diffs) == [
+        ("missing_in_ledger", f"{other.id}:coupon"),
+        ("not_in_history", f"{case.id}:manual"),
+    ]
+    await store.conn.execute("UPDATE payments SET amount = '48.00' WHERE key = ?",
+                             (f"{case.id}:refund",))
+    mismatch = [d for d in reconcile(moves, await ledger.ledger([case.id]))
+                if d.problem == "amount_mismatch"]
+    assert [(d.history, d.ledger) for d in mismatch] == [("4.80 USD", "48.00 USD")]
