@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -354,3 +354,46 @@ async def test_operators_find_stuck_cases_by_stage_and_breach_and_act_on_them(
     assert await listed("--stage", "closed", want=2) == ["case-T-1001", "case-T-3001"]
     released = await d.rows("SELECT status FROM bookings WHERE id = 'R-1001'")
     assert released == [{"status": "released"}]
+
+
+async def test_auditors_export_replay_timeline_and_reconcile_from_the_server(
+    deployment: Deployment, tmp_path: Path,
+) -> None:
+    d = deployment
+    await d.ok("open", str(TICKETS / "s5-wrong-drink.json"))
+    await d.ok("open", str(TICKETS / "s1-missing-car.json"))  # still running: not exported
+    await d.until("case-T-3001", lambda s: s.stage == "closed", "closed")
+    await d.question("case-T-1001", "locate-CAR-1-1")
+
+    replayed = await d.ok("replay", "case-T-3001", "case-T-1001", "-v")
+    assert "2 of 2 histories reproduced" in replayed
+    timeline = await d.ok("timeline", "case-T-3001")
+    assert "refund of 4.80 USD" in timeline and "case-T-3001:refund" in timeline
+    balanced = await d.ok("reconcile")
+    assert "1 payments in histories, 1 in the ledger, 0 difference(s)" in balanced
+
+    archive = tmp_path / "archive"
+    exported = await d.ok("export", str(archive))
+    assert exported.startswith("1 closed workflow histories")
+    manifest = json.loads((archive / "manifest.json").read_text())
+    assert [e["workflow_id"] for e in manifest["entries"]] == ["case-T-3001"]
+    # The same format as the temporal CLI's own export.
+    proc = await asyncio.create_subprocess_exec(
+        binary("temporal"), "workflow", "show", "--output", "json", "-w", "case-T-3001",
+        "--address", d.env["MAKEGOOD_TEMPORAL_ADDRESS"], stdout=asyncio.subprocess.PIPE)
+    cli_json, _ = await proc.communicate()
+    ours = WorkflowHistory.from_json("case-T-3001", (archive / "case-T-3001.json").read_text())
+    theirs = WorkflowHistory.from_json("case-T-3001", cli_json.decode())
+    assert ours.events == theirs.events
+    offline = await d.ok("replay", "--dir", str(archive))
+    assert "1 of 1 histories reproduced" in offline
+
+    store = await LocalStore(d.data / "adapters.sqlite").open()
+    try:
+        await store.conn.execute("UPDATE payments SET amount = '9.99'")
+    finally:
+        await store.close()
+    unbalanced = await d.cli("reconcile", "case-T-3001")
+    assert unbalanced.code == 1
+    assert "amount_mismatch" in unbalanced.out and "history says 4.80 USD, the ledger 9.99 USD" \
+        in unbalanced.out
