@@ -29,6 +29,7 @@ test: setup
 # Throughput and latency of whole cases against a bare-Temporal baseline, in one run.
 bench: setup
 	$(BIN)/python -m bench.cases
+	$(BIN)/python -m bench.replay
 
 # Re-record the committed scenario histories (tests/histories/) after a deliberate,
 # versioned workflow change; see "Changing workflow code" in the README.

@@ -17,7 +17,7 @@ import structlog
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
-from temporalio.worker import Replayer, Worker, WorkflowRunner
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import logsetup
@@ -90,7 +90,7 @@ def build_worker(client: Client, task_queue: str, activities: Sequence[object], 
     )
 
 
-def build_replayer(*, quiet: bool = False) -> Replayer:
+def build_replayer(*, quiet: bool = False, sandbox: bool = True) -> Replayer:
     """Replays histories against the workflow code of this checkout, as the worker runs it.
 
     `quiet` keeps the SDK core from logging each non-deterministic history as a warning:
@@ -98,8 +98,9 @@ def build_replayer(*, quiet: bool = False) -> Replayer:
     """
     runtime = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
         filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")))) if quiet else None
+    runner = workflow_runner() if sandbox else UnsandboxedWorkflowRunner()
     return Replayer(workflows=list(WORKFLOWS), data_converter=pydantic_data_converter,
-                    workflow_runner=workflow_runner(), runtime=runtime)
+                    workflow_runner=runner, runtime=runtime)
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
