@@ -30,7 +30,9 @@ SCENARIOS = ["s1", "s2", "s3", "s4", "s5", "s6"]
 
 
 async def committed() -> list[WorkflowHistory]:
-    return [h async for h in read_folder(HISTORIES)]
+    """The current scenario histories, and those kept from before earlier changes."""
+    folders = sorted(m.parent for m in HISTORIES.rglob("manifest.json"))
+    return [h for folder in folders async for h in read_folder(folder)]
 
 
 async def each(histories: list[WorkflowHistory]) -> AsyncIterator[WorkflowHistory]:
@@ -56,7 +58,7 @@ def test_every_scenario_has_a_committed_history() -> None:
 
 async def test_committed_histories_replay_against_the_current_code() -> None:
     results = await replay_all(each(await committed()))
-    assert len(results) == len(Manifest.load(HISTORIES).entries)
+    assert len(results) >= len(Manifest.load(HISTORIES).entries)
     assert [(r.workflow_id, r.error) for r in results if not r.ok] == []
 
 
