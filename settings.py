@@ -16,6 +16,13 @@ from domain.playbook import PlaybookSet
 ROOT = Path(__file__).resolve().parent
 
 
+# Local-only credentials so `make run` works out of the box; every deployment sets its own.
+DEV_TOKENS = {"dev-agent-token": "agent:dev-agent", "dev-manager-token": "manager:dev-manager",
+              "dev-auditor-token": "auditor:dev-auditor"}
+DEV_WEBHOOK_SECRET = "whsec_bWFrZWdvb2QtbG9jYWwtZGV2LXNlY3JldC0wMDAwMDA="
+DEV_ZENDESK_SECRET = "makegood-local-zendesk-secret"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MAKEGOOD_", env_file=".env", extra="ignore")
 
@@ -34,6 +41,17 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
     ui_port: int = 8233
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    api_tokens: dict[str, str] = Field(
+        default_factory=lambda: dict(DEV_TOKENS),
+        description="bearer token -> role:id (agent, manager or auditor); JSON in the env var")
+    webhook_secret: str = Field(default=DEV_WEBHOOK_SECRET,
+                                description="Standard Webhooks secret (whsec_...) of providers")
+    zendesk_secret: str = Field(default=DEV_ZENDESK_SECRET,
+                                description="the signing secret of the Zendesk webhook")
+    webhook_tolerance_s: int = 300
+    max_body_bytes: int = 64 * 1024
 
     @property
     def store_path(self) -> Path:

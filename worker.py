@@ -1,7 +1,8 @@
 """The Makegood worker: adapters from settings, workflows and activities on one task queue.
 
     python worker.py              # against MAKEGOOD_TEMPORAL_ADDRESS (default localhost:7233)
-    python worker.py --embedded   # start the local dev server too (what `make run` does)
+    python worker.py --embedded   # the dev server and the intake API too (`make run`)
+    python worker.py --api        # worker and intake API against an existing server
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import argparse
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 
 import structlog
+import uvicorn
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
@@ -33,6 +35,7 @@ from adapters.local.providers import (
 )
 from adapters.local.store import LocalStore
 from devserver import dev_server
+from intake.api import create_app
 from intake.visibility import ensure_search_attributes
 from settings import Settings
 from temporal_client import connect
@@ -103,7 +106,28 @@ def build_replayer(*, quiet: bool = False, sandbox: bool = True) -> Replayer:
                     workflow_runner=runner, runtime=runtime)
 
 
-async def run(settings: Settings, stop: asyncio.Event) -> None:
+class _ApiServer(uvicorn.Server):
+    """Uvicorn without its own signal handling: the worker's stop event shuts it down."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_api(settings: Settings, client: Client, stop: asyncio.Event) -> None:
+    config = uvicorn.Config(create_app(settings, client), host=settings.api_host,
+                            port=settings.api_port, log_config=None, access_log=False,
+                            lifespan="on")
+    server = _ApiServer(config)
+    task = asyncio.create_task(server.serve())
+    log.info("api_started", url=f"http://{settings.api_host}:{settings.api_port}",
+             docs=f"http://{settings.api_host}:{settings.api_port}/docs")
+    await stop.wait()
+    server.should_exit = True
+    await task
+
+
+async def run(settings: Settings, stop: asyncio.Event, *, api: bool = False) -> None:
     playbooks = settings.playbook_set  # fail fast on a bad playbook file
     client = await connect(settings)
     added = await ensure_search_attributes(client)
@@ -115,7 +139,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                  address=settings.temporal_address, playbooks=playbooks.version,
                  store=str(settings.store_path))
         async with worker:
-            await stop.wait()
+            if api:
+                await serve_api(settings, client, stop)
+            else:
+                await stop.wait()
             log.info("worker_stopping")
     log.info("worker_stopped")
 
@@ -123,7 +150,11 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 async def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--embedded", action="store_true",
-                        help="start the local Temporal dev server (SQLite file, web UI) as well")
+                        help="start the local Temporal dev server (SQLite file, web UI) and the "
+                             "intake API as well")
+    parser.add_argument("--api", action="store_true",
+                        help="serve the intake API from this process (on by --embedded)")
+    parser.add_argument("--no-api", action="store_true", help="with --embedded: no API")
     args = parser.parse_args(argv)
     settings = Settings()
     logsetup.configure(settings.log_format, settings.log_level)
@@ -133,9 +164,9 @@ async def main(argv: Sequence[str] | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     if args.embedded:
         async with dev_server(settings):
-            await run(settings, stop)
+            await run(settings, stop, api=not args.no_api)
     else:
-        await run(settings, stop)
+        await run(settings, stop, api=args.api)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from domain.money import Money
 from domain.ticket import LongText, SafeId, ShortText
 
-Role = Literal["customer", "agent", "manager", "system"]
+Role = Literal["customer", "agent", "manager", "auditor", "system"]
 
 
 class Actor(BaseModel):

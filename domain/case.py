@@ -79,6 +79,9 @@ class CompensationItem(BaseModel):
     state: CompState = "planned"
     receipt: str | None = None
     failure: str | None = None
+    settlement: str | None = Field(default=None,
+                                   description="the payment provider's latest word: settled, "
+                                               "failed or refunded")
 
 
 class Escalation(BaseModel):
@@ -104,6 +107,16 @@ class CallStatus(BaseModel):
     status: CallOutcome
     event_id: str = Field(description="the provider's id for this delivery, for de-duplication")
     at: datetime | None = None
+
+
+class PaymentEvent(BaseModel):
+    """A payment provider's event about a payment this case made (at least once, any order)."""
+
+    event_id: str
+    type: Literal["settled", "failed", "refunded"]
+    idempotency_key: str
+    payment_id: str | None = None
+    reason: str | None = None
 
 
 class CallAttempt(BaseModel):

@@ -13,6 +13,11 @@ _PATTERN_MEANS = {
 }
 
 
+def reason(e: Any) -> str:
+    """One pydantic error, in words an operator can act on."""
+    return _reason(e)
+
+
 def _reason(e: Any) -> str:
     if e["type"] == "string_pattern_mismatch":
         meaning = _PATTERN_MEANS.get((e.get("ctx") or {}).get("pattern"))

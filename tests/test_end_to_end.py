@@ -226,6 +226,7 @@ async def test_embedded_mode_stops_cleanly_and_keeps_its_cases(tmp_path: Path) -
         **os.environ,
         "MAKEGOOD_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
         "MAKEGOOD_UI_PORT": str(ui_port),
+        "MAKEGOOD_API_PORT": str(free_port()),
         "MAKEGOOD_DATA_DIR": str(tmp_path),
         "MAKEGOOD_LOG_FORMAT": "json",
     }

@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         CompensationItem,
         Escalation,
         Event,
+        PaymentEvent,
         Question,
         RelatedCases,
         Resolution,
@@ -139,6 +140,8 @@ class RecoveryWorkflow:
         self._sla_level = "ok"
         self._cancel: CancelCase | None = None
         self._owner_contact: str | None = None
+        self._payment_events: set[str] = set()
+        self._unsettled: list[str] = []
         self._main: asyncio.Task[Resolution] | None = None
 
     # ------------------------------------------------------------------ the recovery
@@ -148,6 +151,7 @@ class RecoveryWorkflow:
         for clock in ("first_contact", "remedy_offer", "resolution"):
             self._sla.start(clock, now, since=min(opened, now))
         watcher = asyncio.create_task(self._watch_slas())
+        settlements = asyncio.create_task(self._watch_settlements())
         self._main = asyncio.create_task(self._recover())
         try:
             resolution = await self._main
@@ -157,6 +161,7 @@ class RecoveryWorkflow:
                                           by={"id": "temporal", "role": "system"})
             resolution = await self._wind_down(self._cancel)
         watcher.cancel()
+        settlements.cancel()
         outcome = await self._document(resolution)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return outcome
@@ -185,6 +190,35 @@ class RecoveryWorkflow:
                          f"{self.status.case_id}: {cancel.reason}. If anything is still not "
                          "right, reply to this message and we pick it up at once.")
         return "cancelled"
+
+    # ---- payment provider events: a payment that failed after all goes to a person
+    @workflow.signal(name=contract.PAYMENT_EVENT_SIGNAL)
+    def payment_event(self, event: PaymentEvent) -> None:
+        if event.event_id in self._payment_events:
+            return
+        self._payment_events.add(event.event_id)
+        step = event.idempotency_key.removeprefix(f"{self.status.case_id}:")
+        item = next((i for i in self.status.compensation if i.step == step), None)
+        if item is None:
+            self._event("payment_event", f"{event.type} for unknown step {step}: ignored")
+            return
+        if item.settlement == "failed" or (item.settlement == "refunded"
+                                           and event.type == "settled"):
+            self._event("payment_event", f"{event.type} for {step} after "
+                        f"{item.settlement}: ignored")
+            return
+        item.settlement = event.type
+        self._event("payment_event", f"{step}: {event.type}"
+                    + (f" ({event.reason})" if event.reason else ""), amount=item.amount)
+        if event.type == "failed":
+            item.state, item.failure = "failed", event.reason or "payment failed to settle"
+            self._unsettled.append(f"{item.description} ({item.amount}) did not settle: "
+                                   f"{item.failure}")
+
+    async def _watch_settlements(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: bool(self._unsettled))
+            await self._escalate(self._unsettled.pop(0))
 
     # ---- SLA clocks: warnings notify the owner, breaches escalate
     async def _watch_slas(self) -> None:
