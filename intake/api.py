@@ -157,6 +157,12 @@ class Delivery(BaseModel):
 def _problems(errors: list[Any]) -> list[Problem]:
     out = []
     for e in errors:
+        if e.get("type") == "json_invalid":
+            where = e.get("loc", ("body", "?"))[-1]
+            detail = (e.get("ctx") or {}).get("error", "")
+            out.append(Problem(field="(body)",
+                               reason=f"JSON decode error at character {where}: {detail}"))
+            continue
         loc = [str(p) for p in e.get("loc", ()) if p not in ("body",)]
         out.append(Problem(field=".".join(loc) or "(body)", reason=reason(e)))
     return out

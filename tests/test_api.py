@@ -1,0 +1,229 @@
+"""The intake API over real HTTP against a worker and the dev server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.service import RPCError
+
+from adapters.local.store import LocalStore
+from intake.api import StageName
+from intake.cases import STAGES
+from tests.api_harness import Api, running_api
+from tests.harness import TICKETS
+
+
+def raw(name: str) -> dict[str, Any]:
+    return json.loads((TICKETS / name).read_text())  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def api(tmp_path: Path, store: LocalStore, task_queue: str) -> AsyncIterator[Api]:
+    async with running_api(tmp_path, store, task_queue) as running:
+        yield running
+
+
+async def nothing_started(api: Api, case_id: str) -> bool:
+    try:
+        await api.client.get_workflow_handle(case_id).describe()
+    except RPCError:
+        return True
+    return False
+
+
+def test_the_api_knows_every_stage() -> None:
+    assert list(StageName.__args__) == list(STAGES)
+
+
+async def test_tickets_open_cases_and_duplicates_return_the_existing_one(api: Api) -> None:
+    first = await api.post("/cases", raw("s5-wrong-drink.json"))
+    assert first.status_code == 201, first.text
+    assert first.json()["case_id"] == "case-T-3001" and first.json()["created"] is True
+    again = await api.post("/cases", raw("s5-wrong-drink.json"))
+    assert again.status_code == 200 and again.json()["created"] is False
+    assert again.json()["run_id"] == first.json()["run_id"]
+    status = await api.until("case-T-3001", lambda s: s["stage"] == "closed", "closed")
+    assert status["resolution"] == "resolved"
+    listed = await api.get("/cases", role="auditor", stage="closed")
+    assert [c["case_id"] for c in listed.json()] == ["case-T-3001"]
+
+
+@pytest.mark.parametrize(("body", "field", "reason"), [
+    ('{"id": "T-1", "customer": ', "(body)", "JSON decode error"),
+    ({**raw("s5-wrong-drink.json"), "id": "T 1"}, "id", "must be 1-64 letters"),
+    ({**raw("s5-wrong-drink.json"), "incident": {**raw("s5-wrong-drink.json")["incident"],
+                                                 "kind": "cold_soup"}},
+     "incident.kind", "unknown value 'cold_soup'"),
+    ({**raw("s5-wrong-drink.json"), "incident": {**raw("s5-wrong-drink.json")["incident"],
+                                                 "paid": {"amount": "-1", "currency": "USD"}}},
+     "incident.paid.amount", "must not be negative"),
+    ({**raw("s5-wrong-drink.json"), "customer": ["not", "an", "object"]},
+     "customer", "valid dictionary"),
+])
+async def test_bad_tickets_get_a_machine_readable_list_and_start_nothing(
+    api: Api, body: Any, field: str, reason: str,
+) -> None:
+    content = body if isinstance(body, str) else json.dumps(body)
+    response = await api.http.post("/cases", content=content, headers={
+        **api.auth("agent"), "content-type": "application/json"})
+    assert response.status_code == 422
+    problems = response.json()["problems"]
+    assert any(p["field"] == field and reason in p["reason"] for p in problems), problems
+    assert await nothing_started(api, "case-T-3001")
+
+
+async def test_oversized_bodies_are_refused(api: Api) -> None:
+    body = raw("s5-wrong-drink.json")
+    body["incident"]["summary"] = "x" * 20_000
+    response = await api.post("/cases", body)
+    assert response.status_code == 413
+    assert "larger than 16384 bytes" in response.json()["detail"]
+    assert await nothing_started(api, "case-T-3001")
+
+
+async def test_tokens_and_roles_decide_who_may_do_what(api: Api) -> None:
+    body = raw("s1-missing-car.json")
+    assert (await api.post("/cases", body, role=None)).status_code == 401
+    unknown = await api.http.post("/cases", json=body,
+                                  headers={"Authorization": "Bearer stolen"})
+    assert unknown.status_code == 401
+    auditor = await api.post("/cases", body, role="auditor")
+    assert auditor.status_code == 403
+    assert "needs the agent or manager role" in auditor.json()["detail"]
+    assert await nothing_started(api, "case-T-1001")
+
+    assert (await api.post("/cases", body)).status_code == 201
+    await api.until("case-T-1001", lambda s: s["question"] is not None, "question")
+    for qid in ("locate-CAR-1-1", "locate-CAR-1-2"):
+        await api.until("case-T-1001", lambda s, q=qid: (s["question"] or {}).get("id") == q,
+                        qid)
+        ok = await api.post("/cases/case-T-1001/answers",
+                            {"question_id": qid, "answer": "not_found"})
+        assert ok.status_code == 200, ok.text
+    await api.until("case-T-1001", lambda s: (s["question"] or {}).get("id") == "pickup-1",
+                    "pickup")
+    await api.post("/cases/case-T-1001/answers", {"question_id": "pickup-1",
+                                                  "answer": "picked_up"})
+    await api.until("case-T-1001", lambda s: (s["question"] or {}).get("id") == "claims",
+                    "claims")
+    claim = await api.post("/cases/case-T-1001/claims", {
+        "claim_id": "taxi-1", "description": "Taxi", "amount": {"amount": "18.50",
+                                                               "currency": "USD"}})
+    assert claim.status_code == 200
+    await api.post("/cases/case-T-1001/answers", {"question_id": "claims", "answer": "done"})
+    await api.until("case-T-1001", lambda s: s["approval"] is not None, "approval")
+
+    before = await api.status("case-T-1001")
+    by_agent = await api.post("/cases/case-T-1001/approvals",
+                              {"request_id": "compensation", "approved": True})
+    assert by_agent.status_code == 403
+    wrong = await api.post("/cases/case-T-1001/approvals",
+                           {"request_id": "rebook-9", "approved": True}, role="manager")
+    assert wrong.status_code == 409
+    assert wrong.json()["detail"] == "the pending approval is 'compensation', not 'rebook-9'"
+    assert (await api.status("case-T-1001"))["events"] == before["events"]
+
+    approved = await api.post("/cases/case-T-1001/approvals",
+                              {"request_id": "compensation", "approved": True}, role="manager")
+    assert approved.status_code == 200
+    status = await api.until("case-T-1001", lambda s: s["stage"] == "follow_up", "follow-up")
+    decision = [e for e in status["events"] if e["kind"] == "approval"]
+    assert decision[-1]["by"] == "manager:mia"
+    claims = [e for e in status["events"] if e["kind"] == "claim"]
+    assert claims[0]["by"] == "agent:sam"
+
+    timeline = await api.get("/cases/case-T-1001/timeline", role="auditor", format="md")
+    assert timeline.status_code == 200 and "| payment | refund of 42.00 USD" in timeline.text
+    assert (await api.get("/cases/case-T-1001/timeline", role="agent")).status_code == 403
+    assert (await api.get("/cases/case-nope", role="agent")).status_code == 404
+
+
+def zendesk_body(ticket_id: int = 35436) -> dict[str, Any]:
+    return {"ticket": {
+        "id": ticket_id, "subject": "Wrong drink", "description": "Oat flat white came as a "
+        "latte.", "created_at": "", "requester": {"id": 991, "name": "Mia Chen",
+                                                   "email": "mia@example.com", "phone": ""},
+        "custom_fields": {"incident_kind": "wrong_order", "reference": "ORD-77",
+                          "paid_amount": "4.80", "currency": "USD", "item": "oat-flat-white",
+                          "location": "", "asset": ""}}}
+
+
+async def test_the_zendesk_webhook_is_verified_mapped_and_replay_safe(api: Api) -> None:
+    created = await api.zendesk(zendesk_body())
+    assert created.status_code == 201, created.text
+    assert created.json()["case_id"] == "case-ZD-35436"
+    status = await api.until("case-ZD-35436", lambda s: s["stage"] == "closed", "closed")
+    assert status["customer_id"] == "zd-991" and status["kind"] == "wrong_order"
+
+    stale = await api.zendesk(zendesk_body(2), at=datetime.now(UTC) - timedelta(minutes=10))
+    assert stale.status_code == 401 and "outside the tolerance" in stale.json()["detail"]
+    forged = await api.zendesk(zendesk_body(3), secret="guessed")
+    assert forged.status_code == 401
+    for ticket_id in (2, 3):
+        assert await nothing_started(api, f"case-ZD-{ticket_id}")
+    unsigned = await api.http.post("/webhooks/zendesk", json=zendesk_body(4))
+    assert unsigned.status_code == 401
+
+    incomplete = zendesk_body(5)
+    incomplete["ticket"]["custom_fields"]["incident_kind"] = ""
+    refused = await api.zendesk(incomplete)
+    assert refused.status_code == 422
+    assert any(p["field"] == "incident.kind" for p in refused.json()["problems"])
+
+
+async def test_telephony_callbacks_are_signed_deduplicated_and_routed(api: Api) -> None:
+    body = raw("s6-support-call.json")
+    assert (await api.post("/cases", body)).status_code == 201
+    status = await api.until("case-T-6001", lambda s: (s["callback"] or {}).get("state") ==
+                             "waiting", "call booked")
+    call_id = status["callback"]["attempts"][0]["call_id"]
+    event = {"case_id": "case-T-6001", "call_id": call_id, "status": "completed"}
+
+    forged = await api.signed("/callbacks/telephony", event, secret="whsec_" + "QUJD" * 8)
+    assert forged.status_code == 401
+    stale = await api.signed("/callbacks/telephony", event,
+                             at=datetime.now(UTC) - timedelta(minutes=10))
+    assert stale.status_code == 401
+    unknown = await api.signed("/callbacks/telephony", {**event, "case_id": "case-nope"})
+    assert unknown.status_code == 404
+
+    delivered = await api.signed("/callbacks/telephony", event, msg_id="msg_call_1")
+    assert delivered.status_code == 202 and delivered.json()["delivered"] is True
+    replayed = await api.signed("/callbacks/telephony", event, msg_id="msg_call_1")
+    assert replayed.status_code == 409
+    status = await api.until("case-T-6001", lambda s: s["stage"] == "follow_up", "follow-up")
+    assert status["callback"]["state"] == "completed"
+    late = await api.signed("/callbacks/telephony", {**event, "status": "dropped"})
+    assert late.status_code == 202 and late.json()["delivered"] is False
+
+
+async def test_a_payment_that_fails_to_settle_escalates_once(api: Api) -> None:
+    assert (await api.post("/cases", raw("s4-wrong-size.json"))).status_code == 201
+    await api.until("case-T-2001", lambda s: (s["question"] or {}).get("id") == "substitute",
+                    "substitute question")
+    await api.post("/cases/case-T-2001/answers", {"question_id": "substitute",
+                                                  "answer": "substitute",
+                                                  "value": "SHORTS-NAVY-M"})
+    await api.until("case-T-2001", lambda s: s["stage"] == "follow_up", "follow-up")
+    failed = {"type": "payment.failed", "idempotency_key": "case-T-2001:coupon",
+              "reason": "issuer declined the credit"}
+    first = await api.signed("/callbacks/payments", failed, msg_id="pay_evt_1")
+    assert first.status_code == 202, first.text
+    assert (await api.signed("/callbacks/payments", failed, msg_id="pay_evt_1")
+            ).status_code == 409
+    late = await api.signed("/callbacks/payments",
+                            {**failed, "type": "payment.settled", "reason": None})
+    assert late.status_code == 202
+    status = await api.until("case-T-2001", lambda s: s["escalations"], "escalation")
+    coupon = next(i for i in status["compensation"] if i["step"] == "coupon")
+    assert coupon["state"] == "failed" and coupon["settlement"] == "failed"
+    assert [e["reason"] for e in status["escalations"]] == [
+        "coupon for your next order (10.00 USD) did not settle: issuer declined the credit"]
+    unknown = await api.signed("/callbacks/payments",
+                               {**failed, "idempotency_key": "case-nope:coupon"})
+    assert unknown.status_code == 404
