@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.errors import field_errors
@@ -34,10 +34,27 @@ class Settings(BaseSettings):
     seed: Path | None = Field(default=ROOT / "examples" / "seed.json",
                               description="fleet, bookings and stock for the local adapters")
     ops_contact: str = "ops@makegood.example.com"
-    notifier: Literal["local"] = "local"
-    payments: Literal["local"] = "local"
-    product: Literal["local"] = "local"
-    telephony: Literal["local"] = "local"
+    # Which adapter each provider uses: `local` (SQLite, the default) or the real protocol.
+    email: Literal["local", "smtp"] = "local"
+    sms: Literal["local", "http"] = "local"
+    push: Literal["local", "http"] = "local"
+    payments: Literal["local", "http"] = "local"
+    product: Literal["local", "http"] = "local"
+    telephony: Literal["local", "http"] = "local"
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_tls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str = "Makegood <care@makegood.example.com>"
+    sms_url: str = "http://localhost:9101"
+    push_url: str = "http://localhost:9102"
+    payments_url: str = "http://localhost:9103"
+    product_url: str = "http://localhost:9104"
+    telephony_url: str = "http://localhost:9105"
+    provider_secret: SecretStr = SecretStr("makegood-local-provider-secret")
+    provider_timeout_s: float = 10.0
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
     ui_port: int = 8233

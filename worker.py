@@ -34,6 +34,15 @@ from adapters.local.providers import (
     LocalTelephony,
 )
 from adapters.local.store import LocalStore
+from adapters.real.http import (
+    HttpNotifier,
+    HttpPayments,
+    HttpProductControl,
+    HttpProvider,
+    HttpTelephony,
+)
+from adapters.real.smtp import SmtpConfig, SmtpNotifier
+from adapters.routing import ChannelRouter
 from devserver import dev_server
 from intake.api import create_app
 from intake.visibility import ensure_search_attributes
@@ -65,14 +74,40 @@ class Adapters:
 
 
 @contextlib.asynccontextmanager
-async def local_adapters(settings: Settings) -> AsyncIterator[Adapters]:
+async def configured_adapters(settings: Settings) -> AsyncIterator[Adapters]:
+    """The adapters the settings ask for: `local` ones over SQLite, or SMTP and HTTP."""
     store = await LocalStore(settings.store_path).open()
+    clients: list[HttpProvider] = []
+
+    def http(url: str) -> HttpProvider:
+        clients.append(HttpProvider(url, settings.provider_secret.get_secret_value(),
+                                    timeout_s=settings.provider_timeout_s))
+        return clients[-1]
+
     try:
         if settings.seed is not None and settings.seed.exists():
             await store.seed_file(settings.seed)
-        yield Adapters(LocalNotifier(store), LocalPayments(store), LocalProductControl(store),
-                       LocalTelephony(store), LocalOutcomes(store))
+        local = LocalNotifier(store)
+        email = SmtpNotifier(SmtpConfig(
+            host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_sender,
+            starttls=settings.smtp_starttls, tls=settings.smtp_tls,
+            username=settings.smtp_username, password=settings.smtp_password),
+            store) if settings.email == "smtp" else local
+        sms = HttpNotifier(http(settings.sms_url)) if settings.sms == "http" else local
+        push = HttpNotifier(http(settings.push_url)) if settings.push == "http" else local
+        yield Adapters(
+            ChannelRouter(email=email, sms=sms, app=push),
+            HttpPayments(http(settings.payments_url)) if settings.payments == "http"
+            else LocalPayments(store),
+            HttpProductControl(http(settings.product_url)) if settings.product == "http"
+            else LocalProductControl(store),
+            HttpTelephony(http(settings.telephony_url)) if settings.telephony == "http"
+            else LocalTelephony(store),
+            LocalOutcomes(store),
+        )
     finally:
+        for client in clients:
+            await client.close()
         await store.close()
 
 
@@ -133,7 +168,7 @@ async def run(settings: Settings, stop: asyncio.Event, *, api: bool = False) -> 
     added = await ensure_search_attributes(client)
     if added:
         log.info("search_attributes_registered", names=added)
-    async with local_adapters(settings) as adapters:
+    async with configured_adapters(settings) as adapters:
         worker = build_worker(client, settings.task_queue, adapters.activities())
         log.info("worker_started", task_queue=settings.task_queue,
                  address=settings.temporal_address, playbooks=playbooks.version,

@@ -33,7 +33,7 @@ from devserver import find_binary
 from domain.ticket import Ticket
 from intake.cases import open_case
 from settings import ROOT, Settings, load_playbooks
-from worker import build_worker, local_adapters
+from worker import build_worker, configured_adapters
 
 TICKET = json.loads((ROOT / "examples" / "tickets" / "s5-wrong-drink.json").read_text())
 
@@ -112,7 +112,7 @@ async def main() -> None:
                 await measure(args.concurrency, 10, baseline)  # warm-up
                 wall, lat = await measure(args.concurrency, args.cases, baseline)
                 print(row(f"baseline ({STEPS} no-op activities)", args.cases, wall, lat))
-            async with local_adapters(settings) as adapters, build_worker(
+            async with configured_adapters(settings) as adapters, build_worker(
                 client, "bench-cases", adapters.activities()
             ):
                 await measure(args.concurrency, 10, lambda i: case(10_000 + i))  # warm-up

@@ -116,7 +116,7 @@ def test_actors_parse_role_and_id() -> None:
     with pytest.raises(ValidationError) as err:
         Actor.parse("boss:mia")
     assert field_errors(err.value) == [
-        "role: Input should be 'customer', 'agent', 'manager' or 'system'"]
+        "role: Input should be 'customer', 'agent', 'manager', 'auditor' or 'system'"]
 
 
 @pytest.mark.parametrize(("paid", "limit"), [("42.00", "21.00"), ("4.80", "10.00"),
