@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_sender: str = "Makegood <care@makegood.example.com>"
+    smtp_ca_file: str | None = None
     sms_url: str = "http://localhost:9101"
     push_url: str = "http://localhost:9102"
     payments_url: str = "http://localhost:9103"

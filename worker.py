@@ -91,7 +91,8 @@ async def configured_adapters(settings: Settings) -> AsyncIterator[Adapters]:
         email = SmtpNotifier(SmtpConfig(
             host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_sender,
             starttls=settings.smtp_starttls, tls=settings.smtp_tls,
-            username=settings.smtp_username, password=settings.smtp_password),
+            username=settings.smtp_username, password=settings.smtp_password,
+            ca_file=settings.smtp_ca_file),
             store) if settings.email == "smtp" else local
         sms = HttpNotifier(http(settings.sms_url)) if settings.sms == "http" else local
         push = HttpNotifier(http(settings.push_url)) if settings.push == "http" else local

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from temporalio.testing import WorkflowEnvironment
@@ -216,3 +218,26 @@ async def test_the_worker_sends_email_over_smtp_when_configured(
                         "Confirmation: what we did"]
     assert {m["To"] for m in inbox.received} == {"jonas.berg@example.com"}
     assert len({m["Message-ID"] for m in inbox.received}) == 3
+
+
+async def test_smtp_starttls_with_a_private_ca(tmp_path: Path, store: LocalStore) -> None:
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=server_ctx,
+                            require_starttls=True, authenticator=_authenticator,
+                            auth_required=True)
+    controller.start()
+    try:
+        config = SmtpConfig(host="127.0.0.1", port=port, starttls=True, username="makegood",
+                            password="s3cret", ca_file=str(ca_file), timeout_s=5)
+        await SmtpNotifier(config, store).send("case-T-1:ack:email", email("ack:email"))
+        untrusted = config.model_copy(update={"ca_file": None})
+        with pytest.raises(TransientProviderError):
+            await SmtpNotifier(untrusted, store).send("case-T-1:ask:email", email("ask:email"))
+    finally:
+        controller.stop()
+    assert [m["Message-ID"] for m in inbox.received] == [message_id("case-T-1:ack:email")]
