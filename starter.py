@@ -124,7 +124,7 @@ async def cmd_list(client: Client, settings: Settings, args: argparse.Namespace)
     rows = await list_cases(client, open_only=args.open, stage=args.stage, sla=args.sla,
                             limit=args.limit)
     if args.json:
-        _print_json([row.__dict__ for row in rows])
+        _print_json([row.model_dump(mode="json") for row in rows])
         return
     if not rows:
         print("no open cases" if args.open else "no cases")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import structlog
@@ -46,6 +45,7 @@ from intake.auth import (
 )
 from intake.cases import (
     CaseNotFound,
+    CaseRow,
     Invalid,
     Refused,
     TicketRejected,
@@ -90,16 +90,6 @@ class Opened(BaseModel):
     case_id: str
     created: bool
     run_id: str | None
-
-
-class CaseSummary(BaseModel):
-    case_id: str
-    status: str
-    kind: str | None
-    stage: str | None
-    sla: str | None
-    started: datetime | None
-    closed: datetime | None
 
 
 class AnswerBody(BaseModel):
@@ -258,9 +248,8 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
                     stage: StageName | None = None,
                     sla: Literal["ok", "warning", "breached"] | None = None,
                     open: bool = False,
-                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[CaseSummary]:
-        rows = await list_cases(client, open_only=open, stage=stage, sla=sla, limit=limit)
-        return [CaseSummary(**row.__dict__) for row in rows]
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[CaseRow]:
+        return await list_cases(client, open_only=open, stage=stage, sla=sla, limit=limit)
 
     @app.get("/cases/{case_id}", tags=["cases"], responses={404: {"model": ProblemReport}})
     async def get_case(case_id: CaseId, who: Reader, client: Temporal) -> CaseStatus:

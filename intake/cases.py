@@ -225,8 +225,9 @@ async def send(client: Client, case_id: str, action: contract.Action) -> Accepte
     raise Refused(f"case {case_id} is closed ({state}) and takes no more actions")
 
 
-@dataclass
-class CaseRow:
+class CaseRow(BaseModel):
+    """One case as visibility lists it (no query to the case itself)."""
+
     case_id: str
     status: str
     kind: str | None
@@ -262,8 +263,8 @@ async def list_cases(client: Client, *, open_only: bool = False, stage: str | No
         attrs = wf.typed_search_attributes
         status = wf.status.name.lower() if isinstance(wf.status, WorkflowExecutionStatus) \
             else "unknown"
-        rows.append(CaseRow(wf.id, status, attrs.get(keys[contract.SA_KIND]),
-                            attrs.get(keys[contract.SA_STAGE]),
-                            attrs.get(keys[contract.SA_SLA]) or "ok",
-                            wf.start_time, wf.close_time))
+        rows.append(CaseRow(case_id=wf.id, status=status, kind=attrs.get(keys[contract.SA_KIND]),
+                            stage=attrs.get(keys[contract.SA_STAGE]),
+                            sla=attrs.get(keys[contract.SA_SLA]) or "ok",
+                            started=wf.start_time, closed=wf.close_time))
     return rows

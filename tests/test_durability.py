@@ -15,8 +15,9 @@ from temporalio.testing import WorkflowEnvironment
 from adapters.base import PermanentProviderError, TransientProviderError
 from adapters.local.providers import LocalNotifier, LocalPayments
 from adapters.local.store import LocalStore
+from domain.case import CaseOutcome, CaseStatus
 from domain.provider import MessageReceipt, MessageRequest, PaymentReceipt, PaymentRequest
-from tests.harness import local_adapters, playbooks, start, ticket
+from tests.harness import Case, local_adapters, playbooks, start, ticket
 from worker import Adapters, build_worker
 
 OPS = "ops@makegood.example.com"
@@ -67,6 +68,16 @@ def adapters(store: LocalStore) -> Adapters:
     return local_adapters(store)
 
 
+async def run_s5(env: WorkflowEnvironment, store: LocalStore, adapters: Adapters,
+                 task_queue: str) -> tuple[Case, CaseOutcome, CaseStatus]:
+    """S5 (the wrong drink: one refund, two texts) to its end, on these adapters."""
+    async with build_worker(env.client, task_queue, adapters.activities()):
+        case = await start(env.client, store, ticket("s5-wrong-drink.json"), task_queue, FAST,
+                           env=env)
+        outcome = await case.result()
+        return case, outcome, await case.status()
+
+
 @pytest.mark.parametrize("lost_replies", [1, 3])
 async def test_payment_applied_but_reply_lost_is_retried_and_paid_once(
     bare_env: WorkflowEnvironment, store: LocalStore, adapters: Adapters, task_queue: str,
@@ -74,11 +85,7 @@ async def test_payment_applied_but_reply_lost_is_retried_and_paid_once(
 ) -> None:
     payments = ReplyLostPayments(LocalPayments(store), lose=lost_replies)
     adapters.payments = payments
-    async with build_worker(bare_env.client, task_queue, adapters.activities()):
-        case = await start(bare_env.client, store, ticket("s5-wrong-drink.json"), task_queue,
-                           FAST, env=bare_env)
-        outcome = await case.result()
-        status = await case.status()
+    case, outcome, status = await run_s5(bare_env, store, adapters, task_queue)
 
     key = f"{case.id}:refund"
     assert payments.calls[key] == lost_replies + 1, "the activity was retried"
@@ -95,10 +102,7 @@ async def test_confirmation_sent_but_reply_lost_reaches_the_customer_once(
 ) -> None:
     notifier = ReplyLostNotifier(LocalNotifier(store), step="confirm:sms")
     adapters.notifier = notifier
-    async with build_worker(bare_env.client, task_queue, adapters.activities()):
-        case = await start(bare_env.client, store, ticket("s5-wrong-drink.json"), task_queue,
-                           FAST, env=bare_env)
-        await case.result()
+    case, _, _ = await run_s5(bare_env, store, adapters, task_queue)
 
     assert notifier.calls[f"{case.id}:confirm:sms"] == 2
     confirmations = [m for m in await case.messages() if m["key"].endswith(":confirm:sms")]
@@ -111,10 +115,7 @@ async def test_transient_payment_outage_is_retried_with_backoff_then_paid_once(
     payments = FailingPayments(LocalPayments(store),
                                TransientProviderError("gateway timeout", code="503"), failures=3)
     adapters.payments = payments
-    async with build_worker(bare_env.client, task_queue, adapters.activities()):
-        case = await start(bare_env.client, store, ticket("s5-wrong-drink.json"), task_queue,
-                           FAST, env=bare_env)
-        await case.result()
+    case, _, _ = await run_s5(bare_env, store, adapters, task_queue)
 
     assert payments.calls[f"{case.id}:refund"] == 4
     assert [p["amount"] for p in await case.payments()] == ["4.80"]
@@ -127,11 +128,7 @@ async def test_declined_payment_is_not_retried_and_escalates_with_the_reason(
         LocalPayments(store), PermanentProviderError("card declined", code="card_declined"),
         failures=None)
     adapters.payments = payments
-    async with build_worker(bare_env.client, task_queue, adapters.activities()):
-        case = await start(bare_env.client, store, ticket("s5-wrong-drink.json"), task_queue,
-                           FAST, env=bare_env)
-        outcome = await case.result()
-        status = await case.status()
+    case, outcome, status = await run_s5(bare_env, store, adapters, task_queue)
 
     assert payments.calls[f"{case.id}:refund"] == 1, "a permanent refusal is not retried"
     assert await case.payments() == []
@@ -151,11 +148,7 @@ async def test_payment_outage_that_never_ends_gives_up_within_the_deadline_and_e
                                TransientProviderError("gateway timeout", code="503"),
                                failures=None)
     adapters.payments = payments
-    async with build_worker(bare_env.client, task_queue, adapters.activities()):
-        case = await start(bare_env.client, store, ticket("s5-wrong-drink.json"), task_queue,
-                           FAST, env=bare_env)
-        outcome = await case.result()
-        status = await case.status()
+    case, outcome, status = await run_s5(bare_env, store, adapters, task_queue)
 
     assert payments.calls[f"{case.id}:refund"] == 5, "bounded by the playbook's attempts"
     assert await case.payments() == []
