@@ -16,7 +16,7 @@ from domain.case import CaseOutcome, RelatedCase, RelatedCases
 from domain.provider import RelatedQuery
 
 log = structlog.get_logger("makegood.activities")
-LIMIT = 50
+LIMIT = 10  # the most recent: enough to spare the customer re-explaining, cheap to read
 
 
 def related_query(q: RelatedQuery) -> str:
@@ -51,8 +51,9 @@ class HistoryActivities:
         memo: dict[str, Any] = await wf.memo()
         state = wf.status.name.lower() if isinstance(wf.status, WorkflowExecutionStatus) \
             else "unknown"
-        resolution = None
-        if wf.status == WorkflowExecutionStatus.COMPLETED:
+        resolution = memo.get("resolution")
+        if resolution is None and wf.status == WorkflowExecutionStatus.COMPLETED:
+            # A case closed before resolutions were kept in the memo: read its result.
             handle = self.client.get_workflow_handle(wf.id, run_id=wf.run_id,
                                                      result_type=CaseOutcome)
             resolution = (await handle.result()).resolution

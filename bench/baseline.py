@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from temporalio import activity, workflow
 
-STEPS = 5  # S5: apology, remake, refund, confirmation, outcome record
+STEPS = 6  # S5: history lookup, apology, remake, refund, confirmation, outcome record
 
 
 @activity.defn

@@ -4,7 +4,8 @@
 
 Both runs use the same dev server (SQLite file in WAL mode, as `make run` does) and one worker
 process. The baseline is a workflow with the same number of no-op activities as an S5 case
-(wrong drink: apology, remake, refund, confirmation, outcome record), so the difference is what
+(wrong drink: history lookup, apology, remake, refund, confirmation, outcome record), so the
+difference is what
 Makegood itself costs: validation, pydantic payloads, the sandbox, the SQLite providers.
 """
 

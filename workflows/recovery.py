@@ -821,6 +821,10 @@ class RecoveryWorkflow:
         await self._call(names.RECORD_OUTCOME, outcome, None)
         self.status.resolution = resolution
         self.status.closed_at = now
+        # Later cases read the resolution from the memo instead of fetching this history.
+        # Added after cases were running: old histories replay without it (see README).
+        if workflow.patched("memo-resolution"):
+            workflow.upsert_memo({"resolution": resolution})
         self._stage(Stage.CLOSED)
         return outcome
 
