@@ -162,6 +162,8 @@ class RecoveryWorkflow:
             resolution = await self._wind_down(self._cancel)
         watcher.cancel()
         settlements.cancel()
+        while self._unsettled:  # a failed payment reported as the case closed still escalates
+            await self._escalate(self._unsettled.pop(0))
         outcome = await self._document(resolution)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return outcome
