@@ -16,11 +16,11 @@ $(STAMP): pyproject.toml
 
 # Temporal dev server (SQLite under data/, web UI on :8233) + worker, in the foreground.
 run: setup
-	$(BIN)/python worker.py --embedded
+	$(BIN)/makegood dev
 
-# The worker alone, against MAKEGOOD_TEMPORAL_ADDRESS.
+# The worker alone, against TEMPORAL_ADDRESS.
 worker: setup
-	$(BIN)/python worker.py
+	$(BIN)/makegood worker
 
 test: setup
 	$(BIN)/ruff check .

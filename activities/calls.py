@@ -9,8 +9,8 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import names
-from adapters.base import (
+from makegood.activities import names
+from makegood.adapters.base import (
     Notifier,
     OutcomeStore,
     Payments,
@@ -18,8 +18,8 @@ from adapters.base import (
     ProviderError,
     Telephony,
 )
-from domain.case import CaseOutcome
-from domain.provider import (
+from makegood.domain.case import CaseOutcome
+from makegood.domain.provider import (
     BookingResult,
     CallRequest,
     LocateRequest,

@@ -9,11 +9,11 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities import names
-from adapters.base import TransientProviderError
-from domain import contract
-from domain.case import CaseOutcome, RelatedCase, RelatedCases
-from domain.provider import RelatedQuery
+from makegood.activities import names
+from makegood.adapters.base import TransientProviderError
+from makegood.domain import contract
+from makegood.domain.case import CaseOutcome, RelatedCase, RelatedCases
+from makegood.domain.provider import RelatedQuery
 
 log = structlog.get_logger("makegood.activities")
 LIMIT = 10  # the most recent: enough to spare the customer re-explaining, cheap to read

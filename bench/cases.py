@@ -28,13 +28,15 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-import logsetup
 from bench.baseline import STEPS, BaselineWorkflow, noop
-from devserver import find_binary
-from domain.ticket import Ticket
-from intake.cases import open_case
-from settings import ROOT, Settings, load_playbooks
-from worker import build_worker, configured_adapters
+from makegood import logsetup
+from makegood.adapters.wiring import configured_adapters
+from makegood.cases import open_case
+from makegood.devserver import find_binary
+from makegood.domain.ticket import Ticket
+from makegood.registry import build_worker
+from makegood.settings import Settings, load_playbooks
+from tests.harness import ROOT
 
 TICKET = json.loads((ROOT / "examples" / "tickets" / "s5-wrong-drink.json").read_text())
 
@@ -90,7 +92,7 @@ async def main() -> None:
         ) as env:
             client: Client = env.client
             settings = Settings(data_dir=data)
-            playbooks = load_playbooks(ROOT / "playbooks" / "default.toml")
+            playbooks = load_playbooks()
             run = uuid.uuid4().hex[:6]
 
             async def baseline(i: int) -> None:

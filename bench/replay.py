@@ -23,11 +23,11 @@ from pathlib import Path
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from audit.archive import Manifest, read_folder
-from audit.replay import replay_all
 from bench.cases import cpu_model
-from settings import ROOT
-from worker import build_replayer
+from makegood.audit.archive import Manifest, read_folder
+from makegood.audit.replay import replay_all
+from makegood.registry import build_replayer
+from tests.harness import ROOT
 
 SOURCE = ROOT / "tests" / "histories"
 

@@ -21,12 +21,13 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.local.store import LocalStore
-from intake.api import create_app
-from intake.auth import zendesk_signature
-from settings import Settings
+from makegood.adapters.local.store import LocalStore
+from makegood.api.app import create_app
+from makegood.api.auth import zendesk_signature
+from makegood.registry import build_worker
+from makegood.serve import ApiServer
+from makegood.settings import Settings
 from tests.harness import binary, local_adapters
-from worker import _ApiServer, build_worker
 
 TOKENS = {"agent-token": "agent:sam", "manager-token": "manager:mia",
           "auditor-token": "auditor:ann"}
@@ -105,7 +106,7 @@ async def running_api(tmp_path: Path, store: LocalStore, task_queue: str
         settings = Settings(temporal_address=target, task_queue=task_queue, data_dir=tmp_path,
                             api_port=port, api_tokens=TOKENS, webhook_secret=WEBHOOK_SECRET,
                             zendesk_secret=ZENDESK_SECRET, max_body_bytes=16 * 1024)
-        server = _ApiServer(uvicorn.Config(
+        server = ApiServer(uvicorn.Config(
             create_app(settings, env.client), host="127.0.0.1", port=port, log_config=None,
             access_log=False, lifespan="on"))
         serving = asyncio.create_task(server.serve())

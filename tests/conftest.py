@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.local.store import LocalStore
+from makegood.adapters.local.store import LocalStore
+from makegood.registry import build_worker
 from tests.harness import local_adapters, local_store, time_skipping_env
-from worker import build_worker
 
 
 @pytest.fixture

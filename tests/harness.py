@@ -21,29 +21,31 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.local.providers import (
+from makegood.adapters.local.providers import (
     LocalNotifier,
     LocalOutcomes,
     LocalPayments,
     LocalProductControl,
     LocalTelephony,
 )
-from adapters.local.store import LocalStore
-from audit.archive import write_history
-from domain import contract
-from domain.actions import Actor, ApprovalDecision, CustomerAnswer, ExpenseClaim
-from domain.case import CaseOutcome, CaseStatus
-from domain.money import Money
-from domain.playbook import Backoff, PlaybookSet
-from domain.ticket import Ticket
-from intake.cases import case_status, open_case, send
-from intake.visibility import ensure_search_attributes
-from settings import ROOT, load_playbooks
-from worker import Adapters, build_replayer
+from makegood.adapters.local.store import LocalStore
+from makegood.adapters.wiring import Adapters
+from makegood.audit.archive import write_history
+from makegood.cases import case_status, open_case, send
+from makegood.domain import contract
+from makegood.domain.actions import Actor, ApprovalDecision, CustomerAnswer, ExpenseClaim
+from makegood.domain.case import CaseOutcome, CaseStatus
+from makegood.domain.money import Money
+from makegood.domain.playbook import Backoff, PlaybookSet
+from makegood.domain.ticket import Ticket
+from makegood.registry import build_replayer
+from makegood.settings import load_playbooks
+from makegood.visibility import ensure_search_attributes
 
+ROOT = Path(__file__).resolve().parents[1]
 TICKETS = ROOT / "examples" / "tickets"
 HISTORIES = ROOT / "tests" / "histories"
-SEED = ROOT / "examples" / "seed.json"
+SEED = ROOT / "makegood" / "examples" / "seed.json"
 CUSTOMER = Actor(id="M-42", role="customer")
 MANAGER = Actor(id="mia", role="manager")
 AGENT = Actor(id="sam", role="agent")
@@ -66,7 +68,7 @@ async def time_skipping_env() -> WorkflowEnvironment:
 
 def playbooks(*, fast_retries: bool = False, attempts: int = 5) -> PlaybookSet:
     """The default playbooks; fault tests shorten retry backoff, which runs in real time."""
-    base = load_playbooks(ROOT / "playbooks" / "default.toml")
+    base = load_playbooks()
     if not fast_retries:
         return base
     fast = Backoff(initial=timedelta(milliseconds=10), maximum=timedelta(milliseconds=40),

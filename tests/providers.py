@@ -21,17 +21,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from adapters.local.providers import (
+from makegood.adapters.local.providers import (
     LocalNotifier,
     LocalPayments,
     LocalProductControl,
     LocalTelephony,
 )
-from adapters.local.store import LocalStore
-from adapters.real.http import sign
-from domain import provider as p
+from makegood.adapters.local.store import LocalStore
+from makegood.adapters.real.http import sign
+from makegood.domain import provider as p
+from makegood.serve import ApiServer
 from tests.api_harness import free_port
-from worker import _ApiServer
 
 Fault = Literal["pass", "500", "slow", "commit_then_500", "400"]
 
@@ -140,7 +140,7 @@ class Providers:
 async def serving(store: LocalStore, secret: str) -> AsyncIterator[Providers]:
     providers = Providers(store, secret)
     port = free_port()
-    server = _ApiServer(uvicorn.Config(providers.app(), host="127.0.0.1", port=port,
+    server = ApiServer(uvicorn.Config(providers.app(), host="127.0.0.1", port=port,
                                       log_config=None, access_log=False))
     task = asyncio.create_task(server.serve())
     for _ in range(500):

@@ -19,17 +19,18 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.base import PermanentProviderError, TransientProviderError
-from adapters.local.store import LocalStore
-from adapters.real.http import HttpNotifier, HttpPayments, HttpProvider, HttpTelephony
-from adapters.real.smtp import SmtpConfig, SmtpNotifier, message_id
-from adapters.routing import ChannelRouter
-from domain.money import Money
-from domain.provider import CallRequest, MessageRequest, PaymentRequest
-from settings import Settings
-from tests.harness import keys, local_adapters, playbooks, start, ticket
+from makegood.adapters.base import PermanentProviderError, TransientProviderError
+from makegood.adapters.local.store import LocalStore
+from makegood.adapters.real.http import HttpNotifier, HttpPayments, HttpProvider, HttpTelephony
+from makegood.adapters.real.smtp import SmtpConfig, SmtpNotifier, message_id
+from makegood.adapters.routing import ChannelRouter
+from makegood.adapters.wiring import configured_adapters
+from makegood.domain.money import Money
+from makegood.domain.provider import CallRequest, MessageRequest, PaymentRequest
+from makegood.registry import build_worker
+from makegood.settings import Settings
+from tests.harness import SEED, keys, local_adapters, playbooks, start, ticket
 from tests.providers import Providers, serving
-from worker import build_worker, configured_adapters
 
 SECRET = "provider-shared-secret"
 FAST = playbooks(fast_retries=True)
@@ -116,7 +117,7 @@ async def test_smtp_4xx_is_retried_and_5xx_is_final(
 async def providers(tmp_path: Path) -> AsyncIterator[Providers]:
     # The providers keep their own books, in a store of their own.
     books = await LocalStore(tmp_path / "providers.sqlite").open()
-    await books.seed_file(Path(__file__).parent.parent / "examples" / "seed.json")
+    await books.seed_file(SEED)
     try:
         async with serving(books, SECRET) as running:
             yield running

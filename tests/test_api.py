@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from temporalio.service import RPCError
 
-from adapters.local.store import LocalStore
-from intake.api import StageName
-from intake.cases import STAGES
+from makegood.adapters.local.store import LocalStore
+from makegood.api.app import StageName
+from makegood.cases import STAGES
 from tests.api_harness import Api, running_api
 from tests.harness import TICKETS
 

@@ -16,15 +16,15 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
-from adapters.local.providers import LocalPayments
-from adapters.local.store import LocalStore
-from audit.archive import Manifest, read_folder
-from audit.reconcile import movements, reconcile
-from audit.replay import replay_all
-from audit.timeline import as_html, as_json, as_markdown, timeline
+from makegood.adapters.local.providers import LocalPayments
+from makegood.adapters.local.store import LocalStore
+from makegood.audit.archive import Manifest, read_folder
+from makegood.audit.reconcile import movements, reconcile
+from makegood.audit.replay import replay_all
+from makegood.audit.timeline import as_html, as_json, as_markdown, timeline
+from makegood.registry import WORKFLOWS, build_worker
+from makegood.workflows.recovery import RecoveryWorkflow
 from tests.harness import HISTORIES, local_adapters, start, ticket
-from worker import WORKFLOWS, build_worker
-from workflows.recovery import RecoveryWorkflow
 
 SCENARIOS = ["s1", "s2", "s3", "s4", "s5", "s6"]
 

@@ -14,14 +14,15 @@ import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.base import TransientProviderError
-from adapters.local.providers import LocalTelephony
-from adapters.local.store import LocalStore
-from domain import contract
-from domain.case import CallbackState, CallStatus
-from domain.provider import CallRequest, ScheduledCall
+from makegood.adapters.base import TransientProviderError
+from makegood.adapters.local.providers import LocalTelephony
+from makegood.adapters.local.store import LocalStore
+from makegood.adapters.wiring import Adapters
+from makegood.domain import contract
+from makegood.domain.case import CallbackState, CallStatus
+from makegood.domain.provider import CallRequest, ScheduledCall
+from makegood.registry import build_worker
 from tests.harness import Case, keys, local_adapters, start, ticket
-from worker import Adapters, build_worker
 
 OPS = "ops@makegood.example.com"
 

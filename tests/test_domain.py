@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from domain import compensation
-from domain.actions import Actor, ExpenseClaim
-from domain.errors import field_errors
-from domain.money import Money
-from domain.playbook import Discretion, Playbook, PlaybookSet
-from domain.ticket import Ticket
-from intake.cases import TicketRejected, parse_ticket
-from settings import PlaybookFileError, load_playbooks
+from makegood.cases import TicketRejected, parse_ticket
+from makegood.domain import compensation
+from makegood.domain.actions import Actor, ExpenseClaim
+from makegood.domain.errors import field_errors
+from makegood.domain.money import Money
+from makegood.domain.playbook import Discretion, Playbook, PlaybookSet
+from makegood.domain.ticket import Ticket
+from makegood.settings import PlaybookFileError, load_playbooks
 from tests.harness import TICKETS, playbooks
 
 

@@ -12,13 +12,14 @@ from decimal import Decimal
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.base import PermanentProviderError, TransientProviderError
-from adapters.local.providers import LocalNotifier, LocalPayments
-from adapters.local.store import LocalStore
-from domain.case import CaseOutcome, CaseStatus
-from domain.provider import MessageReceipt, MessageRequest, PaymentReceipt, PaymentRequest
+from makegood.adapters.base import PermanentProviderError, TransientProviderError
+from makegood.adapters.local.providers import LocalNotifier, LocalPayments
+from makegood.adapters.local.store import LocalStore
+from makegood.adapters.wiring import Adapters
+from makegood.domain.case import CaseOutcome, CaseStatus
+from makegood.domain.provider import MessageReceipt, MessageRequest, PaymentReceipt, PaymentRequest
+from makegood.registry import build_worker
 from tests.harness import Case, local_adapters, playbooks, start, ticket
-from worker import Adapters, build_worker
 
 OPS = "ops@makegood.example.com"
 FAST = playbooks(fast_retries=True)

@@ -25,11 +25,10 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.local.store import LocalStore
-from domain.case import CaseStatus
-from intake.cases import case_status
-from settings import ROOT
-from tests.harness import TICKETS, binary
+from makegood.adapters.local.store import LocalStore
+from makegood.cases import case_status
+from makegood.domain.case import CaseStatus
+from tests.harness import ROOT, TICKETS, binary
 
 
 def free_port() -> int:
@@ -321,7 +320,7 @@ async def test_operators_find_stuck_cases_by_stage_and_breach_and_act_on_them(
 ) -> None:
     d = deployment
     strict = tmp_path / "strict.toml"  # default playbooks, car_missing's remedy SLA one second
-    strict.write_text((ROOT / "playbooks" / "default.toml").read_text().replace(
+    strict.write_text((ROOT / "makegood" / "playbooks" / "default.toml").read_text().replace(
         '[playbooks.car_missing.sla]\n', '[playbooks.car_missing.sla]\nremedy_offer = "PT1S"\n'
         '# ', 1))
     d.env["MAKEGOOD_PLAYBOOKS"] = str(strict)

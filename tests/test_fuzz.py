@@ -20,9 +20,10 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from intake.api import create_app
-from settings import ROOT, Settings
+from makegood.api.app import create_app
+from makegood.settings import Settings
 from tests.api_harness import TOKENS, free_port
+from tests.harness import ROOT
 
 schema = schemathesis.openapi.from_dict(create_app(Settings(api_tokens=TOKENS)).openapi())
 

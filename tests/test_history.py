@@ -13,10 +13,10 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.local.store import LocalStore
-from domain.playbook import PlaybookSet
+from makegood.adapters.local.store import LocalStore
+from makegood.domain.playbook import PlaybookSet
+from makegood.registry import build_worker
 from tests.harness import Case, binary, keys, local_adapters, playbooks, start, ticket
-from worker import build_worker
 
 
 @pytest.fixture

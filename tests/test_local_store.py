@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import PermanentProviderError
-from adapters.local.providers import LocalPayments, LocalProductControl
-from adapters.local.store import LocalStore
-from domain.money import Money
-from domain.provider import PaymentRequest, RebookRequest, ReleaseRequest
+from makegood.adapters.base import PermanentProviderError
+from makegood.adapters.local.providers import LocalPayments, LocalProductControl
+from makegood.adapters.local.store import LocalStore
+from makegood.domain.money import Money
+from makegood.domain.provider import PaymentRequest, RebookRequest, ReleaseRequest
 
 KEY = "case-T-1:refund"
 

@@ -8,9 +8,9 @@ from decimal import Decimal
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.local.store import LocalStore
-from domain.case import CaseInput
-from domain.playbook import Discretion
+from makegood.adapters.local.store import LocalStore
+from makegood.domain.case import CaseInput
+from makegood.domain.playbook import Discretion
 from tests.harness import keys, playbooks, start, ticket
 
 

@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.local.store import LocalStore
-from domain.actions import Actor, AssignCase, CancelCase, EscalateCase
-from domain.case import CaseStatus, SlaClock
-from domain.playbook import PlaybookSet, Sla
-from domain.sla import SlaBook
-from intake.cases import Refused, send
+from makegood.adapters.local.store import LocalStore
+from makegood.cases import Refused, send
+from makegood.domain.actions import Actor, AssignCase, CancelCase, EscalateCase
+from makegood.domain.case import CaseStatus, SlaClock
+from makegood.domain.playbook import PlaybookSet, Sla
+from makegood.domain.sla import SlaBook
 from tests.harness import AGENT, CUSTOMER, MANAGER, keys, playbooks, start, ticket
 
 OPS = "ops@makegood.example.com"

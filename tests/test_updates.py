@@ -10,10 +10,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.local.store import LocalStore
-from domain.actions import Actor, AgentNote, ApprovalDecision, CustomerAnswer, ExpenseClaim
-from domain.money import Money
-from intake.cases import CaseNotFound, Refused, send
+from makegood.adapters.local.store import LocalStore
+from makegood.cases import CaseNotFound, Refused, send
+from makegood.domain.actions import Actor, AgentNote, ApprovalDecision, CustomerAnswer, ExpenseClaim
+from makegood.domain.money import Money
 from tests.harness import AGENT, CUSTOMER, MANAGER, Case, start, ticket
 
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.local.store import LocalStore
-from domain.case import CaseStatus
+from makegood.adapters.local.store import LocalStore
+from makegood.domain.case import CaseStatus
 from tests.harness import Case, keys, playbooks, start, ticket
 
 OPS = "ops@makegood.example.com"

@@ -16,11 +16,11 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities import names
-    from domain import contract
-    from domain.case import CallAttempt, CallbackInput, CallbackState, CallStatus
-    from domain.provider import CallRequest, MessageReceipt, MessageRequest, ScheduledCall
-    from domain.ticket import Channel
+    from makegood.activities import names
+    from makegood.domain import contract
+    from makegood.domain.case import CallAttempt, CallbackInput, CallbackState, CallStatus
+    from makegood.domain.provider import CallRequest, MessageReceipt, MessageRequest, ScheduledCall
+    from makegood.domain.ticket import Channel
 
 ONCE = RetryPolicy(maximum_attempts=1)
 CALL_TIMEOUT = timedelta(seconds=30)

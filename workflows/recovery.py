@@ -17,9 +17,9 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities import names
-    from domain import compensation, contract
-    from domain.actions import (
+    from makegood.activities import names
+    from makegood.domain import compensation, contract
+    from makegood.domain.actions import (
         Accepted,
         AgentNote,
         ApprovalDecision,
@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         EscalateCase,
         ExpenseClaim,
     )
-    from domain.case import (
+    from makegood.domain.case import (
         ApprovalRequest,
         Booking,
         CallbackInput,
@@ -46,9 +46,9 @@ with workflow.unsafe.imports_passed_through():
         Resolution,
         Stage,
     )
-    from domain.money import Money
-    from domain.playbook import Backoff
-    from domain.provider import (
+    from makegood.domain.money import Money
+    from makegood.domain.playbook import Backoff
+    from makegood.domain.provider import (
         BookingResult,
         LocateRequest,
         LocateResult,
@@ -74,8 +74,8 @@ with workflow.unsafe.imports_passed_through():
         StockResult,
         SubstituteRequest,
     )
-    from domain.sla import SlaBook
-    from domain.ticket import Channel
+    from makegood.domain.sla import SlaBook
+    from makegood.domain.ticket import Channel
 
 def _retry(backoff: Backoff) -> RetryPolicy:
     return RetryPolicy(initial_interval=backoff.initial, maximum_interval=backoff.maximum,

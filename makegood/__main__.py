@@ -1,0 +1,5 @@
+"""`python -m makegood ...` is the `makegood` command."""
+
+from makegood.cli.main import main
+
+main()

@@ -1,0 +1,79 @@
+"""The adapters a configuration asks for: `local` ones over SQLite, or SMTP and HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from makegood.activities.calls import all_activities
+from makegood.adapters.base import Notifier, OutcomeStore, Payments, ProductControl, Telephony
+from makegood.adapters.local.providers import (
+    LocalNotifier,
+    LocalOutcomes,
+    LocalPayments,
+    LocalProductControl,
+    LocalTelephony,
+)
+from makegood.adapters.local.store import LocalStore
+from makegood.adapters.real.http import (
+    HttpNotifier,
+    HttpPayments,
+    HttpProductControl,
+    HttpProvider,
+    HttpTelephony,
+)
+from makegood.adapters.real.smtp import SmtpConfig, SmtpNotifier
+from makegood.adapters.routing import ChannelRouter
+from makegood.settings import Settings
+
+
+@dataclass
+class Adapters:
+    notifier: Notifier
+    payments: Payments
+    product: ProductControl
+    telephony: Telephony
+    outcomes: OutcomeStore
+
+    def activities(self) -> list[object]:
+        return all_activities(self.notifier, self.payments, self.product, self.telephony,
+                              self.outcomes)
+
+
+@contextlib.asynccontextmanager
+async def configured_adapters(settings: Settings) -> AsyncIterator[Adapters]:
+    """The adapters the settings ask for: `local` ones over SQLite, or SMTP and HTTP."""
+    store = await LocalStore(settings.store_path).open()
+    clients: list[HttpProvider] = []
+
+    def http(url: str) -> HttpProvider:
+        clients.append(HttpProvider(url, settings.provider_secret.get_secret_value(),
+                                    timeout_s=settings.provider_timeout_s))
+        return clients[-1]
+
+    try:
+        await store.seed(settings.seed_data())
+        local = LocalNotifier(store)
+        email = SmtpNotifier(SmtpConfig(
+            host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_sender,
+            starttls=settings.smtp_starttls, tls=settings.smtp_tls,
+            username=settings.smtp_username, password=settings.smtp_password,
+            ca_file=settings.smtp_ca_file),
+            store) if settings.email == "smtp" else local
+        sms = HttpNotifier(http(settings.sms_url)) if settings.sms == "http" else local
+        push = HttpNotifier(http(settings.push_url)) if settings.push == "http" else local
+        yield Adapters(
+            ChannelRouter(email=email, sms=sms, app=push),
+            HttpPayments(http(settings.payments_url)) if settings.payments == "http"
+            else LocalPayments(store),
+            HttpProductControl(http(settings.product_url)) if settings.product == "http"
+            else LocalProductControl(store),
+            HttpTelephony(http(settings.telephony_url)) if settings.telephony == "http"
+            else LocalTelephony(store),
+            LocalOutcomes(store),
+        )
+    finally:
+        for client in clients:
+            await client.close()
+        await store.close()

@@ -1,0 +1,140 @@
+"""Who may call the API: role-bearing tokens for people and services, signatures for machines."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from makegood.domain.actions import Actor
+
+
+@dataclass(frozen=True)
+class Caller:
+    actor: Actor
+
+    @property
+    def role(self) -> str:
+        return self.actor.role
+
+
+class Tokens:
+    def __init__(self, tokens: dict[str, str]) -> None:
+        self.by_token = {token: Actor.parse(who) for token, who in tokens.items()}
+        bad = [str(a) for a in self.by_token.values()
+               if a.role not in ("agent", "manager", "auditor")]
+        if bad:
+            raise ValueError(f"API tokens may carry agent, manager or auditor, not {bad}")
+
+    def caller(self, token: str) -> Caller | None:
+        for known, actor in self.by_token.items():
+            if hmac.compare_digest(known.encode(), token.encode()):
+                return Caller(actor)
+        return None
+
+
+_bearer = HTTPBearer(auto_error=False, description="a token issued to an agent, manager or "
+                                                   "auditor")
+
+
+def caller(request: Request,
+           credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+           ) -> Caller:
+    if credentials is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
+                            headers={"WWW-Authenticate": "Bearer"})
+    found = request.app.state.tokens.caller(credentials.credentials)
+    if found is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return found
+
+
+def require(*roles: str) -> Callable[[Caller], Caller]:
+    def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
+        if who.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"this needs the {' or '.join(roles)} role; {who.actor} has "
+                                f"{who.role}")
+        return who
+
+    return check
+
+
+class ReplayGuard:
+    """Delivery ids seen within the signature tolerance: a replayed delivery is refused."""
+
+    def __init__(self, window_s: int, limit: int = 100_000) -> None:
+        self.window, self.limit = window_s, limit
+        self.seen: OrderedDict[str, float] = OrderedDict()
+
+    def first_time(self, delivery: str) -> bool:
+        now = time.monotonic()
+        while self.seen and next(iter(self.seen.values())) < now - self.window:
+            self.seen.popitem(last=False)
+        if delivery in self.seen:
+            return False
+        self.seen[delivery] = now
+        if len(self.seen) > self.limit:
+            self.seen.popitem(last=False)
+        return True
+
+
+def verify_standard_webhook(secret: str, guard: ReplayGuard, body: bytes,
+                            headers: dict[str, str]) -> str:
+    """Standard Webhooks: HMAC-SHA256 over id.timestamp.body, 5 minutes' tolerance.
+
+    Returns the delivery id; raises 401 for a bad signature, 409 for a replay.
+    """
+    try:
+        Webhook(secret).verify(body, headers, json_parse=False)
+    except (WebhookVerificationError, ValueError) as err:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            f"webhook signature rejected: {err}") from None
+    delivery = headers.get("webhook-id", "")
+    if not guard.first_time(f"std:{delivery}"):
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"delivery {delivery} was already received")
+    return delivery
+
+
+def zendesk_signature(secret: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
+    return base64.b64encode(mac).decode()
+
+
+def verify_zendesk(secret: str, guard: ReplayGuard, tolerance_s: int, body: bytes,
+                   headers: dict[str, str]) -> None:
+    """Zendesk's own scheme: base64 HMAC-SHA256 over timestamp + body, in two headers."""
+    signature = headers.get("x-zendesk-webhook-signature")
+    stamp = headers.get("x-zendesk-webhook-signature-timestamp")
+    if not signature or not stamp:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Zendesk signature headers missing")
+    try:
+        sent = _parse_zendesk_time(stamp)
+    except ValueError:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            f"bad signature timestamp {stamp!r}") from None
+    if abs(time.time() - sent) > tolerance_s:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            "signature timestamp outside the tolerance: stale or replayed")
+    expected = zendesk_signature(secret, stamp, body)
+    if not hmac.compare_digest(expected, signature):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Zendesk signature does not match")
+    if not guard.first_time(f"zd:{signature}"):
+        raise HTTPException(status.HTTP_409_CONFLICT, "this delivery was already received")
+
+
+def _parse_zendesk_time(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()

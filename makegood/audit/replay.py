@@ -1,0 +1,74 @@
+"""Replay histories against the workflow code of this checkout and report each one."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from makegood.registry import build_replayer
+
+_EVENT = re.compile(r"HistoryEvent\(id: (\d+)|event(?: id)?[ :#]+(\d+)", re.IGNORECASE)
+_MESSAGE = re.compile(r'message: "([^"]*)"')
+
+
+@dataclass
+class Replayed:
+    workflow_id: str
+    run_id: str | None
+    workflow_type: str
+    events: int
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def diverged_at(self) -> int | None:
+        """The history event the current code disagreed with, when the SDK names it."""
+        if self.error is None:
+            return None
+        found = _EVENT.search(self.error)
+        return int(found.group(1) or found.group(2)) if found else None
+
+
+Progress = Callable[[int, int, float], None]
+
+
+def terminal_progress(done: int, failed: int, elapsed: float) -> None:
+    rate = done / elapsed if elapsed else 0.0
+    sys.stderr.write(f"\rreplayed {done} ({failed} failed), {rate:.0f}/s ")
+    sys.stderr.flush()
+
+
+async def replay_all(histories: AsyncIterator[WorkflowHistory],
+                     progress: Progress | None = None,
+                     replayer: Replayer | None = None) -> list[Replayed]:
+    results: list[Replayed] = []
+    failed = 0
+    started = time.perf_counter()
+    replayer = replayer or build_replayer(quiet=True)
+    async with replayer.workflow_replay_iterator(histories) as replayed:
+        async for result in replayed:
+            history = result.history
+            started_attrs = history.events[0].workflow_execution_started_event_attributes
+            error = None
+            if result.replay_failure is not None:
+                failed += 1
+                text = str(result.replay_failure)
+                core = _MESSAGE.search(text)  # the core's own words, without the wrapping
+                error = core.group(1) if core else f"{type(result.replay_failure).__name__}: {text}"
+            results.append(Replayed(history.workflow_id, history.run_id or None,
+                                    started_attrs.workflow_type.name, len(history.events),
+                                    error))
+            if progress and (len(results) % 25 == 0 or error):
+                progress(len(results), failed, time.perf_counter() - started)
+    if progress:
+        progress(len(results), failed, time.perf_counter() - started)
+    return results

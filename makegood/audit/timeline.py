@@ -1,0 +1,332 @@
+"""A case's history as a readable account: what was reported, said, done, paid and decided.
+
+Read from the Temporal event history alone (the audit record), never from the case's own
+status, so it shows what actually happened, including every retry and its reason.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.api.common.v1 import Payload
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from makegood.activities import names
+from makegood.domain import contract
+from makegood.domain.actions import (
+    AgentNote,
+    ApprovalDecision,
+    AssignCase,
+    CancelCase,
+    CustomerAnswer,
+    EscalateCase,
+    ExpenseClaim,
+)
+from makegood.domain.case import CallbackInput, CallStatus, CaseInput, CaseOutcome, RelatedCases
+from makegood.domain.provider import (
+    BookingResult,
+    CallRequest,
+    LocateRequest,
+    MessageRequest,
+    PaymentReceipt,
+    PaymentRequest,
+    PerkRequest,
+    ProductReceipt,
+    RebookRequest,
+    ReleaseRequest,
+    RemakeRequest,
+    RepairRequest,
+    Replacement,
+    ReplaceRequest,
+    ReturnLabel,
+    ReturnRequest,
+    ScheduledCall,
+    ShipRequest,
+    SubstituteRequest,
+)
+
+REQUESTS: dict[str, type[BaseModel]] = {
+    names.SEND_MESSAGE: MessageRequest, names.MAKE_PAYMENT: PaymentRequest,
+    names.LOCATE_VEHICLE: LocateRequest, names.REBOOK_VEHICLE: RebookRequest,
+    names.RELEASE_BOOKING: ReleaseRequest, names.CREATE_RETURN: ReturnRequest,
+    names.PLACE_SUBSTITUTE: SubstituteRequest, names.SHIP_ITEM: ShipRequest,
+    names.GRANT_PERK: PerkRequest, names.REMAKE_ORDER: RemakeRequest,
+    names.BOOK_REPAIR: RepairRequest, names.REPLACE_ITEM: ReplaceRequest,
+    names.SCHEDULE_CALL: CallRequest,
+}
+RESULTS: dict[str, type[BaseModel]] = {
+    names.MAKE_PAYMENT: PaymentReceipt, names.REBOOK_VEHICLE: BookingResult,
+    names.CREATE_RETURN: ReturnLabel, names.REPLACE_ITEM: Replacement,
+    names.SCHEDULE_CALL: ScheduledCall, names.RELEASE_BOOKING: ProductReceipt,
+    names.FIND_RELATED_CASES: RelatedCases,
+}
+UPDATES: dict[str, type[BaseModel]] = {
+    contract.ANSWER: CustomerAnswer, contract.SUBMIT_CLAIM: ExpenseClaim,
+    contract.DECIDE: ApprovalDecision, contract.ADD_NOTE: AgentNote,
+    contract.ASSIGN: AssignCase, contract.ESCALATE: EscalateCase, contract.CANCEL: CancelCase,
+}
+
+
+@dataclass
+class Line:
+    at: datetime
+    kind: str
+    text: str
+    workflow_id: str
+    event_id: int
+    amount: str | None = None
+    key: str | None = None
+    by: str | None = None
+
+
+def _decode(payloads: Iterable[Payload], model: type[BaseModel] | None) -> Any:
+    items = list(payloads)
+    if not items:
+        return None
+    types = [model] if model is not None else None
+    return pydantic_data_converter.payload_converter.from_payloads(items, types)[0]
+
+
+def _at(event: HistoryEvent) -> datetime:
+    return event.event_time.ToDatetime().replace(tzinfo=None)
+
+
+class _Reader:
+    def __init__(self, history: WorkflowHistory, ops_contact: str | None) -> None:
+        self.wid = history.workflow_id
+        self.history = history
+        self.ops = ops_contact
+        self.scheduled: dict[int, tuple[str, Any]] = {}
+        self.retried: dict[int, tuple[int, str]] = {}
+        self.deliveries: set[str] = set()
+        self.lines: list[Line] = []
+
+    def add(self, event: HistoryEvent, kind: str, text: str, **extra: Any) -> None:
+        self.lines.append(Line(_at(event), kind, text, self.wid, event.event_id, **extra))
+
+    def read(self) -> list[Line]:
+        for event in self.history.events:
+            handler = getattr(self, f"_{EventType.Name(event.event_type).lower()}", None)
+            if handler is not None:
+                handler(event)
+        return self.lines
+
+    # ---- the case itself
+    def _event_type_workflow_execution_started(self, e: HistoryEvent) -> None:
+        attrs = e.workflow_execution_started_event_attributes
+        if attrs.workflow_type.name == contract.CALLBACK_WORKFLOW:
+            cb: CallbackInput = _decode(attrs.input.payloads, CallbackInput)
+            self.add(e, "callback", f"call-back started: call {cb.phone} at "
+                     f"{cb.at:%Y-%m-%d %H:%M} UTC, up to {cb.settings.calls} calls")
+            return
+        inp: CaseInput = _decode(attrs.input.payloads, CaseInput)
+        self.ops = self.ops or inp.ops_contact
+        t, inc = inp.ticket, inp.ticket.incident
+        self.add(e, "report", f"ticket {t.id} from {t.source}: {inc.kind.value} about "
+                 f"{inc.reference}, {inc.summary} (customer {t.customer.id}, paid {inc.paid}; "
+                 f"playbooks {inp.playbook_version})", amount=str(inc.paid))
+
+    def _event_type_workflow_execution_completed(self, e: HistoryEvent) -> None:
+        attrs = e.workflow_execution_completed_event_attributes
+        if self.wid.endswith(":callback"):
+            self.add(e, "callback", "call-back finished")
+            return
+        out: CaseOutcome = _decode(attrs.result.payloads, CaseOutcome)
+        self.add(e, "closed", f"closed {out.resolution}: paid out {out.paid_out} (goodwill "
+                 f"{out.goodwill}), {out.remedy_attempts} remedy attempt(s), "
+                 f"{out.escalations} escalation(s), re-opened {out.reopened}x",
+                 amount=str(out.paid_out))
+
+    def _event_type_upsert_workflow_search_attributes(self, e: HistoryEvent) -> None:
+        fields = e.upsert_workflow_search_attributes_event_attributes.search_attributes
+        for name, payload in fields.indexed_fields.items():
+            value = _decode([payload], None)
+            if name == contract.SA_STAGE:
+                self.add(e, "stage", f"stage: {value}")
+            elif name == contract.SA_SLA:
+                self.add(e, "sla", f"SLA level: {value}")
+
+    # ---- activities: messages, product actions, bookings, payments, and their retries
+    def _event_type_activity_task_scheduled(self, e: HistoryEvent) -> None:
+        attrs = e.activity_task_scheduled_event_attributes
+        name = attrs.activity_type.name
+        self.scheduled[e.event_id] = (name, _decode(attrs.input.payloads, REQUESTS.get(name)))
+
+    def _event_type_activity_task_started(self, e: HistoryEvent) -> None:
+        attrs = e.activity_task_started_event_attributes
+        if attrs.attempt > 1:
+            self.retried[attrs.scheduled_event_id] = (attrs.attempt,
+                                                      attrs.last_failure.message)
+
+    def _retries(self, e: HistoryEvent, scheduled_id: int, name: str) -> None:
+        if scheduled_id in self.retried:
+            attempt, reason = self.retried[scheduled_id]
+            self.add(e, "retry", f"{name} needed {attempt} attempts; the last failure before "
+                     f"it: {reason}")
+
+    def _event_type_activity_task_failed(self, e: HistoryEvent) -> None:
+        attrs = e.activity_task_failed_event_attributes
+        name, req = self.scheduled.get(attrs.scheduled_event_id, ("activity", None))
+        self._retries(e, attrs.scheduled_event_id, name)
+        what = f" ({req.step})" if req is not None and hasattr(req, "step") else ""
+        self.add(e, "failure", f"{name}{what} failed: {attrs.failure.message}")
+
+    def _event_type_activity_task_timed_out(self, e: HistoryEvent) -> None:
+        attrs = e.activity_task_timed_out_event_attributes
+        name, _ = self.scheduled.get(attrs.scheduled_event_id, ("activity", None))
+        self._retries(e, attrs.scheduled_event_id, name)
+        self.add(e, "failure", f"{name} timed out: {attrs.failure.message}")
+
+    def _event_type_activity_task_completed(self, e: HistoryEvent) -> None:
+        attrs = e.activity_task_completed_event_attributes
+        name, req = self.scheduled.get(attrs.scheduled_event_id, ("activity", None))
+        self._retries(e, attrs.scheduled_event_id, name)
+        result = _decode(attrs.result.payloads, RESULTS.get(name))
+        key = f"{self.wid}:{req.step}" if req is not None and hasattr(req, "step") else None
+        if name == names.SEND_MESSAGE:
+            self._message(e, req, key)
+        elif name == names.MAKE_PAYMENT:
+            self.add(e, "payment", f"{req.kind} of {req.amount} to {req.customer_id} "
+                     f"({req.memo}), payment {result.payment_id}", amount=str(req.amount),
+                     key=key)
+        elif name == names.REBOOK_VEHICLE:
+            self.add(e, "booking", f"booked {result.vehicle} ({result.vehicle_class}) at "
+                     f"{result.location}, booking {result.booking_id}"
+                     + (", upgraded" if req.upgrade else ""), key=key)
+        elif name == names.RELEASE_BOOKING:
+            self.add(e, "release", f"released booking {req.booking}", key=key)
+        elif name == names.LOCATE_VEHICLE:
+            self.add(e, "product", f"sounded the horn of {req.vehicle}", key=key)
+        elif name == names.SCHEDULE_CALL:
+            self.add(e, "callback", f"call {result.call_id} booked for "
+                     f"{req.at:%Y-%m-%d %H:%M} UTC", key=key)
+        elif name == names.FIND_RELATED_CASES:
+            self.add(e, "history", f"earlier cases unavailable: {result.note}"
+                     if not result.available else
+                     f"{len(result.cases)} earlier case(s) of this customer or asset"
+                     + "".join(f"; {c.case_id}" for c in result.cases))
+        elif name == names.RECORD_OUTCOME:
+            self.add(e, "documented", "outcome recorded")
+        elif name in REQUESTS:
+            detail = {
+                names.CREATE_RETURN: lambda: f"return label for {req.sku} on {req.order}",
+                names.PLACE_SUBSTITUTE: lambda: f"substitute {req.sku} ordered, {req.waived} "
+                                                "waived",
+                names.SHIP_ITEM: lambda: f"shipped {req.sku} for {req.order}",
+                names.GRANT_PERK: lambda: f"perk {req.perk} granted",
+                names.REMAKE_ORDER: lambda: f"remade {req.item} for {req.order}",
+                names.BOOK_REPAIR: lambda: f"repair of {req.item} {req.asset} booked",
+                names.REPLACE_ITEM: lambda: f"replacement {result.sku} shipped for {req.item}",
+            }[name]()
+            self.add(e, "product", detail, key=key)
+
+    def _message(self, e: HistoryEvent, req: MessageRequest, key: str | None) -> None:
+        step = req.step
+        if req.to != self.ops:
+            self.add(e, "message", f"{req.channel} to {req.to}: {req.subject}", key=key)
+        elif step.startswith("sla:") and ":warning" in step:
+            self.add(e, "sla_warning", f"{req.subject}: {req.body.splitlines()[0]}", key=key)
+        elif step.startswith("sla:"):
+            self.add(e, "sla_breach", f"{req.subject}: {req.body.splitlines()[0]}", key=key)
+        elif req.subject.startswith("Approval needed"):
+            self.add(e, "approval", f"approval asked: {req.body.split('. Decide')[0]}", key=key)
+        else:
+            self.add(e, "escalation", f"to {req.to}: {req.body.splitlines()[0]}", key=key)
+
+    # ---- people and providers
+    def _event_type_workflow_execution_update_accepted(self, e: HistoryEvent) -> None:
+        request = e.workflow_execution_update_accepted_event_attributes.accepted_request
+        name = request.input.name
+        action = _decode(request.input.args.payloads, UPDATES.get(name))
+        if not isinstance(action, BaseModel):
+            self.add(e, "update", f"{name}")
+            return
+        by = str(action.by)  # type: ignore[attr-defined]
+        text, kind, amount = {
+            contract.ANSWER: lambda: (f"answered {action.question_id}: {action.answer}"
+                                      + (f" ({action.value})" if action.value else ""),
+                                      "answer", None),
+            contract.SUBMIT_CLAIM: lambda: (f"claim {action.claim_id}: {action.description}",
+                                            "claim", str(action.amount)),
+            contract.DECIDE: lambda: (f"{action.request_id} "
+                                      f"{'approved' if action.approved else 'rejected'}"
+                                      + (f": {action.note}" if action.note else ""),
+                                      "approval", None),
+            contract.ADD_NOTE: lambda: (f"note: {action.text}", "note", None),
+            contract.ASSIGN: lambda: (f"assigned to {action.to}", "operator", None),
+            contract.ESCALATE: lambda: (f"escalated: {action.reason}", "operator", None),
+            contract.CANCEL: lambda: (f"cancelled: {action.reason}", "operator", None),
+        }[name]()
+        self.add(e, kind, text, by=by, amount=amount)
+
+    def _event_type_workflow_execution_signaled(self, e: HistoryEvent) -> None:
+        attrs = e.workflow_execution_signaled_event_attributes
+        if attrs.signal_name == contract.CALL_STATUS_SIGNAL:
+            status: CallStatus = _decode(attrs.input.payloads, CallStatus)
+            again = " again, ignored" if status.event_id in self.deliveries else ""
+            self.deliveries.add(status.event_id)
+            self.add(e, "call_status", f"telephony: call {status.call_id} {status.status} "
+                     f"(delivery {status.event_id}{again})")
+
+
+def timeline(histories: Iterable[WorkflowHistory]) -> list[Line]:
+    """Every history of a case (the case and its call-back), as one chronological account."""
+    lines: list[Line] = []
+    ops = None
+    for history in histories:
+        reader = _Reader(history, ops)
+        lines += reader.read()
+        ops = reader.ops
+    lines.sort(key=lambda line: (line.at, line.workflow_id.endswith(":callback"),
+                                 line.event_id))
+    return lines
+
+
+# ---- renderings
+def as_text(lines: list[Line]) -> str:
+    out = []
+    for line in lines:
+        extra = "".join(f"  [{v}]" for v in (line.amount, line.key, line.by) if v)
+        out.append(f"{line.at:%Y-%m-%d %H:%M:%S}  {line.kind:<12} {line.text}{extra}")
+    return "\n".join(out)
+
+
+def as_json(lines: list[Line]) -> str:
+    return json.dumps([asdict(line) for line in lines], indent=2, default=str)
+
+
+def as_markdown(lines: list[Line], title: str) -> str:
+    def cell(v: str | None) -> str:
+        return (v or "").replace("|", "\\|")
+
+    rows = [f"# Timeline of {title}", "", "| when (UTC) | what | detail | amount | key | by |",
+            "|---|---|---|---|---|---|"]
+    rows += [f"| {line.at:%Y-%m-%d %H:%M:%S} | {line.kind} | {cell(line.text)} | "
+             f"{cell(line.amount)} | {cell(line.key)} | {cell(line.by)} |" for line in lines]
+    return "\n".join(rows) + "\n"
+
+
+def as_html(lines: list[Line], title: str) -> str:
+    def td(v: str | None) -> str:
+        return f"<td>{html.escape(v or '')}</td>"
+
+    body = "\n".join(
+        f"<tr class=\"{html.escape(line.kind)}\">{td(f'{line.at:%Y-%m-%d %H:%M:%S}')}"
+        f"{td(line.kind)}{td(line.text)}{td(line.amount)}{td(line.key)}{td(line.by)}</tr>"
+        for line in lines)
+    return (f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Timeline of "
+            f"{html.escape(title)}</title><style>body{{font-family:sans-serif}}"
+            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}"
+            ".payment{background:#eef8ee}.sla_breach,.escalation,.failure{background:#fbeaea}"
+            f"</style></head><body><h1>Timeline of {html.escape(title)}</h1>\n<table>\n"
+            "<tr><th>when (UTC)</th><th>what</th><th>detail</th><th>amount</th><th>key</th>"
+            f"<th>by</th></tr>\n{body}\n</table></body></html>\n")

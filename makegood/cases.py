@@ -1,0 +1,270 @@
+"""Client-side case operations shared by the CLI and (later) the HTTP API."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from makegood.domain import contract
+from makegood.domain.actions import Accepted
+from makegood.domain.case import CallbackState, CallStatus, CaseInput, CaseOutcome, CaseStatus
+from makegood.domain.errors import field_errors
+from makegood.domain.playbook import PlaybookSet
+from makegood.domain.ticket import Ticket
+from makegood.visibility import ensure_search_attributes
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Invalid(ValueError):
+    """Input refused before anything was sent, with one `field: reason` line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class TicketRejected(Invalid):
+    pass
+
+
+def build(model: type[M], **fields: Any) -> M:
+    try:
+        return model.model_validate(fields)
+    except ValidationError as err:
+        raise Invalid(field_errors(err)) from None
+
+
+def parse_ticket(raw: str | bytes, playbooks: PlaybookSet) -> Ticket:
+    """A validated ticket with a playbook for its kind, or TicketRejected naming every problem."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise TicketRejected([f"(body): not valid JSON: {err.msg} at line {err.lineno} "
+                              f"column {err.colno}"]) from None
+    try:
+        ticket = Ticket.model_validate(data)
+    except ValidationError as err:
+        raise TicketRejected(field_errors(err)) from None
+    if ticket.incident.kind not in playbooks.playbooks:
+        raise TicketRejected([f"incident.kind: no playbook for {ticket.incident.kind.value!r} "
+                              f"in playbook set {playbooks.version}"])
+    return ticket
+
+
+@dataclass
+class Opened:
+    case_id: str
+    created: bool
+    run_id: str | None
+    handle: WorkflowHandle[Any, CaseOutcome]
+
+
+def case_search_attributes(ticket: Ticket) -> TypedSearchAttributes:
+    inc = ticket.incident
+    return TypedSearchAttributes([
+        SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_CUSTOMER),
+                            contract.pseudonym("customer", ticket.customer.id)),
+        SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_ASSET),
+                            contract.pseudonym("asset", inc.asset or inc.reference)),
+        SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_KIND), inc.kind.value),
+        SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_STAGE), "acknowledge"),
+        SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_SLA), "ok"),
+    ])
+
+
+def case_memo(ticket: Ticket) -> dict[str, Any]:
+    """What a later case shows about this one: never searched, so it may name things."""
+    inc = ticket.incident
+    return {"kind": inc.kind.value, "reference": inc.reference, "asset": inc.asset,
+            "fault": inc.fault, "summary": inc.summary}
+
+
+async def open_case(
+    client: Client,
+    ticket: Ticket,
+    playbooks: PlaybookSet,
+    *,
+    task_queue: str,
+    ops_contact: str,
+) -> Opened:
+    """Start the case for this ticket; a duplicate ticket returns the existing case."""
+    case_input = CaseInput(
+        ticket=ticket,
+        playbook=playbooks.for_kind(ticket.incident.kind),
+        playbook_version=playbooks.version,
+        retries=playbooks.retries,
+        ops_contact=ops_contact,
+        received_at=datetime.now(UTC),
+    )
+    try:
+        return await _start(client, ticket, case_input, task_queue)
+    except RPCError as err:
+        if "no mapping defined for search attribute" not in err.message:
+            raise
+    # A server that has never seen a Makegood worker: register the attributes, then start.
+    await ensure_search_attributes(client)
+    return await _start(client, ticket, case_input, task_queue)
+
+
+async def _start(client: Client, ticket: Ticket, case_input: CaseInput, task_queue: str
+                 ) -> Opened:
+    try:
+        handle: WorkflowHandle[Any, CaseOutcome] = await client.start_workflow(
+            contract.RECOVERY_WORKFLOW,
+            case_input,
+            result_type=CaseOutcome,
+            id=ticket.case_id,
+            search_attributes=case_search_attributes(ticket),
+            memo=case_memo(ticket),
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        )
+        return Opened(ticket.case_id, True, handle.result_run_id, handle)
+    except WorkflowAlreadyStartedError as err:
+        return Opened(ticket.case_id, False, err.run_id, case_handle(client, ticket.case_id))
+
+
+def case_handle(client: Client, case_id: str) -> WorkflowHandle[Any, CaseOutcome]:
+    return client.get_workflow_handle(case_id, result_type=CaseOutcome)
+
+
+class CaseNotFound(LookupError):
+    def __init__(self, case_id: str) -> None:
+        super().__init__(f"no case {case_id!r}")
+
+
+class Refused(Exception):
+    """The case said no to an action, with the reason; nothing about the case changed."""
+
+
+async def case_status(client: Client, case_id: str) -> CaseStatus:
+    try:
+        status = await case_handle(client, case_id).query(contract.STATUS_QUERY,
+                                                          result_type=CaseStatus)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CaseNotFound(case_id) from None
+        raise
+    if status.callback is not None and status.callback.state in ("scheduling", "waiting"):
+        # A call-back in progress: its own workflow knows how each call is going.
+        with contextlib.suppress(RPCError):
+            status.callback = await client.get_workflow_handle(
+                contract.callback_id(case_id)).query(contract.CALLBACK_STATE_QUERY,
+                                                     result_type=CallbackState)
+    return status
+
+
+async def report_call(client: Client, case_id: str, report: CallStatus) -> bool:
+    """A telephony provider's status callback, delivered to the case's call-back.
+
+    False when the call-back has already finished: a late or repeated delivery, harmless.
+    """
+    handle = client.get_workflow_handle(contract.callback_id(case_id))
+    try:
+        await handle.signal(contract.CALL_STATUS_SIGNAL, report)
+        return True
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+    try:
+        await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise Refused(f"case {case_id} has no call-back") from None
+        raise
+    return False
+
+
+async def send(client: Client, case_id: str, action: contract.Action) -> Accepted:
+    """Deliver an answer, claim, decision or note; the case's validator accepts or refuses it.
+
+    Raises Refused with the case's reason (or because the case has ended), CaseNotFound when
+    there is no such case. A refused action leaves no trace in the case's history.
+    """
+    handle = case_handle(client, case_id)
+    try:
+        return await handle.execute_update(contract.UPDATE_FOR[type(action)], action,
+                                           result_type=Accepted)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        raise Refused(reason) from None
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+    # NOT_FOUND: either no such case, or it has ended and takes no more actions.
+    try:
+        described = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CaseNotFound(case_id) from None
+        raise
+    state = described.status.name.lower() if described.status else "ended"
+    raise Refused(f"case {case_id} is closed ({state}) and takes no more actions")
+
+
+class CaseRow(BaseModel):
+    """One case as visibility lists it (no query to the case itself)."""
+
+    case_id: str
+    status: str
+    kind: str | None
+    stage: str | None
+    sla: str | None
+    started: datetime | None
+    closed: datetime | None
+
+
+STAGES = ("acknowledge", "diagnose", "remedy", "compensate", "confirm", "follow_up",
+          "document", "closed")
+SLA_LEVELS = ("ok", "warning", "breached")
+
+
+async def list_cases(client: Client, *, open_only: bool = False, stage: str | None = None,
+                     sla: str | None = None, limit: int = 100) -> list[CaseRow]:
+    """Cases from visibility, newest first; stage and SLA level come from search attributes."""
+    clauses = [f'WorkflowType = "{contract.RECOVERY_WORKFLOW}"']
+    if open_only:
+        clauses.append('ExecutionStatus = "Running"')
+    if stage is not None:
+        if stage not in STAGES:
+            raise Invalid([f"stage: unknown stage {stage!r}; one of {', '.join(STAGES)}"])
+        clauses.append(f'{contract.SA_STAGE} = "{stage}"')
+    if sla is not None:
+        if sla not in SLA_LEVELS:
+            raise Invalid([f"sla: unknown level {sla!r}; one of {', '.join(SLA_LEVELS)}"])
+        clauses.append(f'{contract.SA_SLA} = "{sla}"')
+    keys = {name: SearchAttributeKey.for_keyword(name)
+            for name in (contract.SA_KIND, contract.SA_STAGE, contract.SA_SLA)}
+    rows = []
+    async for wf in client.list_workflows(" AND ".join(clauses), limit=limit):
+        attrs = wf.typed_search_attributes
+        status = wf.status.name.lower() if isinstance(wf.status, WorkflowExecutionStatus) \
+            else "unknown"
+        rows.append(CaseRow(case_id=wf.id, status=status, kind=attrs.get(keys[contract.SA_KIND]),
+                            stage=attrs.get(keys[contract.SA_STAGE]),
+                            sla=attrs.get(keys[contract.SA_SLA]) or "ok",
+                            started=wf.start_time, closed=wf.close_time))
+    return rows

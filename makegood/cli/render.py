@@ -1,0 +1,110 @@
+"""A case's status as an operator reads it in a terminal."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from makegood.domain.case import CaseStatus
+
+
+def _when(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC") if at else "-"
+
+
+def _span(d: timedelta) -> str:
+    seconds = int(d.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s"
+
+
+def render_status(status: CaseStatus, *, events: int = 12) -> str:
+    s = status
+    lines = [
+        f"{s.case_id}  [{s.kind}]  stage: {s.stage.value}"
+        + (f"  resolution: {s.resolution}" if s.resolution else ""),
+        f"  ticket {s.ticket_id}, customer {s.customer_id}, playbooks {s.playbook_version}",
+        f"  opened {_when(s.opened_at)}, first contact {_when(s.first_contact_at)}"
+        + (f", closed {_when(s.closed_at)}" if s.closed_at else ""),
+        f"  discretion limit {s.discretion_limit}"
+        + (f", re-opened {s.reopened}x" if s.reopened else "")
+        + f", owner {s.owner or 'unassigned'}",
+    ]
+    if s.cancelled:
+        lines.append(f"  CANCELLED: {s.cancelled}")
+    if s.question:
+        q = s.question
+        lines += [
+            "",
+            f"WAITING FOR THE CUSTOMER: {q.id}",
+            f"  {q.prompt}",
+            f"  answer with one of: {', '.join(q.choices)}",
+            f"  until {_when(q.deadline)}, then: {q.on_timeout}",
+            f"  makegood answer {s.case_id} {q.id} {q.choices[0]}",
+        ]
+    if s.approval:
+        a = s.approval
+        lines += [
+            "",
+            f"WAITING FOR A MANAGER: {a.id}" + (f" ({a.amount})" if a.amount else ""),
+            f"  {a.reason}",
+            f"  until {_when(a.deadline)}" + (f", escalated {a.level}x" if a.level else ""),
+            f"  makegood approve {s.case_id} {a.id} --as manager:ID [--reject]",
+        ]
+    if s.follow_up_at:
+        lines += ["", f"NEXT: we ask the customer how things are on {_when(s.follow_up_at)}"]
+    if s.bookings:
+        lines += ["", "Bookings:"]
+        lines += [f"  {b.id:<20} {b.vehicle:<10} {b.vehicle_class or '':<10} {b.status:<9} "
+                  f"{b.origin}" for b in s.bookings]
+    if s.callback:
+        cb = s.callback
+        lines += ["", f"Call-back: {cb.state}"]
+        for a in cb.attempts:
+            tried = (f", {len(a.schedule_failures)} failed scheduling attempt(s): "
+                     f"{a.schedule_failures[-1]}" if a.schedule_failures else "")
+            lines.append(f"  call {a.number}  due {_when(a.due)}  {a.call_id or '-':<22} "
+                         f"{a.outcome}{tried}")
+        if cb.state == "waiting" and cb.attempts and cb.attempts[-1].call_id:
+            lines.append(f"  makegood call-status {s.case_id} {cb.attempts[-1].call_id} "
+                         "completed|dropped|no_answer")
+        lines += [f"  ignored: {i}" for i in cb.ignored_callbacks]
+    if s.claims:
+        lines += ["", "Expense claims:"]
+        lines += [f"  {c.claim_id:<14} {c.amount!s:<14} {c.description} (by {c.by})"
+                  for c in s.claims]
+    if s.compensation:
+        lines += ["", "Compensation:"]
+        for item in s.compensation:
+            amount = str(item.amount) if item.amount else ""
+            extra = f"  ({item.failure})" if item.failure else ""
+            lines.append(f"  {item.kind:<14} {amount:<14} {item.state:<9} "
+                         f"{item.description}{extra}")
+    if s.slas:
+        now = datetime.now(UTC)
+        lines += ["", "SLA clocks:"]
+        for c in s.slas:
+            elapsed = c.elapsed_at(now if c.stopped_at is None else c.stopped_at)
+            level = {"ok": "", "warning": "  WARNING", "breached": "  BREACHED"}[c.level]
+            lines.append(f"  {c.label:<28} {_span(elapsed):>9} of {_span(c.target):<9} "
+                         f"{c.state}{level}")
+    if s.escalations:
+        lines += ["", "Escalations:"]
+        lines += [f"  {_when(e.at)}  to {e.to}: {e.reason}" for e in s.escalations]
+    if s.notes:
+        lines += ["", "Notes:"] + [f"  {n}" for n in s.notes]
+    shown = s.events if events <= 0 else s.events[-events:]
+    if shown:
+        hidden = len(s.events) - len(shown)
+        lines += ["", "Events" + (f" (latest {len(shown)} of {len(s.events)}; --events 0 for "
+                                  "all)" if hidden else "") + ":"]
+        for e in shown:
+            amount = f"  [{e.amount}]" if e.amount else ""
+            by = f"  by {e.by}" if e.by else ""
+            lines.append(f"  {_when(e.at)}  {e.kind:<18} {e.detail}{amount}{by}")
+    return "\n".join(lines)

@@ -1,0 +1,248 @@
+"""The state of one recovery case, as its workflow holds it and its status query returns it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from makegood.domain.actions import ExpenseClaim
+from makegood.domain.money import Money
+from makegood.domain.playbook import Backoff, Callbacks, Playbook, Retries
+from makegood.domain.provider import CallOutcome
+from makegood.domain.ticket import Channel, Ticket
+
+
+class Stage(StrEnum):
+    ACKNOWLEDGE = "acknowledge"
+    DIAGNOSE = "diagnose"
+    REMEDY = "remedy"
+    COMPENSATE = "compensate"
+    CONFIRM = "confirm"
+    FOLLOW_UP = "follow_up"
+    DOCUMENT = "document"
+    CLOSED = "closed"
+
+
+Resolution = Literal["resolved", "unresolved", "unreachable", "cancelled"]
+
+
+class CaseInput(BaseModel):
+    """Everything the case decides from that is not an event: recorded in its first event."""
+
+    ticket: Ticket
+    playbook: Playbook
+    playbook_version: str
+    retries: Retries = Retries()
+    ops_contact: str = "ops@makegood.example.com"
+    received_at: datetime | None = None
+
+
+class Question(BaseModel):
+    id: str
+    prompt: str
+    choices: list[str]
+    asked_at: datetime
+    deadline: datetime
+    on_timeout: str
+
+
+class ApprovalRequest(BaseModel):
+    id: str
+    reason: str
+    amount: Money | None = None
+    asked_at: datetime
+    deadline: datetime
+    level: int = 0
+
+
+class Booking(BaseModel):
+    id: str
+    vehicle: str
+    vehicle_class: str | None = None
+    location: str | None = None
+    status: Literal["active", "failed", "released", "in_use"] = "active"
+    origin: Literal["original", "rebooked"] = "rebooked"
+
+
+CompKind = Literal["refund", "reimbursement", "coupon", "waiver", "perk"]
+CompState = Literal["planned", "approved", "declined", "paid", "failed"]
+
+
+class CompensationItem(BaseModel):
+    step: str = Field(description="logical step name; with the case id it is the idempotency key")
+    kind: CompKind
+    description: str
+    amount: Money | None = None
+    state: CompState = "planned"
+    receipt: str | None = None
+    failure: str | None = None
+    settlement: str | None = Field(default=None,
+                                   description="the payment provider's latest word: settled, "
+                                               "failed or refunded")
+
+
+class Escalation(BaseModel):
+    at: datetime
+    reason: str
+    to: str
+
+
+class Event(BaseModel):
+    """One line of the case's own account of itself: what was said, done and paid."""
+
+    at: datetime
+    kind: str
+    detail: str
+    amount: Money | None = None
+    by: str | None = None
+
+
+class CallStatus(BaseModel):
+    """A telephony provider's status callback: delivered at least once, in any order."""
+
+    call_id: str
+    status: CallOutcome
+    event_id: str = Field(description="the provider's id for this delivery, for de-duplication")
+    at: datetime | None = None
+
+
+class PaymentEvent(BaseModel):
+    """A payment provider's event about a payment this case made (at least once, any order)."""
+
+    event_id: str
+    type: Literal["settled", "failed", "refunded"]
+    idempotency_key: str
+    payment_id: str | None = None
+    reason: str | None = None
+
+
+class CallAttempt(BaseModel):
+    """One try at reaching the customer: the scheduling attempts it took and how it ended."""
+
+    number: int
+    due: datetime
+    call_id: str | None = None
+    schedule_failures: list[str] = []
+    outcome: Literal["pending", "completed", "dropped", "no_answer", "no_callback",
+                     "not_scheduled"] = "pending"
+    ended_at: datetime | None = None
+
+
+class CallbackInput(BaseModel):
+    case_id: str
+    customer_id: str
+    first_name: str
+    phone: str
+    written_channel: Channel
+    written_to: str
+    at: datetime
+    reason: str
+    ops_contact: str
+    settings: Callbacks
+    notify_retry: Backoff
+
+
+class CallbackState(BaseModel):
+    state: Literal["scheduling", "waiting", "completed", "handed_off"] = "scheduling"
+    attempts: list[CallAttempt] = []
+    ignored_callbacks: list[str] = []
+
+
+SlaName = Literal["first_contact", "remedy_offer", "approval_decision", "resolution"]
+
+
+class SlaClock(BaseModel):
+    """One service-level clock. Elapsed time excludes pauses (waiting for the customer)."""
+
+    name: SlaName
+    label: str
+    target: timedelta
+    started_at: datetime
+    elapsed: timedelta = timedelta(0)
+    running_since: datetime | None = None
+    state: Literal["running", "paused", "met", "missed"] = "running"
+    warned_at: datetime | None = None
+    breached_at: datetime | None = None
+    stopped_at: datetime | None = None
+
+    def elapsed_at(self, now: datetime) -> timedelta:
+        running = now - self.running_since if self.running_since is not None else timedelta(0)
+        return self.elapsed + max(running, timedelta(0))
+
+    @property
+    def level(self) -> Literal["ok", "warning", "breached"]:
+        return "breached" if self.breached_at else "warning" if self.warned_at else "ok"
+
+
+class RelatedCase(BaseModel):
+    """An earlier (or parallel) case of the same customer or about the same asset."""
+
+    case_id: str
+    kind: str
+    reference: str
+    asset: str | None = None
+    fault: str | None = None
+    summary: str
+    opened_at: datetime
+    state: str = Field(description="running, completed, ...")
+    same_asset: bool = False
+    resolution: str | None = None
+
+
+class RelatedCases(BaseModel):
+    available: bool = True
+    cases: list[RelatedCase] = []
+    note: str | None = None
+
+
+class CaseStatus(BaseModel):
+    case_id: str
+    ticket_id: str
+    customer_id: str
+    kind: str
+    playbook_version: str
+    stage: Stage
+    resolution: Resolution | None = None
+    opened_at: datetime
+    first_contact_at: datetime | None = None
+    closed_at: datetime | None = None
+    question: Question | None = None
+    follow_up_at: datetime | None = None
+    approval: ApprovalRequest | None = None
+    discretion_limit: Money
+    bookings: list[Booking] = []
+    claims: list[ExpenseClaim] = []
+    compensation: list[CompensationItem] = []
+    escalations: list[Escalation] = []
+    notes: list[str] = []
+    reopened: int = 0
+    related: list[RelatedCase] = []
+    callback: CallbackState | None = None
+    owner: str | None = None
+    slas: list[SlaClock] = []
+    cancelled: str | None = None
+    events: list[Event] = []
+
+
+class CaseOutcome(BaseModel):
+    """The documented outcome: what trends are found from."""
+
+    case_id: str
+    kind: str
+    cause: str
+    resolution: Resolution
+    remedy_attempts: int
+    remedy_succeeded: bool
+    paid_out: Money
+    goodwill: Money
+    escalations: int
+    reopened: int
+    approval_needed: bool
+    opened_at: datetime
+    first_contact_at: datetime | None
+    closed_at: datetime
+    seconds_to_first_contact: float | None
+    seconds_to_close: float

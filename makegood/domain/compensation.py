@@ -1,0 +1,85 @@
+"""The compensation policy: what a case offers, and what needs a manager's approval."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from makegood.domain.actions import ExpenseClaim
+from makegood.domain.case import CompensationItem
+from makegood.domain.money import Money
+from makegood.domain.playbook import Playbook
+
+
+def plan(
+    playbook: Playbook,
+    paid: Money,
+    *,
+    failed_attempts: int,
+    refund_requested: bool,
+    claims: Iterable[ExpenseClaim],
+    price_difference: Money | None,
+) -> list[CompensationItem]:
+    """Making the customer whole first (refund, expenses), then the goodwill extras."""
+    policy = playbook.compensation
+    currency = paid.currency
+    items: list[CompensationItem] = []
+    refund = (
+        policy.refund_paid == "always"
+        or (policy.refund_paid == "after_failed_attempt" and failed_attempts > 0)
+        or refund_requested
+    )
+    if refund and paid.amount > 0:
+        items.append(
+            CompensationItem(step="refund", kind="refund", description="refund of what you paid",
+                             amount=paid)
+        )
+    if policy.reimburse_expenses:
+        for claim in claims:
+            items.append(
+                CompensationItem(
+                    step=f"reimburse:{claim.claim_id}",
+                    kind="reimbursement",
+                    description=f"reimbursement: {claim.description}",
+                    amount=claim.amount,
+                )
+            )
+    if price_difference is not None and price_difference.amount > 0:
+        waived = min(price_difference.amount, policy.waive_difference_up_to)
+        if waived > 0:
+            items.append(
+                CompensationItem(
+                    step="waiver", kind="waiver", description="price difference waived",
+                    amount=Money(amount=waived, currency=currency),
+                )
+            )
+    if policy.coupon > 0:
+        items.append(
+            CompensationItem(step="coupon", kind="coupon", description="coupon for your next order",
+                             amount=Money(amount=policy.coupon, currency=currency))
+        )
+    if policy.perk:
+        items.append(
+            CompensationItem(step=f"perk:{policy.perk}", kind="perk",
+                             description=f"{policy.perk.upper()} tier granted")
+        )
+    return items
+
+
+def money_total(items: Iterable[CompensationItem], currency: str) -> Money:
+    amount = sum((i.amount.amount for i in items if i.amount is not None), Decimal(0))
+    return Money(amount=amount, currency=currency)
+
+
+def within_limit(items: list[CompensationItem], limit: Money) -> list[CompensationItem]:
+    """Items in plan order while the running total stays within the frontline limit."""
+    kept: list[CompensationItem] = []
+    running = Money.zero(limit.currency)
+    for item in items:
+        if item.amount is None:
+            kept.append(item)
+            continue
+        if running + item.amount <= limit:
+            running = running + item.amount
+            kept.append(item)
+    return kept

@@ -1,0 +1,67 @@
+"""The recovery workflow's public names: what clients call it by, shared with the workflow.
+
+Clients (intake, CLI, tests) speak to a case through these names and the domain models alone,
+so they never import workflow code; the workflow registers itself under the same names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Final
+
+from makegood.domain.actions import (
+    AgentNote,
+    ApprovalDecision,
+    AssignCase,
+    CancelCase,
+    CustomerAnswer,
+    EscalateCase,
+    ExpenseClaim,
+)
+
+RECOVERY_WORKFLOW: Final = "RecoveryWorkflow"
+STATUS_QUERY: Final = "status_query"
+ANSWER: Final = "answer"
+SUBMIT_CLAIM: Final = "submit_claim"
+DECIDE: Final = "decide"
+ADD_NOTE: Final = "add_note"
+ASSIGN: Final = "assign"
+ESCALATE: Final = "escalate"
+CANCEL: Final = "cancel"
+PAYMENT_EVENT_SIGNAL: Final = "payment_event"
+CALLBACK_WORKFLOW: Final = "CallbackWorkflow"
+CALL_STATUS_SIGNAL: Final = "call_status"
+CALLBACK_STATE_QUERY: Final = "callback_state"
+
+
+def callback_id(case_id: str) -> str:
+    """The call-back workflow of a case: where telephony status callbacks are delivered."""
+    return f"{case_id}:callback"
+
+# Search attributes: what visibility can find cases by. No personal data: customers and assets
+# appear only as pseudonyms (see `pseudonym`).
+SA_CUSTOMER: Final = "MakegoodCustomer"
+SA_ASSET: Final = "MakegoodAsset"
+SA_KIND: Final = "MakegoodKind"
+SA_STAGE: Final = "MakegoodStage"
+SA_SLA: Final = "MakegoodSla"
+KEYWORD_ATTRIBUTES: Final = (SA_CUSTOMER, SA_ASSET, SA_KIND, SA_STAGE, SA_SLA)
+
+
+def pseudonym(what: str, value: str) -> str:
+    """A stable stand-in for an id in search attributes: equal ids match, ids don't show."""
+    return hashlib.sha256(f"makegood:{what}:{value}".encode()).hexdigest()[:24]
+
+
+Action = (CustomerAnswer | ExpenseClaim | ApprovalDecision | AgentNote | AssignCase
+          | EscalateCase | CancelCase)
+
+UPDATE_FOR: Final[dict[type, str]] = {
+    CustomerAnswer: ANSWER,
+    ExpenseClaim: SUBMIT_CLAIM,
+    ApprovalDecision: DECIDE,
+    AgentNote: ADD_NOTE,
+    AssignCase: ASSIGN,
+    EscalateCase: ESCALATE,
+    CancelCase: CANCEL,
+}

@@ -1,0 +1,192 @@
+"""Playbooks and the compensation policy, as validated data.
+
+A case receives the playbook in force when it opens, as part of its input, so its history
+carries every rule it decided by and replays the same way after the file changes.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import timedelta
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from makegood.domain.money import Money, minor_units
+from makegood.domain.ticket import Channel, IncidentKind
+
+NonNegDecimal = Annotated[Decimal, Field(ge=0, le=Decimal(100000))]
+NotifyChannel = Channel | Literal["preferred"]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Discretion(_Data):
+    """The frontline may grant up to max(floor, fraction x paid), capped by ceiling."""
+
+    fraction_of_paid: Annotated[Decimal, Field(ge=0, le=10)] = Decimal("0.5")
+    floor: NonNegDecimal = Decimal(10)
+    ceiling: NonNegDecimal | None = None
+
+    def limit(self, paid: Money) -> Money:
+        amount = max(self.floor, paid.amount * self.fraction_of_paid)
+        if self.ceiling is not None:
+            amount = min(amount, self.ceiling)
+        quantum = Decimal(1).scaleb(-minor_units(paid.currency))
+        return Money(amount=amount.quantize(quantum), currency=paid.currency)
+
+
+class CompensationPolicy(_Data):
+    refund_paid: Literal["never", "always", "after_failed_attempt"] = "never"
+    reimburse_expenses: bool = False
+    max_claim: NonNegDecimal = Decimal(500)
+    max_claims: Annotated[int, Field(ge=0, le=50)] = 10
+    coupon: NonNegDecimal = Decimal(0)
+    perk: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = None
+    waive_difference_up_to: NonNegDecimal = Decimal(0)
+    reopen_goodwill: NonNegDecimal = Field(
+        default=Decimal(0), description="extra coupon a manager may approve when a case reopens"
+    )
+
+
+class Timeouts(_Data):
+    customer_reply: timedelta = timedelta(minutes=30)
+    approval: timedelta = timedelta(hours=4)
+    approval_escalations: Annotated[int, Field(ge=0, le=5)] = 2
+    claims_window: timedelta = timedelta(hours=24)
+    follow_up_delay: timedelta = timedelta(days=1)
+    follow_up_reply: timedelta = timedelta(days=2)
+    follow_up_reminders: Annotated[int, Field(ge=0, le=5)] = 1
+
+
+class Backoff(_Data):
+    initial: Annotated[timedelta, Field(gt=timedelta(0))]
+    maximum: Annotated[timedelta, Field(gt=timedelta(0))]
+    attempts: Annotated[int, Field(ge=1, le=100)]
+
+
+# Payment providers keep idempotency keys for about 24 hours: every retry must land well inside.
+KEY_RETENTION = timedelta(hours=24)
+
+
+class Retries(_Data):
+    """How patiently each kind of provider call is retried before the case escalates."""
+
+    notify: Backoff = Backoff(initial=timedelta(seconds=1), maximum=timedelta(minutes=5),
+                              attempts=12)
+    product: Backoff = Backoff(initial=timedelta(seconds=1), maximum=timedelta(minutes=1),
+                               attempts=8)
+    payment: Backoff = Backoff(initial=timedelta(seconds=2), maximum=timedelta(minutes=10),
+                               attempts=10)
+    payment_deadline: timedelta = Field(
+        default=timedelta(hours=6),
+        description="a payment is given up (and escalated) this long after it was first tried",
+    )
+
+    @model_validator(mode="after")
+    def _inside_key_retention(self) -> Retries:
+        if not timedelta(0) < self.payment_deadline <= KEY_RETENTION / 2:
+            raise ValueError(f"payment_deadline must be positive and at most half the "
+                             f"providers' key retention ({KEY_RETENTION / 2})")
+        return self
+
+
+class Callbacks(_Data):
+    """Call-backs: how often to call, how long to wait for the telephony provider's word."""
+
+    calls: Annotated[int, Field(ge=1, le=10)] = 3
+    redial_after: timedelta = timedelta(minutes=2)
+    status_timeout: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(minutes=15)
+    schedule_backoff: Backoff = Backoff(initial=timedelta(seconds=30),
+                                        maximum=timedelta(minutes=10), attempts=6)
+    hand_off_within: timedelta = Field(
+        default=timedelta(hours=2),
+        description="when calls fail, the customer is told a person calls within this")
+
+
+class Sla(_Data):
+    """Service-level targets per case; None switches a clock off."""
+
+    first_contact: timedelta | None = timedelta(seconds=30)
+    remedy_offer: timedelta | None = timedelta(hours=2)
+    approval_decision: timedelta | None = timedelta(hours=2)
+    resolution: timedelta | None = timedelta(days=3)
+    warn_at: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.8")
+
+    @model_validator(mode="after")
+    def _positive(self) -> Sla:
+        for name in ("first_contact", "remedy_offer", "approval_decision", "resolution"):
+            target = getattr(self, name)
+            if target is not None and target <= timedelta(0):
+                raise ValueError(f"sla.{name} must be positive (or left out)")
+        return self
+
+
+class Playbook(_Data):
+    kind: IncidentKind
+    title: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    diagnose: Literal["locate", "stock_check", "none"] = "none"
+    locate_attempts: Annotated[int, Field(ge=1, le=5)] = 2
+    remedy: Literal["rebook", "exchange", "remake", "replace", "callback"]
+    replace_on_report: Annotated[int, Field(ge=1, le=10)] = Field(
+        default=1, description="replace: the Nth report of the same fault on the same asset "
+                               "is replaced with an equal or better model; earlier ones repaired")
+    remedy_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    frontline_attempts: Annotated[int, Field(ge=1, le=10)] = 1
+    upgrade_on_escalation: bool = False
+    notify_on_remedy: list[NotifyChannel] = Field(default_factory=lambda: ["preferred"])
+    callbacks: Callbacks = Callbacks()
+    sla: Sla = Sla()
+    compensation: CompensationPolicy = CompensationPolicy()
+    discretion: Discretion = Discretion()
+    timeouts: Timeouts = Timeouts()
+    max_reopens: Annotated[int, Field(ge=0, le=5)] = 1
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Playbook:
+        needs = {"rebook": "locate", "exchange": "stock_check"}
+        if self.remedy in needs and self.diagnose != needs[self.remedy]:
+            raise ValueError(
+                f"remedy {self.remedy!r} needs diagnose = {needs[self.remedy]!r}, "
+                f"not {self.diagnose!r}"
+            )
+        if self.frontline_attempts > self.remedy_attempts:
+            raise ValueError("frontline_attempts cannot exceed remedy_attempts")
+        for name in ("customer_reply", "approval", "claims_window", "follow_up_reply"):
+            if getattr(self.timeouts, name) <= timedelta(0):
+                raise ValueError(f"timeouts.{name} must be positive: every wait needs a timeout")
+        return self
+
+
+class PlaybookSet(_Data):
+    version: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")]
+    playbooks: dict[IncidentKind, Playbook]
+    retries: Retries = Retries()
+
+    @model_validator(mode="after")
+    def _keys_match(self) -> PlaybookSet:
+        for key, book in self.playbooks.items():
+            if book.kind != key:
+                raise ValueError(f"playbooks.{key.value} declares kind {book.kind.value!r}")
+        return self
+
+    def for_kind(self, kind: IncidentKind) -> Playbook:
+        try:
+            return self.playbooks[kind]
+        except KeyError:
+            known = ", ".join(sorted(k.value for k in self.playbooks))
+            raise ValueError(
+                f"no playbook for incident kind {kind.value!r} in playbook set "
+                f"{self.version} (has: {known})"
+            ) from None
+
+    @classmethod
+    def from_toml(cls, text: str) -> PlaybookSet:
+        data = tomllib.loads(text)
+        for kind, book in data.get("playbooks", {}).items():
+            if isinstance(book, dict):
+                book.setdefault("kind", kind)
+        return cls.model_validate(data)

@@ -1,0 +1,90 @@
+"""The long-running processes: the worker, the intake API, and the embedded dev stack.
+
+    makegood worker          # workflows and activities, against TEMPORAL_ADDRESS
+    makegood api             # the intake API alone (scale it on its own)
+    makegood worker --api    # both in one process
+    makegood dev             # the local Temporal dev server + worker + API (`make run`)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
+
+import structlog
+import uvicorn
+from temporalio.client import Client
+
+from makegood import logsetup
+from makegood.adapters.wiring import configured_adapters
+from makegood.api.app import create_app
+from makegood.connection import connect
+from makegood.devserver import dev_server
+from makegood.registry import build_worker
+from makegood.settings import Settings
+from makegood.visibility import ensure_search_attributes
+
+log = structlog.get_logger("makegood.serve")
+
+
+class ApiServer(uvicorn.Server):
+    """Uvicorn without its own signal handling: the process's stop event shuts it down."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_api(settings: Settings, client: Client, stop: asyncio.Event) -> None:
+    config = uvicorn.Config(create_app(settings, client), host=settings.api_host,
+                            port=settings.api_port, log_config=None, access_log=False,
+                            lifespan="on")
+    server = ApiServer(config)
+    task = asyncio.create_task(server.serve())
+    log.info("api_started", url=f"http://{settings.api_host}:{settings.api_port}",
+             docs=f"http://{settings.api_host}:{settings.api_port}/docs")
+    await stop.wait()
+    server.should_exit = True
+    await task
+
+
+async def run(settings: Settings, stop: asyncio.Event, *, worker: bool = True,
+              api: bool = False) -> None:
+    """Serve until `stop` is set: the worker, the API, or both in this process."""
+    playbooks = settings.playbook_set  # fail fast on a bad playbook file
+    client = await connect(settings)
+    added = await ensure_search_attributes(client)
+    if added:
+        log.info("search_attributes_registered", names=added)
+    if not worker:
+        await serve_api(settings, client, stop)
+        return
+    async with configured_adapters(settings) as adapters:
+        running = build_worker(client, settings.task_queue, adapters.activities())
+        log.info("worker_started", task_queue=settings.task_queue,
+                 address=settings.temporal_address, playbooks=playbooks.version,
+                 store=str(settings.store_path))
+        async with running:
+            if api:
+                await serve_api(settings, client, stop)
+            else:
+                await stop.wait()
+            log.info("worker_stopping")
+    log.info("worker_stopped")
+
+
+async def serve(*, embedded: bool = False, worker: bool = True, api: bool = False) -> None:
+    """A process that stops cleanly on SIGINT and SIGTERM; `embedded` starts the dev server."""
+    settings = Settings()
+    logsetup.configure(settings.log_format, settings.log_level)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if embedded:
+        async with dev_server(settings):
+            await run(settings, stop, worker=worker, api=api)
+    else:
+        await run(settings, stop, worker=worker, api=api)

@@ -1,0 +1,120 @@
+"""Configuration from MAKEGOOD_* environment variables (or a .env file); defaults need nothing."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from makegood.domain.errors import field_errors
+from makegood.domain.playbook import PlaybookSet
+
+
+def bundled(name: str) -> str:
+    """A data file shipped inside the package (playbooks, the example seed), installed or not."""
+    return resources.files("makegood").joinpath(name).read_text(encoding="utf-8")
+
+
+# Local-only credentials so `make run` works out of the box; every deployment sets its own.
+DEV_TOKENS = {"dev-agent-token": "agent:dev-agent", "dev-manager-token": "manager:dev-manager",
+              "dev-auditor-token": "auditor:dev-auditor"}
+DEV_WEBHOOK_SECRET = "whsec_bWFrZWdvb2QtbG9jYWwtZGV2LXNlY3JldC0wMDAwMDA="
+DEV_ZENDESK_SECRET = "makegood-local-zendesk-secret"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MAKEGOOD_", env_file=".env", extra="ignore")
+
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "makegood"
+    data_dir: Path = Path("data")
+    playbooks: Path | None = Field(default=None, description="playbook file; default: the "
+                                   "bundled makegood/playbooks/default.toml")
+    seed: Path | None = Field(default=None, description="fleet, bookings and stock for the "
+                              "local adapters; default: the bundled example seed")
+    ops_contact: str = "ops@makegood.example.com"
+    # Which adapter each provider uses: `local` (SQLite, the default) or the real protocol.
+    email: Literal["local", "smtp"] = "local"
+    sms: Literal["local", "http"] = "local"
+    push: Literal["local", "http"] = "local"
+    payments: Literal["local", "http"] = "local"
+    product: Literal["local", "http"] = "local"
+    telephony: Literal["local", "http"] = "local"
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_tls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str = "Makegood <care@makegood.example.com>"
+    smtp_ca_file: str | None = None
+    sms_url: str = "http://localhost:9101"
+    push_url: str = "http://localhost:9102"
+    payments_url: str = "http://localhost:9103"
+    product_url: str = "http://localhost:9104"
+    telephony_url: str = "http://localhost:9105"
+    provider_secret: SecretStr = SecretStr("makegood-local-provider-secret")
+    provider_timeout_s: float = 10.0
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+    ui_port: int = 8233
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    api_tokens: dict[str, str] = Field(
+        default_factory=lambda: dict(DEV_TOKENS),
+        description="bearer token -> role:id (agent, manager or auditor); JSON in the env var")
+    webhook_secret: str = Field(default=DEV_WEBHOOK_SECRET,
+                                description="Standard Webhooks secret (whsec_...) of providers")
+    zendesk_secret: str = Field(default=DEV_ZENDESK_SECRET,
+                                description="the signing secret of the Zendesk webhook")
+    webhook_tolerance_s: int = 300
+    max_body_bytes: int = 64 * 1024
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "adapters.sqlite"
+
+    @property
+    def temporal_db(self) -> Path:
+        return self.data_dir / "temporal.sqlite"
+
+    @cached_property
+    def playbook_set(self) -> PlaybookSet:
+        return load_playbooks(self.playbooks)
+
+    def seed_data(self) -> dict[str, Any]:
+        if self.seed is None:
+            return json.loads(bundled("examples/seed.json"))  # type: ignore[no-any-return]
+        try:
+            return json.loads(self.seed.read_text())  # type: ignore[no-any-return]
+        except (OSError, ValueError) as err:
+            raise SystemExit(f"MAKEGOOD_SEED={self.seed}: cannot be read as JSON: {err}") from None
+
+
+class PlaybookFileError(SystemExit):
+    """A playbook file that cannot be used: the process stops, saying where and why."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        super().__init__(f"playbooks file {path} is not valid:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+def load_playbooks(path: Path | None = None) -> PlaybookSet:
+    """The playbook file at `path`, or the bundled default one."""
+    shown = path or Path("makegood/playbooks/default.toml")
+    try:
+        text = path.read_text() if path is not None else bundled("playbooks/default.toml")
+        return PlaybookSet.from_toml(text)
+    except OSError as err:
+        raise PlaybookFileError(shown, [f"cannot read it: {err.strerror}"]) from None
+    except tomllib.TOMLDecodeError as err:
+        raise PlaybookFileError(shown, [f"not TOML: {err}"]) from None
+    except ValidationError as err:
+        raise PlaybookFileError(shown, field_errors(err)) from None
