@@ -58,14 +58,17 @@ def idempotency_key(step: str) -> str:
 @contextmanager
 def classified(operation: str, key: str | None = None) -> Iterator[structlog.BoundLogger]:
     info = activity.info()
-    bound = log.bind(case_id=info.workflow_id, activity=operation, attempt=info.attempt,
-                     idempotency_key=key)
+    bound = log.bind(
+        case_id=info.workflow_id, activity=operation, attempt=info.attempt, idempotency_key=key
+    )
     try:
         yield bound
     except ProviderError as err:
         bound.warning("provider_error", reason=err.reason, code=err.code, retryable=err.retryable)
         raise ApplicationError(
-            err.reason, {"code": err.code}, type=type(err).__name__,
+            err.reason,
+            {"code": err.code},
+            type=type(err).__name__,
             non_retryable=not err.retryable,
         ) from err
 
@@ -92,8 +95,9 @@ class PaymentActivities:
         key = idempotency_key(req.step)
         with classified(names.MAKE_PAYMENT, key) as bound:
             receipt = await self.payments.pay(key, req)
-            bound.info("payment_made", kind=req.kind, amount=str(req.amount),
-                       payment_id=receipt.payment_id)
+            bound.info(
+                "payment_made", kind=req.kind, amount=str(req.amount), payment_id=receipt.payment_id
+            )
             return receipt
 
 
@@ -161,7 +165,6 @@ class ProductActivities:
         with classified(names.REMAKE_ORDER, key):
             return await self.product.remake(key, req)
 
-
     @activity.defn(name=names.BOOK_REPAIR)
     async def book_repair(self, req: RepairRequest) -> ProductReceipt:
         key = idempotency_key(req.step)
@@ -204,15 +207,34 @@ class RecordActivities:
 
 
 def all_activities(
-    notifier: Notifier, payments: Payments, product: ProductControl, telephony: Telephony,
+    notifier: Notifier,
+    payments: Payments,
+    product: ProductControl,
+    telephony: Telephony,
     outcomes: OutcomeStore,
 ) -> list[object]:
-    n, p, pc, t, r = (NotificationActivities(notifier), PaymentActivities(payments),
-                      ProductActivities(product), TelephonyActivities(telephony),
-                      RecordActivities(outcomes))
+    n, p, pc, t, r = (
+        NotificationActivities(notifier),
+        PaymentActivities(payments),
+        ProductActivities(product),
+        TelephonyActivities(telephony),
+        RecordActivities(outcomes),
+    )
     return [
-        n.send_message, p.make_payment, pc.locate_vehicle, pc.rebook_vehicle,
-        pc.release_booking, pc.check_stock, pc.create_return, pc.quote_substitute,
-        pc.place_substitute, pc.ship_item, pc.grant_perk, pc.remake_order, pc.book_repair,
-        pc.replace_item, t.schedule_call, r.record_outcome,
+        n.send_message,
+        p.make_payment,
+        pc.locate_vehicle,
+        pc.rebook_vehicle,
+        pc.release_booking,
+        pc.check_stock,
+        pc.create_return,
+        pc.quote_substitute,
+        pc.place_substitute,
+        pc.ship_item,
+        pc.grant_perk,
+        pc.remake_order,
+        pc.book_repair,
+        pc.replace_item,
+        t.schedule_call,
+        r.record_outcome,
     ]

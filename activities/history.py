@@ -22,8 +22,10 @@ LIMIT = 10  # the most recent: enough to spare the customer re-explaining, cheap
 def related_query(q: RelatedQuery) -> str:
     customer = contract.pseudonym("customer", q.customer_id)
     asset = contract.pseudonym("asset", q.asset or q.reference)
-    return (f'WorkflowType = "{contract.RECOVERY_WORKFLOW}" AND '
-            f'({contract.SA_CUSTOMER} = "{customer}" OR {contract.SA_ASSET} = "{asset}")')
+    return (
+        f'WorkflowType = "{contract.RECOVERY_WORKFLOW}" AND '
+        f'({contract.SA_CUSTOMER} = "{customer}" OR {contract.SA_ASSET} = "{asset}")'
+    )
 
 
 class HistoryActivities:
@@ -34,13 +36,13 @@ class HistoryActivities:
     async def find_related_cases(self, q: RelatedQuery) -> RelatedCases:
         bound = log.bind(case_id=q.case_id, activity=names.FIND_RELATED_CASES)
         try:
-            found = [wf async for wf in self.client.list_workflows(related_query(q),
-                                                                   limit=LIMIT)]
+            found = [wf async for wf in self.client.list_workflows(related_query(q), limit=LIMIT)]
         except RPCError as err:
             if err.status == RPCStatusCode.UNIMPLEMENTED:
                 # e.g. the time-skipping test server: no visibility queries at all.
-                return RelatedCases(available=False,
-                                    note="this Temporal server cannot search cases")
+                return RelatedCases(
+                    available=False, note="this Temporal server cannot search cases"
+                )
             raise TransientProviderError(f"visibility query failed: {err.message}") from err
         cases = [await self._describe(wf, q) for wf in found if wf.id != q.case_id]
         cases.sort(key=lambda c: c.opened_at)
@@ -49,18 +51,26 @@ class HistoryActivities:
 
     async def _describe(self, wf: WorkflowExecution, q: RelatedQuery) -> RelatedCase:
         memo: dict[str, Any] = await wf.memo()
-        state = wf.status.name.lower() if isinstance(wf.status, WorkflowExecutionStatus) \
-            else "unknown"
+        state = (
+            wf.status.name.lower() if isinstance(wf.status, WorkflowExecutionStatus) else "unknown"
+        )
         resolution = memo.get("resolution")
         if resolution is None and wf.status == WorkflowExecutionStatus.COMPLETED:
             # A case closed before resolutions were kept in the memo: read its result.
-            handle = self.client.get_workflow_handle(wf.id, run_id=wf.run_id,
-                                                     result_type=CaseOutcome)
+            handle = self.client.get_workflow_handle(
+                wf.id, run_id=wf.run_id, result_type=CaseOutcome
+            )
             resolution = (await handle.result()).resolution
         asset = memo.get("asset")
         return RelatedCase(
-            case_id=wf.id, kind=memo.get("kind", "unknown"),
-            reference=memo.get("reference", ""), asset=asset, fault=memo.get("fault"),
-            summary=memo.get("summary", ""), opened_at=wf.start_time, state=state,
-            same_asset=q.asset is not None and asset == q.asset, resolution=resolution,
+            case_id=wf.id,
+            kind=memo.get("kind", "unknown"),
+            reference=memo.get("reference", ""),
+            asset=asset,
+            fault=memo.get("fault"),
+            summary=memo.get("summary", ""),
+            opened_at=wf.start_time,
+            state=state,
+            same_asset=q.asset is not None and asset == q.asset,
+            resolution=resolution,
         )

@@ -19,6 +19,7 @@ class BaselineWorkflow:
     @workflow.run
     async def run(self, steps: int) -> int:
         for step in range(steps):
-            await workflow.execute_activity(noop, step,
-                                            start_to_close_timeout=timedelta(seconds=30))
+            await workflow.execute_activity(
+                noop, step, start_to_close_timeout=timedelta(seconds=30)
+            )
         return steps

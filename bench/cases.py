@@ -51,8 +51,9 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-async def measure(concurrency: int, count: int, one: Callable[[int], Awaitable[None]]
-                  ) -> tuple[float, list[float]]:
+async def measure(
+    concurrency: int, count: int, one: Callable[[int], Awaitable[None]]
+) -> tuple[float, list[float]]:
     gate = asyncio.Semaphore(concurrency)
     latencies: list[float] = []
 
@@ -69,8 +70,10 @@ async def measure(concurrency: int, count: int, one: Callable[[int], Awaitable[N
 
 def row(name: str, count: int, wall: float, lat: list[float]) -> str:
     q = statistics.quantiles(lat, n=100)
-    return (f"{name:<28} {count:>6} {wall:>8.2f} {count / wall:>9.1f} "
-            f"{q[49] * 1000:>8.0f} {q[94] * 1000:>8.0f} {max(lat) * 1000:>8.0f}")
+    return (
+        f"{name:<28} {count:>6} {wall:>8.2f} {count / wall:>9.1f} "
+        f"{q[49] * 1000:>8.0f} {q[94] * 1000:>8.0f} {max(lat) * 1000:>8.0f}"
+    )
 
 
 async def main() -> None:
@@ -86,8 +89,12 @@ async def main() -> None:
             data_converter=pydantic_data_converter,
             dev_server_existing_path=find_binary("temporal"),
             dev_server_database_filename=str(data / "temporal.sqlite"),
-            dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal",
-                                   "--sqlite-pragma", "synchronous=normal"],
+            dev_server_extra_args=[
+                "--sqlite-pragma",
+                "journal_mode=wal",
+                "--sqlite-pragma",
+                "synchronous=normal",
+            ],
             dev_server_log_level="error",
         ) as env:
             client: Client = env.client
@@ -96,27 +103,39 @@ async def main() -> None:
             run = uuid.uuid4().hex[:6]
 
             async def baseline(i: int) -> None:
-                await client.execute_workflow(BaselineWorkflow.run, STEPS, id=f"base-{run}-{i}",
-                                              task_queue="bench-base")
+                await client.execute_workflow(
+                    BaselineWorkflow.run, STEPS, id=f"base-{run}-{i}", task_queue="bench-base"
+                )
 
             async def case(i: int) -> None:
                 ticket = Ticket.model_validate({**TICKET, "id": f"B-{run}-{i}"})
-                opened = await open_case(client, ticket, playbooks, task_queue="bench-cases",
-                                         ops_contact=settings.ops_contact)
+                opened = await open_case(
+                    client,
+                    ticket,
+                    playbooks,
+                    task_queue="bench-cases",
+                    ops_contact=settings.ops_contact,
+                )
                 await opened.handle.result()
 
-            print(f"machine: {cpu_model()}, {os.cpu_count()} cores, {platform.machine()}, "
-                  f"Python {platform.python_version()}; {args.cases} workflows per row, "
-                  f"concurrency {args.concurrency}")
-            print(f"{'run':<28} {'cases':>6} {'wall s':>8} {'per s':>9} {'p50 ms':>8} "
-                  f"{'p95 ms':>8} {'max ms':>8}")
-            async with Worker(client, task_queue="bench-base", workflows=[BaselineWorkflow],
-                              activities=[noop]):
+            print(
+                f"machine: {cpu_model()}, {os.cpu_count()} cores, {platform.machine()}, "
+                f"Python {platform.python_version()}; {args.cases} workflows per row, "
+                f"concurrency {args.concurrency}"
+            )
+            print(
+                f"{'run':<28} {'cases':>6} {'wall s':>8} {'per s':>9} {'p50 ms':>8} "
+                f"{'p95 ms':>8} {'max ms':>8}"
+            )
+            async with Worker(
+                client, task_queue="bench-base", workflows=[BaselineWorkflow], activities=[noop]
+            ):
                 await measure(args.concurrency, 10, baseline)  # warm-up
                 wall, lat = await measure(args.concurrency, args.cases, baseline)
                 print(row(f"baseline ({STEPS} no-op activities)", args.cases, wall, lat))
-            async with configured_adapters(settings) as adapters, build_worker(
-                client, "bench-cases", adapters.activities()
+            async with (
+                configured_adapters(settings) as adapters,
+                build_worker(client, "bench-cases", adapters.activities()),
             ):
                 await measure(args.concurrency, 10, lambda i: case(10_000 + i))  # warm-up
                 wall, lat = await measure(args.concurrency, args.cases, case)

@@ -57,12 +57,17 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         events = build_folder(folder, args.histories)
-        print(f"machine: {cpu_model()}, {os.cpu_count()} cores, {platform.machine()}, Python "
-              f"{platform.python_version()}; {args.histories} histories, {events} events")
+        print(
+            f"machine: {cpu_model()}, {os.cpu_count()} cores, {platform.machine()}, Python "
+            f"{platform.python_version()}; {args.histories} histories, {events} events"
+        )
         print(f"{'run':<34} {'seconds':>8} {'histories/s':>12} {'events/s':>10}")
 
-        async def timed(name: str, histories: AsyncIterator[WorkflowHistory] | None,
-                        replayer: Replayer | None = None) -> None:
+        async def timed(
+            name: str,
+            histories: AsyncIterator[WorkflowHistory] | None,
+            replayer: Replayer | None = None,
+        ) -> None:
             t0 = time.perf_counter()
             if histories is None:
                 n = await load_only(folder)
@@ -75,8 +80,11 @@ async def main() -> None:
 
         await timed("read + parse only (floor)", None)
         await timed("makegood replay (sandboxed)", read_folder(folder))
-        await timed("makegood replay --no-sandbox", read_folder(folder),
-                    build_replayer(quiet=True, sandbox=False))
+        await timed(
+            "makegood replay --no-sandbox",
+            read_folder(folder),
+            build_replayer(quiet=True, sandbox=False),
+        )
 
 
 if __name__ == "__main__":

@@ -60,15 +60,20 @@ def parse_ticket(raw: str | bytes, playbooks: PlaybookSet) -> Ticket:
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as err:
-        raise TicketRejected([f"(body): not valid JSON: {err.msg} at line {err.lineno} "
-                              f"column {err.colno}"]) from None
+        raise TicketRejected(
+            [f"(body): not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"]
+        ) from None
     try:
         ticket = Ticket.model_validate(data)
     except ValidationError as err:
         raise TicketRejected(field_errors(err)) from None
     if ticket.incident.kind not in playbooks.playbooks:
-        raise TicketRejected([f"incident.kind: no playbook for {ticket.incident.kind.value!r} "
-                              f"in playbook set {playbooks.version}"])
+        raise TicketRejected(
+            [
+                f"incident.kind: no playbook for {ticket.incident.kind.value!r} "
+                f"in playbook set {playbooks.version}"
+            ]
+        )
     return ticket
 
 
@@ -82,22 +87,33 @@ class Opened:
 
 def case_search_attributes(ticket: Ticket) -> TypedSearchAttributes:
     inc = ticket.incident
-    return TypedSearchAttributes([
-        SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_CUSTOMER),
-                            contract.pseudonym("customer", ticket.customer.id)),
-        SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_ASSET),
-                            contract.pseudonym("asset", inc.asset or inc.reference)),
-        SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_KIND), inc.kind.value),
-        SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_STAGE), "acknowledge"),
-        SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_SLA), "ok"),
-    ])
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(
+                SearchAttributeKey.for_keyword(contract.SA_CUSTOMER),
+                contract.pseudonym("customer", ticket.customer.id),
+            ),
+            SearchAttributePair(
+                SearchAttributeKey.for_keyword(contract.SA_ASSET),
+                contract.pseudonym("asset", inc.asset or inc.reference),
+            ),
+            SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_KIND), inc.kind.value),
+            SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_STAGE), "acknowledge"),
+            SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_SLA), "ok"),
+        ]
+    )
 
 
 def case_memo(ticket: Ticket) -> dict[str, Any]:
     """What a later case shows about this one: never searched, so it may name things."""
     inc = ticket.incident
-    return {"kind": inc.kind.value, "reference": inc.reference, "asset": inc.asset,
-            "fault": inc.fault, "summary": inc.summary}
+    return {
+        "kind": inc.kind.value,
+        "reference": inc.reference,
+        "asset": inc.asset,
+        "fault": inc.fault,
+        "summary": inc.summary,
+    }
 
 
 async def open_case(
@@ -127,8 +143,7 @@ async def open_case(
     return await _start(client, ticket, case_input, task_queue)
 
 
-async def _start(client: Client, ticket: Ticket, case_input: CaseInput, task_queue: str
-                 ) -> Opened:
+async def _start(client: Client, ticket: Ticket, case_input: CaseInput, task_queue: str) -> Opened:
     try:
         handle: WorkflowHandle[Any, CaseOutcome] = await client.start_workflow(
             contract.RECOVERY_WORKFLOW,
@@ -161,8 +176,9 @@ class Refused(Exception):
 
 async def case_status(client: Client, case_id: str) -> CaseStatus:
     try:
-        status = await case_handle(client, case_id).query(contract.STATUS_QUERY,
-                                                          result_type=CaseStatus)
+        status = await case_handle(client, case_id).query(
+            contract.STATUS_QUERY, result_type=CaseStatus
+        )
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise CaseNotFound(case_id) from None
@@ -170,9 +186,9 @@ async def case_status(client: Client, case_id: str) -> CaseStatus:
     if status.callback is not None and status.callback.state in ("scheduling", "waiting"):
         # A call-back in progress: its own workflow knows how each call is going.
         with contextlib.suppress(RPCError):
-            status.callback = await client.get_workflow_handle(
-                contract.callback_id(case_id)).query(contract.CALLBACK_STATE_QUERY,
-                                                     result_type=CallbackState)
+            status.callback = await client.get_workflow_handle(contract.callback_id(case_id)).query(
+                contract.CALLBACK_STATE_QUERY, result_type=CallbackState
+            )
     return status
 
 
@@ -205,8 +221,9 @@ async def send(client: Client, case_id: str, action: contract.Action) -> Accepte
     """
     handle = case_handle(client, case_id)
     try:
-        return await handle.execute_update(contract.UPDATE_FOR[type(action)], action,
-                                           result_type=Accepted)
+        return await handle.execute_update(
+            contract.UPDATE_FOR[type(action)], action, result_type=Accepted
+        )
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
@@ -237,13 +254,27 @@ class CaseRow(BaseModel):
     closed: datetime | None
 
 
-STAGES = ("acknowledge", "diagnose", "remedy", "compensate", "confirm", "follow_up",
-          "document", "closed")
+STAGES = (
+    "acknowledge",
+    "diagnose",
+    "remedy",
+    "compensate",
+    "confirm",
+    "follow_up",
+    "document",
+    "closed",
+)
 SLA_LEVELS = ("ok", "warning", "breached")
 
 
-async def list_cases(client: Client, *, open_only: bool = False, stage: str | None = None,
-                     sla: str | None = None, limit: int = 100) -> list[CaseRow]:
+async def list_cases(
+    client: Client,
+    *,
+    open_only: bool = False,
+    stage: str | None = None,
+    sla: str | None = None,
+    limit: int = 100,
+) -> list[CaseRow]:
     """Cases from visibility, newest first; stage and SLA level come from search attributes."""
     clauses = [f'WorkflowType = "{contract.RECOVERY_WORKFLOW}"']
     if open_only:
@@ -256,15 +287,25 @@ async def list_cases(client: Client, *, open_only: bool = False, stage: str | No
         if sla not in SLA_LEVELS:
             raise Invalid([f"sla: unknown level {sla!r}; one of {', '.join(SLA_LEVELS)}"])
         clauses.append(f'{contract.SA_SLA} = "{sla}"')
-    keys = {name: SearchAttributeKey.for_keyword(name)
-            for name in (contract.SA_KIND, contract.SA_STAGE, contract.SA_SLA)}
+    keys = {
+        name: SearchAttributeKey.for_keyword(name)
+        for name in (contract.SA_KIND, contract.SA_STAGE, contract.SA_SLA)
+    }
     rows = []
     async for wf in client.list_workflows(" AND ".join(clauses), limit=limit):
         attrs = wf.typed_search_attributes
-        status = wf.status.name.lower() if isinstance(wf.status, WorkflowExecutionStatus) \
-            else "unknown"
-        rows.append(CaseRow(case_id=wf.id, status=status, kind=attrs.get(keys[contract.SA_KIND]),
-                            stage=attrs.get(keys[contract.SA_STAGE]),
-                            sla=attrs.get(keys[contract.SA_SLA]) or "ok",
-                            started=wf.start_time, closed=wf.close_time))
+        status = (
+            wf.status.name.lower() if isinstance(wf.status, WorkflowExecutionStatus) else "unknown"
+        )
+        rows.append(
+            CaseRow(
+                case_id=wf.id,
+                status=status,
+                kind=attrs.get(keys[contract.SA_KIND]),
+                stage=attrs.get(keys[contract.SA_STAGE]),
+                sla=attrs.get(keys[contract.SA_SLA]) or "ok",
+                started=wf.start_time,
+                closed=wf.close_time,
+            )
+        )
     return rows

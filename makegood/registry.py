@@ -18,8 +18,15 @@ from makegood.workflows.recovery import RecoveryWorkflow
 WORKFLOWS: Sequence[type] = [RecoveryWorkflow, CallbackWorkflow]
 # Deterministic third-party and domain modules are shared with the sandbox instead of being
 # re-imported for every workflow run: that re-import is the sandbox's main cost.
-PASSTHROUGH = ("pydantic", "pydantic_core", "pydantic_extra_types", "pycountry",
-               "email_validator", "makegood.domain", "makegood.activities")
+PASSTHROUGH = (
+    "pydantic",
+    "pydantic_core",
+    "pydantic_extra_types",
+    "pycountry",
+    "email_validator",
+    "makegood.domain",
+    "makegood.activities",
+)
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -28,8 +35,13 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
-def build_worker(client: Client, task_queue: str, activities: Sequence[object], *,
-                 runner: WorkflowRunner | None = None) -> Worker:
+def build_worker(
+    client: Client,
+    task_queue: str,
+    activities: Sequence[object],
+    *,
+    runner: WorkflowRunner | None = None,
+) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
@@ -45,8 +57,21 @@ def build_replayer(*, quiet: bool = False, sandbox: bool = True) -> Replayer:
     `quiet` keeps the SDK core from logging each non-deterministic history as a warning:
     the replay report says it once, with the event.
     """
-    runtime = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
-        filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")))) if quiet else None
+    runtime = (
+        Runtime(
+            telemetry=TelemetryConfig(
+                logging=LoggingConfig(
+                    filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")
+                )
+            )
+        )
+        if quiet
+        else None
+    )
     runner = workflow_runner() if sandbox else UnsandboxedWorkflowRunner()
-    return Replayer(workflows=list(WORKFLOWS), data_converter=pydantic_data_converter,
-                    workflow_runner=runner, runtime=runtime)
+    return Replayer(
+        workflows=list(WORKFLOWS),
+        data_converter=pydantic_data_converter,
+        workflow_runner=runner,
+        runtime=runtime,
+    )

@@ -1,9 +1,9 @@
 """The long-running processes: the worker, the intake API, and the embedded dev stack.
 
-    makegood worker          # workflows and activities, against TEMPORAL_ADDRESS
-    makegood api             # the intake API alone (scale it on its own)
-    makegood worker --api    # both in one process
-    makegood dev             # the local Temporal dev server + worker + API (`make run`)
+makegood worker          # workflows and activities, against TEMPORAL_ADDRESS
+makegood api             # the intake API alone (scale it on its own)
+makegood worker --api    # both in one process
+makegood dev             # the local Temporal dev server + worker + API (`make run`)
 """
 
 from __future__ import annotations
@@ -38,20 +38,29 @@ class ApiServer(uvicorn.Server):
 
 
 async def serve_api(settings: Settings, client: Client, stop: asyncio.Event) -> None:
-    config = uvicorn.Config(create_app(settings, client), host=settings.api_host,
-                            port=settings.api_port, log_config=None, access_log=False,
-                            lifespan="on")
+    config = uvicorn.Config(
+        create_app(settings, client),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
     server = ApiServer(config)
     task = asyncio.create_task(server.serve())
-    log.info("api_started", url=f"http://{settings.api_host}:{settings.api_port}",
-             docs=f"http://{settings.api_host}:{settings.api_port}/docs")
+    log.info(
+        "api_started",
+        url=f"http://{settings.api_host}:{settings.api_port}",
+        docs=f"http://{settings.api_host}:{settings.api_port}/docs",
+    )
     await stop.wait()
     server.should_exit = True
     await task
 
 
-async def run(settings: Settings, stop: asyncio.Event, *, worker: bool = True,
-              api: bool = False) -> None:
+async def run(
+    settings: Settings, stop: asyncio.Event, *, worker: bool = True, api: bool = False
+) -> None:
     """Serve until `stop` is set: the worker, the API, or both in this process."""
     playbooks = settings.playbook_set  # fail fast on a bad playbook file
     client = await connect(settings)
@@ -63,9 +72,13 @@ async def run(settings: Settings, stop: asyncio.Event, *, worker: bool = True,
         return
     async with configured_adapters(settings) as adapters:
         running = build_worker(client, settings.task_queue, adapters.activities())
-        log.info("worker_started", task_queue=settings.task_queue,
-                 address=settings.temporal_address, playbooks=playbooks.version,
-                 store=str(settings.store_path))
+        log.info(
+            "worker_started",
+            task_queue=settings.task_queue,
+            address=settings.temporal_address,
+            playbooks=playbooks.version,
+            store=str(settings.store_path),
+        )
         async with running:
             if api:
                 await serve_api(settings, client, stop)

@@ -22,8 +22,11 @@ def bundled(name: str) -> str:
 
 
 # Local-only credentials so `make run` works out of the box; every deployment sets its own.
-DEV_TOKENS = {"dev-agent-token": "agent:dev-agent", "dev-manager-token": "manager:dev-manager",
-              "dev-auditor-token": "auditor:dev-auditor"}
+DEV_TOKENS = {
+    "dev-agent-token": "agent:dev-agent",
+    "dev-manager-token": "manager:dev-manager",
+    "dev-auditor-token": "auditor:dev-auditor",
+}
 DEV_WEBHOOK_SECRET = "whsec_bWFrZWdvb2QtbG9jYWwtZGV2LXNlY3JldC0wMDAwMDA="
 DEV_ZENDESK_SECRET = "makegood-local-zendesk-secret"
 
@@ -35,10 +38,15 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "makegood"
     data_dir: Path = Path("data")
-    playbooks: Path | None = Field(default=None, description="playbook file; default: the "
-                                   "bundled makegood/playbooks/default.toml")
-    seed: Path | None = Field(default=None, description="fleet, bookings and stock for the "
-                              "local adapters; default: the bundled example seed")
+    playbooks: Path | None = Field(
+        default=None,
+        description="playbook file; default: the bundled makegood/playbooks/default.toml",
+    )
+    seed: Path | None = Field(
+        default=None,
+        description="fleet, bookings and stock for the "
+        "local adapters; default: the bundled example seed",
+    )
     ops_contact: str = "ops@makegood.example.com"
     # Which adapter each provider uses: `local` (SQLite, the default) or the real protocol.
     email: Literal["local", "smtp"] = "local"
@@ -69,11 +77,14 @@ class Settings(BaseSettings):
     api_port: int = 8080
     api_tokens: dict[str, str] = Field(
         default_factory=lambda: dict(DEV_TOKENS),
-        description="bearer token -> role:id (agent, manager or auditor); JSON in the env var")
-    webhook_secret: str = Field(default=DEV_WEBHOOK_SECRET,
-                                description="Standard Webhooks secret (whsec_...) of providers")
-    zendesk_secret: str = Field(default=DEV_ZENDESK_SECRET,
-                                description="the signing secret of the Zendesk webhook")
+        description="bearer token -> role:id (agent, manager or auditor); JSON in the env var",
+    )
+    webhook_secret: str = Field(
+        default=DEV_WEBHOOK_SECRET, description="Standard Webhooks secret (whsec_...) of providers"
+    )
+    zendesk_secret: str = Field(
+        default=DEV_ZENDESK_SECRET, description="the signing secret of the Zendesk webhook"
+    )
     webhook_tolerance_s: int = 300
     max_body_bytes: int = 64 * 1024
 

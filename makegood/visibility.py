@@ -20,20 +20,25 @@ async def ensure_search_attributes(client: Client) -> list[str]:
     """
     try:
         listed = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=client.namespace))
-        missing = [name for name in contract.KEYWORD_ATTRIBUTES
-                   if name not in listed.custom_attributes]
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+        missing = [
+            name for name in contract.KEYWORD_ATTRIBUTES if name not in listed.custom_attributes
+        ]
     except RPCError as err:
         if err.status != RPCStatusCode.UNIMPLEMENTED:  # the time-skipping test server
             raise
         missing = list(contract.KEYWORD_ATTRIBUTES)
     if missing:
         try:
-            await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-                namespace=client.namespace,
-                search_attributes={n: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-                                   for n in missing},
-            ))
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(
+                    namespace=client.namespace,
+                    search_attributes={
+                        n: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for n in missing
+                    },
+                )
+            )
         except RPCError as err:
             if err.status != RPCStatusCode.ALREADY_EXISTS:  # another process was quicker
                 raise

@@ -29,8 +29,11 @@ from makegood.serve import ApiServer
 from makegood.settings import Settings
 from tests.harness import binary, local_adapters
 
-TOKENS = {"agent-token": "agent:sam", "manager-token": "manager:mia",
-          "auditor-token": "auditor:ann"}
+TOKENS = {
+    "agent-token": "agent:sam",
+    "manager-token": "manager:mia",
+    "auditor-token": "auditor:ann",
+}
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"test-provider-secret-0123456789").decode()
 ZENDESK_SECRET = "test-zendesk-secret"
 
@@ -51,34 +54,55 @@ class Api:
     def auth(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {role}-token"}
 
-    async def post(self, path: str, body: Any, role: str | None = "agent",
-                   **headers: str) -> httpx.Response:
-        return await self.http.post(path, json=body,
-                                    headers={**(self.auth(role) if role else {}), **headers})
+    async def post(
+        self, path: str, body: Any, role: str | None = "agent", **headers: str
+    ) -> httpx.Response:
+        return await self.http.post(
+            path, json=body, headers={**(self.auth(role) if role else {}), **headers}
+        )
 
     async def get(self, path: str, role: str = "agent", **params: Any) -> httpx.Response:
         return await self.http.get(path, headers=self.auth(role), params=params)
 
-    async def signed(self, path: str, body: dict[str, Any], *, msg_id: str | None = None,
-                     at: datetime | None = None, secret: str = WEBHOOK_SECRET
-                     ) -> httpx.Response:
+    async def signed(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        msg_id: str | None = None,
+        at: datetime | None = None,
+        secret: str = WEBHOOK_SECRET,
+    ) -> httpx.Response:
         """A provider's delivery, signed the Standard Webhooks way."""
         raw = json.dumps(body)
         msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
         at = at or datetime.now(UTC)
         signature = Webhook(secret).sign(msg_id, at, raw)
-        return await self.http.post(path, content=raw, headers={
-            "content-type": "application/json", "webhook-id": msg_id,
-            "webhook-timestamp": str(int(at.timestamp())), "webhook-signature": signature})
+        return await self.http.post(
+            path,
+            content=raw,
+            headers={
+                "content-type": "application/json",
+                "webhook-id": msg_id,
+                "webhook-timestamp": str(int(at.timestamp())),
+                "webhook-signature": signature,
+            },
+        )
 
-    async def zendesk(self, body: dict[str, Any], *, at: datetime | None = None,
-                      secret: str = ZENDESK_SECRET) -> httpx.Response:
+    async def zendesk(
+        self, body: dict[str, Any], *, at: datetime | None = None, secret: str = ZENDESK_SECRET
+    ) -> httpx.Response:
         raw = json.dumps(body).encode()
         stamp = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return await self.http.post("/webhooks/zendesk", content=raw, headers={
-            "content-type": "application/json",
-            "x-zendesk-webhook-signature": zendesk_signature(secret, stamp, raw),
-            "x-zendesk-webhook-signature-timestamp": stamp})
+        return await self.http.post(
+            "/webhooks/zendesk",
+            content=raw,
+            headers={
+                "content-type": "application/json",
+                "x-zendesk-webhook-signature": zendesk_signature(secret, stamp, raw),
+                "x-zendesk-webhook-signature-timestamp": stamp,
+            },
+        )
 
     async def status(self, case_id: str) -> dict[str, Any]:
         response = await self.get(f"/cases/{case_id}")
@@ -95,28 +119,44 @@ class Api:
 
 
 @contextlib.asynccontextmanager
-async def running_api(tmp_path: Path, store: LocalStore, task_queue: str
-                      ) -> AsyncIterator[Api]:
+async def running_api(tmp_path: Path, store: LocalStore, task_queue: str) -> AsyncIterator[Api]:
     port = free_port()
     async with await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter, dev_server_existing_path=binary("temporal"),
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=binary("temporal"),
         dev_server_log_level="error",
     ) as env:
         target = env.client.service_client.config.target_host
-        settings = Settings(temporal_address=target, task_queue=task_queue, data_dir=tmp_path,
-                            api_port=port, api_tokens=TOKENS, webhook_secret=WEBHOOK_SECRET,
-                            zendesk_secret=ZENDESK_SECRET, max_body_bytes=16 * 1024)
-        server = ApiServer(uvicorn.Config(
-            create_app(settings, env.client), host="127.0.0.1", port=port, log_config=None,
-            access_log=False, lifespan="on"))
+        settings = Settings(
+            temporal_address=target,
+            task_queue=task_queue,
+            data_dir=tmp_path,
+            api_port=port,
+            api_tokens=TOKENS,
+            webhook_secret=WEBHOOK_SECRET,
+            zendesk_secret=ZENDESK_SECRET,
+            max_body_bytes=16 * 1024,
+        )
+        server = ApiServer(
+            uvicorn.Config(
+                create_app(settings, env.client),
+                host="127.0.0.1",
+                port=port,
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+            )
+        )
         serving = asyncio.create_task(server.serve())
         for _ in range(500):  # uvicorn has no started event to await
             if server.started:
                 break
             await asyncio.sleep(0.02)
         try:
-            async with build_worker(env.client, task_queue, local_adapters(store).activities()), \
-                    httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            async with (
+                build_worker(env.client, task_queue, local_adapters(store).activities()),
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+            ):
                 yield Api(http, env.client, store, settings)
         finally:
             server.should_exit = True

@@ -32,8 +32,9 @@ async def bare_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture
-async def env(bare_env: WorkflowEnvironment, store: LocalStore, task_queue: str
-              ) -> AsyncIterator[WorkflowEnvironment]:
+async def env(
+    bare_env: WorkflowEnvironment, store: LocalStore, task_queue: str
+) -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping server with a worker on the real local adapters."""
     async with build_worker(bare_env.client, task_queue, local_adapters(store).activities()):
         yield bare_env

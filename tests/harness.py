@@ -71,8 +71,9 @@ def playbooks(*, fast_retries: bool = False, attempts: int = 5) -> PlaybookSet:
     base = load_playbooks()
     if not fast_retries:
         return base
-    fast = Backoff(initial=timedelta(milliseconds=10), maximum=timedelta(milliseconds=40),
-                   attempts=attempts)
+    fast = Backoff(
+        initial=timedelta(milliseconds=10), maximum=timedelta(milliseconds=40), attempts=attempts
+    )
     retries = base.retries.model_copy(update={"notify": fast, "product": fast, "payment": fast})
     return base.model_copy(update={"retries": retries})
 
@@ -90,8 +91,13 @@ async def local_store(path: Path) -> LocalStore:
 
 
 def local_adapters(store: LocalStore) -> Adapters:
-    return Adapters(LocalNotifier(store), LocalPayments(store), LocalProductControl(store),
-                    LocalTelephony(store), LocalOutcomes(store))
+    return Adapters(
+        LocalNotifier(store),
+        LocalPayments(store),
+        LocalProductControl(store),
+        LocalTelephony(store),
+        LocalOutcomes(store),
+    )
 
 
 @dataclass
@@ -118,29 +124,49 @@ class Case:
             if predicate(status):
                 return status
             await asyncio.sleep(0.025)
-        raise AssertionError(f"{self.id}: never reached {what}; stage {status.stage}, "
-                             f"question {status.question}, approval {status.approval}")
+        raise AssertionError(
+            f"{self.id}: never reached {what}; stage {status.stage}, "
+            f"question {status.question}, approval {status.approval}"
+        )
 
     async def question(self, qid: str) -> CaseStatus:
-        return await self.until(lambda s: s.question is not None and s.question.id == qid,
-                                f"question {qid}")
+        return await self.until(
+            lambda s: s.question is not None and s.question.id == qid, f"question {qid}"
+        )
 
-    async def answer(self, qid: str, answer: str, *, value: str | None = None,
-                     comment: str | None = None, by: Actor = CUSTOMER) -> None:
+    async def answer(
+        self,
+        qid: str,
+        answer: str,
+        *,
+        value: str | None = None,
+        comment: str | None = None,
+        by: Actor = CUSTOMER,
+    ) -> None:
         await self.question(qid)
-        await send(self.client, self.id, CustomerAnswer(
-            question_id=qid, answer=answer, value=value, comment=comment, by=by))
+        await send(
+            self.client,
+            self.id,
+            CustomerAnswer(question_id=qid, answer=answer, value=value, comment=comment, by=by),
+        )
 
     async def approve(self, rid: str, approved: bool = True, by: Actor = MANAGER) -> None:
-        await self.until(lambda s: s.approval is not None and s.approval.id == rid,
-                         f"approval {rid}")
-        await send(self.client, self.id,
-                   ApprovalDecision(request_id=rid, approved=approved, by=by))
+        await self.until(
+            lambda s: s.approval is not None and s.approval.id == rid, f"approval {rid}"
+        )
+        await send(self.client, self.id, ApprovalDecision(request_id=rid, approved=approved, by=by))
 
     async def claim(self, claim_id: str, amount: str, description: str = "Taxi") -> None:
-        await send(self.client, self.id, ExpenseClaim(
-            claim_id=claim_id, description=description, amount=Money.of(amount, "USD"),
-            by=CUSTOMER))
+        await send(
+            self.client,
+            self.id,
+            ExpenseClaim(
+                claim_id=claim_id,
+                description=description,
+                amount=Money.of(amount, "USD"),
+                by=CUSTOMER,
+            ),
+        )
 
     async def result(self) -> CaseOutcome:
         return await self.handle.result()
@@ -153,11 +179,11 @@ class Case:
         """
         histories = [await self.handle.fetch_history()]
         with contextlib.suppress(RPCError):  # a support call has a call-back workflow too
-            histories.append(await self.client.get_workflow_handle(
-                contract.callback_id(self.id)).fetch_history())
+            histories.append(
+                await self.client.get_workflow_handle(contract.callback_id(self.id)).fetch_history()
+            )
         for history in histories:
-            result = await build_replayer().replay_workflow(history,
-                                                            raise_on_replay_failure=False)
+            result = await build_replayer().replay_workflow(history, raise_on_replay_failure=False)
             assert result.replay_failure is None, result.replay_failure
         if record and os.environ.get("MAKEGOOD_RECORD_HISTORIES"):
             for history in histories:
@@ -171,26 +197,39 @@ class Case:
     # ---- what the providers recorded
     async def messages(self) -> list[dict[str, Any]]:
         return await self.store.rows(
-            "SELECT * FROM messages WHERE case_id = ? ORDER BY sent_at, key", self.id)
+            "SELECT * FROM messages WHERE case_id = ? ORDER BY sent_at, key", self.id
+        )
 
     async def payments(self) -> list[dict[str, Any]]:
         return await self.store.rows(
-            "SELECT * FROM payments WHERE case_id = ? ORDER BY created_at, key", self.id)
+            "SELECT * FROM payments WHERE case_id = ? ORDER BY created_at, key", self.id
+        )
 
     async def actions(self, action: str | None = None) -> list[dict[str, Any]]:
         rows = await self.store.rows(
-            "SELECT * FROM product_actions WHERE case_id = ? ORDER BY created_at, key", self.id)
+            "SELECT * FROM product_actions WHERE case_id = ? ORDER BY created_at, key", self.id
+        )
         return [r for r in rows if action is None or r["action"] == action]
 
     async def paid_total(self) -> Decimal:
         return sum((Decimal(p["amount"]) for p in await self.payments()), Decimal(0))
 
 
-async def start(client: Client, store: LocalStore, t: Ticket, task_queue: str,
-                book: PlaybookSet | None = None,
-                env: WorkflowEnvironment | None = None) -> Case:
-    opened = await open_case(client, t, book or playbooks(), task_queue=task_queue,
-                             ops_contact="ops@makegood.example.com")
+async def start(
+    client: Client,
+    store: LocalStore,
+    t: Ticket,
+    task_queue: str,
+    book: PlaybookSet | None = None,
+    env: WorkflowEnvironment | None = None,
+) -> Case:
+    opened = await open_case(
+        client,
+        t,
+        book or playbooks(),
+        task_queue=task_queue,
+        ops_contact="ops@makegood.example.com",
+    )
     return Case(client, store, opened.handle, env)
 
 

@@ -36,13 +36,17 @@ from tests.api_harness import free_port
 Fault = Literal["pass", "500", "slow", "commit_then_500", "400"]
 
 PRODUCT = {
-    "locate": (p.LocateRequest, "locate", True), "rebook": (p.RebookRequest, "rebook", True),
-    "release": (p.ReleaseRequest, "release", True), "stock": (p.StockRequest, "stock", False),
+    "locate": (p.LocateRequest, "locate", True),
+    "rebook": (p.RebookRequest, "rebook", True),
+    "release": (p.ReleaseRequest, "release", True),
+    "stock": (p.StockRequest, "stock", False),
     "return": (p.ReturnRequest, "create_return", True),
     "quote": (p.QuoteRequest, "quote_substitute", False),
     "substitute": (p.SubstituteRequest, "place_substitute", True),
-    "ship": (p.ShipRequest, "ship", True), "perk": (p.PerkRequest, "grant_perk", True),
-    "remake": (p.RemakeRequest, "remake", True), "repair": (p.RepairRequest, "book_repair", True),
+    "ship": (p.ShipRequest, "ship", True),
+    "perk": (p.PerkRequest, "grant_perk", True),
+    "remake": (p.RemakeRequest, "remake", True),
+    "repair": (p.RepairRequest, "book_repair", True),
     "replace": (p.ReplaceRequest, "replace", True),
 }
 
@@ -64,15 +68,15 @@ class Providers:
         notifier, payments = LocalNotifier(self.store), LocalPayments(self.store)
         product, telephony = LocalProductControl(self.store), LocalTelephony(self.store)
 
-        async def handle(request: Request, path: str,
-                         effect: Callable[[str, bytes], Awaitable[BaseModel | Any]]) -> Response:
+        async def handle(
+            request: Request, path: str, effect: Callable[[str, bytes], Awaitable[BaseModel | Any]]
+        ) -> Response:
             self.calls[path] += 1
             body = await request.body()
             key = request.headers.get("idempotency-key", "")
             stamp = request.headers.get("x-makegood-timestamp", "")
             expected = sign(self.secret, stamp, key, body)
-            if not hmac.compare_digest(expected, request.headers.get("x-makegood-signature",
-                                                                     "")):
+            if not hmac.compare_digest(expected, request.headers.get("x-makegood-signature", "")):
                 return JSONResponse({"detail": "bad signature"}, 401)
             fault = self.faults[path].pop(0) if self.faults[path] else None
             if fault == "500":
@@ -95,21 +99,36 @@ class Providers:
 
         @app.post("/messages")
         async def messages(request: Request) -> Response:
-            return await handle(request, "/messages", lambda k, b: notifier.send(
-                k, p.MessageRequest.model_validate_json(b)))
+            return await handle(
+                request,
+                "/messages",
+                lambda k, b: notifier.send(k, p.MessageRequest.model_validate_json(b)),
+            )
 
         @app.post("/payments")
         async def pay(request: Request) -> Response:
-            return await handle(request, "/payments", lambda k, b: payments.pay(
-                k, p.PaymentRequest.model_validate_json(b)))
+            return await handle(
+                request,
+                "/payments",
+                lambda k, b: payments.pay(k, p.PaymentRequest.model_validate_json(b)),
+            )
 
         @app.get("/payments/{key:path}")
         async def lookup(request: Request, key: str) -> Response:
             async def find(_: str, __: bytes) -> p.LedgerEntry | None:
                 found = [e for e in await payments.ledger() if e.idempotency_key == key]
-                return p.PaymentReceipt(payment_id=found[0].payment_id, idempotency_key=key,
-                                        kind=found[0].kind, amount=found[0].amount,
-                                        created_at=found[0].created_at) if found else None
+                return (
+                    p.PaymentReceipt(
+                        payment_id=found[0].payment_id,
+                        idempotency_key=key,
+                        kind=found[0].kind,
+                        amount=found[0].amount,
+                        created_at=found[0].created_at,
+                    )
+                    if found
+                    else None
+                )
+
             return await handle(request, "/payments/lookup", find)
 
         @app.get("/payments")
@@ -119,8 +138,11 @@ class Providers:
 
         @app.post("/calls")
         async def calls(request: Request) -> Response:
-            return await handle(request, "/calls", lambda k, b: telephony.schedule_call(
-                k, p.CallRequest.model_validate_json(b)))
+            return await handle(
+                request,
+                "/calls",
+                lambda k, b: telephony.schedule_call(k, p.CallRequest.model_validate_json(b)),
+            )
 
         @app.post("/product/{operation}")
         async def product_call(request: Request, operation: str) -> Response:
@@ -140,8 +162,11 @@ class Providers:
 async def serving(store: LocalStore, secret: str) -> AsyncIterator[Providers]:
     providers = Providers(store, secret)
     port = free_port()
-    server = ApiServer(uvicorn.Config(providers.app(), host="127.0.0.1", port=port,
-                                      log_config=None, access_log=False))
+    server = ApiServer(
+        uvicorn.Config(
+            providers.app(), host="127.0.0.1", port=port, log_config=None, access_log=False
+        )
+    )
     task = asyncio.create_task(server.serve())
     for _ in range(500):
         if server.started:

@@ -56,10 +56,14 @@ class Inbox:
         return "250 OK"
 
 
-def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
-                   auth_data: Any) -> AuthResult:
-    ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"makegood" and \
-        auth_data.password == b"s3cret"
+def _authenticator(
+    server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+) -> AuthResult:
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login == b"makegood"
+        and auth_data.password == b"s3cret"
+    )
     return AuthResult(success=ok)
 
 
@@ -67,20 +71,35 @@ def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
 def smtp() -> Iterator[tuple[Inbox, SmtpConfig]]:
     inbox = Inbox()
     port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port,
-                            authenticator=_authenticator, auth_require_tls=False,
-                            auth_required=True)
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=_authenticator,
+        auth_require_tls=False,
+        auth_required=True,
+    )
     controller.start()
     try:
-        yield inbox, SmtpConfig(host="127.0.0.1", port=port, username="makegood",
-                                password="s3cret", timeout_s=5)
+        yield (
+            inbox,
+            SmtpConfig(
+                host="127.0.0.1", port=port, username="makegood", password="s3cret", timeout_s=5
+            ),
+        )
     finally:
         controller.stop()
 
 
 def email(step: str = "confirm:email") -> MessageRequest:
-    return MessageRequest(step=step, channel="email", to="ada@example.com",
-                          subject="Confirmation", body="All done.", customer_id="M-42")
+    return MessageRequest(
+        step=step,
+        channel="email",
+        to="ada@example.com",
+        subject="Confirmation",
+        body="All done.",
+        customer_id="M-42",
+    )
 
 
 async def test_smtp_sends_once_per_key_with_a_stable_message_id(
@@ -130,7 +149,10 @@ def http(providers: Providers, *, secret: str = SECRET, timeout_s: float = 5.0) 
 
 
 async def test_a_payment_committed_but_answered_with_500_is_paid_once(
-    bare_env: WorkflowEnvironment, store: LocalStore, providers: Providers, task_queue: str,
+    bare_env: WorkflowEnvironment,
+    store: LocalStore,
+    providers: Providers,
+    task_queue: str,
 ) -> None:
     providers.fail("/payments", "commit_then_500")
     providers.fail("/payments/lookup", "pass", "500")
@@ -138,11 +160,13 @@ async def test_a_payment_committed_but_answered_with_500_is_paid_once(
     adapters = local_adapters(store)
     client = http(providers)
     adapters.payments = HttpPayments(client)
-    adapters.notifier = ChannelRouter(email=adapters.notifier, sms=HttpNotifier(client),
-                                      app=HttpNotifier(client))
+    adapters.notifier = ChannelRouter(
+        email=adapters.notifier, sms=HttpNotifier(client), app=HttpNotifier(client)
+    )
     async with build_worker(bare_env.client, task_queue, adapters.activities()):
-        case = await start(bare_env.client, store, ticket("s5-wrong-drink.json"), task_queue,
-                           FAST, env=bare_env)
+        case = await start(
+            bare_env.client, store, ticket("s5-wrong-drink.json"), task_queue, FAST, env=bare_env
+        )
         outcome = await case.result()
     await client.close()
 
@@ -162,8 +186,14 @@ async def test_a_slow_provider_times_out_and_the_retry_does_not_pay_twice(
     providers.fail("/payments", "slow")
     client = http(providers, timeout_s=0.3)
     payments = HttpPayments(client)
-    req = PaymentRequest(step="refund", kind="refund", amount=Money.of("4.80", "USD"),
-                         customer_id="C-88", reference="ORD-3001", memo="refund")
+    req = PaymentRequest(
+        step="refund",
+        kind="refund",
+        amount=Money.of("4.80", "USD"),
+        customer_id="C-88",
+        reference="ORD-3001",
+        memo="refund",
+    )
     with pytest.raises(TransientProviderError, match="timed out"):
         await payments.pay("case-T-9:refund", req)
     # The provider finished the slow request after all; the retry looks it up first.
@@ -174,16 +204,21 @@ async def test_a_slow_provider_times_out_and_the_retry_does_not_pay_twice(
     receipt = await payments.pay("case-T-9:refund", req)
     assert receipt.amount == Money.of("4.80", "USD")
     assert len(await providers.store.rows("SELECT key FROM payments")) == 1
-    assert [e.idempotency_key for e in await payments.ledger(["case-T-9"])] == [
-        "case-T-9:refund"]
+    assert [e.idempotency_key for e in await payments.ledger(["case-T-9"])] == ["case-T-9:refund"]
     await client.close()
 
 
 async def test_declines_and_bad_signatures_are_final_and_classified(
     providers: Providers,
 ) -> None:
-    req = PaymentRequest(step="refund", kind="refund", amount=Money.of("4.80", "USD"),
-                         customer_id="C-88", reference="ORD-3001", memo="refund")
+    req = PaymentRequest(
+        step="refund",
+        kind="refund",
+        amount=Money.of("4.80", "USD"),
+        customer_id="C-88",
+        reference="ORD-3001",
+        memo="refund",
+    )
     providers.fail("/payments", "400")
     client = http(providers)
     with pytest.raises(PermanentProviderError, match="402 card declined"):
@@ -191,32 +226,49 @@ async def test_declines_and_bad_signatures_are_final_and_classified(
     await client.close()
     forged = http(providers, secret="not-the-secret")
     with pytest.raises(PermanentProviderError, match="401 bad signature"):
-        await HttpTelephony(forged).schedule_call("case-T-8:callback:call:1", CallRequest(
-            step="call:1", to="+15550100060", at=datetime(2026, 11, 23, 15, tzinfo=UTC),
-            reason="help", customer_id="C-60"))
+        await HttpTelephony(forged).schedule_call(
+            "case-T-8:callback:call:1",
+            CallRequest(
+                step="call:1",
+                to="+15550100060",
+                at=datetime(2026, 11, 23, 15, tzinfo=UTC),
+                reason="help",
+                customer_id="C-60",
+            ),
+        )
     await forged.close()
     assert await providers.store.rows("SELECT key FROM payments") == []
     assert await providers.store.rows("SELECT key FROM calls") == []
 
 
 async def test_the_worker_sends_email_over_smtp_when_configured(
-    bare_env: WorkflowEnvironment, smtp: tuple[Inbox, SmtpConfig], tmp_path: Path,
+    bare_env: WorkflowEnvironment,
+    smtp: tuple[Inbox, SmtpConfig],
+    tmp_path: Path,
     task_queue: str,
 ) -> None:
     inbox, config = smtp
-    settings = Settings(data_dir=tmp_path, email="smtp", smtp_host=config.host,
-                        smtp_port=config.port, smtp_starttls=False, smtp_username="makegood",
-                        smtp_password="s3cret")
-    async with configured_adapters(settings) as adapters, build_worker(
-            bare_env.client, task_queue, adapters.activities()):
+    settings = Settings(
+        data_dir=tmp_path,
+        email="smtp",
+        smtp_host=config.host,
+        smtp_port=config.port,
+        smtp_starttls=False,
+        smtp_username="makegood",
+        smtp_password="s3cret",
+    )
+    async with (
+        configured_adapters(settings) as adapters,
+        build_worker(bare_env.client, task_queue, adapters.activities()),
+    ):
         store = adapters.outcomes.store  # type: ignore[attr-defined]
-        case = await start(bare_env.client, store, ticket("s4-wrong-size.json"), task_queue,
-                           env=bare_env)
+        case = await start(
+            bare_env.client, store, ticket("s4-wrong-size.json"), task_queue, env=bare_env
+        )
         await case.answer("substitute", "substitute", value="SHORTS-NAVY-M")
         await case.until(lambda s: s.stage == "follow_up", "follow-up")
     subjects = [m["Subject"] for m in inbox.received]
-    assert subjects == ["We are sorry", "A question about your case",
-                        "Confirmation: what we did"]
+    assert subjects == ["We are sorry", "A question about your case", "Confirmation: what we did"]
     assert {m["To"] for m in inbox.received} == {"jonas.berg@example.com"}
     assert len({m["Message-ID"] for m in inbox.received}) == 3
 
@@ -228,13 +280,26 @@ async def test_smtp_starttls_with_a_private_ca(tmp_path: Path, store: LocalStore
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=server_ctx,
-                            require_starttls=True, authenticator=_authenticator,
-                            auth_required=True)
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=server_ctx,
+        require_starttls=True,
+        authenticator=_authenticator,
+        auth_required=True,
+    )
     controller.start()
     try:
-        config = SmtpConfig(host="127.0.0.1", port=port, starttls=True, username="makegood",
-                            password="s3cret", ca_file=str(ca_file), timeout_s=5)
+        config = SmtpConfig(
+            host="127.0.0.1",
+            port=port,
+            starttls=True,
+            username="makegood",
+            password="s3cret",
+            ca_file=str(ca_file),
+            timeout_s=5,
+        )
         await SmtpNotifier(config, store).send("case-T-1:ack:email", email("ack:email"))
         untrusted = config.model_copy(update={"ca_file": None})
         with pytest.raises(TransientProviderError):

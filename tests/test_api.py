@@ -53,24 +53,47 @@ async def test_tickets_open_cases_and_duplicates_return_the_existing_one(api: Ap
     assert [c["case_id"] for c in listed.json()] == ["case-T-3001"]
 
 
-@pytest.mark.parametrize(("body", "field", "reason"), [
-    ('{"id": "T-1", "customer": ', "(body)", "JSON decode error"),
-    ({**raw("s5-wrong-drink.json"), "id": "T 1"}, "id", "must be 1-64 letters"),
-    ({**raw("s5-wrong-drink.json"), "incident": {**raw("s5-wrong-drink.json")["incident"],
-                                                 "kind": "cold_soup"}},
-     "incident.kind", "unknown value 'cold_soup'"),
-    ({**raw("s5-wrong-drink.json"), "incident": {**raw("s5-wrong-drink.json")["incident"],
-                                                 "paid": {"amount": "-1", "currency": "USD"}}},
-     "incident.paid.amount", "must not be negative"),
-    ({**raw("s5-wrong-drink.json"), "customer": ["not", "an", "object"]},
-     "customer", "valid dictionary"),
-])
+@pytest.mark.parametrize(
+    ("body", "field", "reason"),
+    [
+        ('{"id": "T-1", "customer": ', "(body)", "JSON decode error"),
+        ({**raw("s5-wrong-drink.json"), "id": "T 1"}, "id", "must be 1-64 letters"),
+        (
+            {
+                **raw("s5-wrong-drink.json"),
+                "incident": {**raw("s5-wrong-drink.json")["incident"], "kind": "cold_soup"},
+            },
+            "incident.kind",
+            "unknown value 'cold_soup'",
+        ),
+        (
+            {
+                **raw("s5-wrong-drink.json"),
+                "incident": {
+                    **raw("s5-wrong-drink.json")["incident"],
+                    "paid": {"amount": "-1", "currency": "USD"},
+                },
+            },
+            "incident.paid.amount",
+            "must not be negative",
+        ),
+        (
+            {**raw("s5-wrong-drink.json"), "customer": ["not", "an", "object"]},
+            "customer",
+            "valid dictionary",
+        ),
+    ],
+)
 async def test_bad_tickets_get_a_machine_readable_list_and_start_nothing(
-    api: Api, body: Any, field: str, reason: str,
+    api: Api,
+    body: Any,
+    field: str,
+    reason: str,
 ) -> None:
     content = body if isinstance(body, str) else json.dumps(body)
-    response = await api.http.post("/cases", content=content, headers={
-        **api.auth("agent"), "content-type": "application/json"})
+    response = await api.http.post(
+        "/cases", content=content, headers={**api.auth("agent"), "content-type": "application/json"}
+    )
     assert response.status_code == 422
     problems = response.json()["problems"]
     assert any(p["field"] == field and reason in p["reason"] for p in problems), problems
@@ -89,8 +112,7 @@ async def test_oversized_bodies_are_refused(api: Api) -> None:
 async def test_tokens_and_roles_decide_who_may_do_what(api: Api) -> None:
     body = raw("s1-missing-car.json")
     assert (await api.post("/cases", body, role=None)).status_code == 401
-    unknown = await api.http.post("/cases", json=body,
-                                  headers={"Authorization": "Bearer stolen"})
+    unknown = await api.http.post("/cases", json=body, headers={"Authorization": "Bearer stolen"})
     assert unknown.status_code == 401
     auditor = await api.post("/cases", body, role="auditor")
     assert auditor.status_code == 403
@@ -100,36 +122,45 @@ async def test_tokens_and_roles_decide_who_may_do_what(api: Api) -> None:
     assert (await api.post("/cases", body)).status_code == 201
     await api.until("case-T-1001", lambda s: s["question"] is not None, "question")
     for qid in ("locate-CAR-1-1", "locate-CAR-1-2"):
-        await api.until("case-T-1001", lambda s, q=qid: (s["question"] or {}).get("id") == q,
-                        qid)
-        ok = await api.post("/cases/case-T-1001/answers",
-                            {"question_id": qid, "answer": "not_found"})
+        await api.until("case-T-1001", lambda s, q=qid: (s["question"] or {}).get("id") == q, qid)
+        ok = await api.post(
+            "/cases/case-T-1001/answers", {"question_id": qid, "answer": "not_found"}
+        )
         assert ok.status_code == 200, ok.text
-    await api.until("case-T-1001", lambda s: (s["question"] or {}).get("id") == "pickup-1",
-                    "pickup")
-    await api.post("/cases/case-T-1001/answers", {"question_id": "pickup-1",
-                                                  "answer": "picked_up"})
-    await api.until("case-T-1001", lambda s: (s["question"] or {}).get("id") == "claims",
-                    "claims")
-    claim = await api.post("/cases/case-T-1001/claims", {
-        "claim_id": "taxi-1", "description": "Taxi", "amount": {"amount": "18.50",
-                                                               "currency": "USD"}})
+    await api.until(
+        "case-T-1001", lambda s: (s["question"] or {}).get("id") == "pickup-1", "pickup"
+    )
+    await api.post("/cases/case-T-1001/answers", {"question_id": "pickup-1", "answer": "picked_up"})
+    await api.until("case-T-1001", lambda s: (s["question"] or {}).get("id") == "claims", "claims")
+    claim = await api.post(
+        "/cases/case-T-1001/claims",
+        {
+            "claim_id": "taxi-1",
+            "description": "Taxi",
+            "amount": {"amount": "18.50", "currency": "USD"},
+        },
+    )
     assert claim.status_code == 200
     await api.post("/cases/case-T-1001/answers", {"question_id": "claims", "answer": "done"})
     await api.until("case-T-1001", lambda s: s["approval"] is not None, "approval")
 
     before = await api.status("case-T-1001")
-    by_agent = await api.post("/cases/case-T-1001/approvals",
-                              {"request_id": "compensation", "approved": True})
+    by_agent = await api.post(
+        "/cases/case-T-1001/approvals", {"request_id": "compensation", "approved": True}
+    )
     assert by_agent.status_code == 403
-    wrong = await api.post("/cases/case-T-1001/approvals",
-                           {"request_id": "rebook-9", "approved": True}, role="manager")
+    wrong = await api.post(
+        "/cases/case-T-1001/approvals", {"request_id": "rebook-9", "approved": True}, role="manager"
+    )
     assert wrong.status_code == 409
     assert wrong.json()["detail"] == "the pending approval is 'compensation', not 'rebook-9'"
     assert (await api.status("case-T-1001"))["events"] == before["events"]
 
-    approved = await api.post("/cases/case-T-1001/approvals",
-                              {"request_id": "compensation", "approved": True}, role="manager")
+    approved = await api.post(
+        "/cases/case-T-1001/approvals",
+        {"request_id": "compensation", "approved": True},
+        role="manager",
+    )
     assert approved.status_code == 200
     status = await api.until("case-T-1001", lambda s: s["stage"] == "follow_up", "follow-up")
     decision = [e for e in status["events"] if e["kind"] == "approval"]
@@ -144,13 +175,24 @@ async def test_tokens_and_roles_decide_who_may_do_what(api: Api) -> None:
 
 
 def zendesk_body(ticket_id: int = 35436) -> dict[str, Any]:
-    return {"ticket": {
-        "id": ticket_id, "subject": "Wrong drink", "description": "Oat flat white came as a "
-        "latte.", "created_at": "", "requester": {"id": 991, "name": "Mia Chen",
-                                                   "email": "mia@example.com", "phone": ""},
-        "custom_fields": {"incident_kind": "wrong_order", "reference": "ORD-77",
-                          "paid_amount": "4.80", "currency": "USD", "item": "oat-flat-white",
-                          "location": "", "asset": ""}}}
+    return {
+        "ticket": {
+            "id": ticket_id,
+            "subject": "Wrong drink",
+            "description": "Oat flat white came as a latte.",
+            "created_at": "",
+            "requester": {"id": 991, "name": "Mia Chen", "email": "mia@example.com", "phone": ""},
+            "custom_fields": {
+                "incident_kind": "wrong_order",
+                "reference": "ORD-77",
+                "paid_amount": "4.80",
+                "currency": "USD",
+                "item": "oat-flat-white",
+                "location": "",
+                "asset": "",
+            },
+        }
+    }
 
 
 async def test_the_zendesk_webhook_is_verified_mapped_and_replay_safe(api: Api) -> None:
@@ -179,15 +221,17 @@ async def test_the_zendesk_webhook_is_verified_mapped_and_replay_safe(api: Api) 
 async def test_telephony_callbacks_are_signed_deduplicated_and_routed(api: Api) -> None:
     body = raw("s6-support-call.json")
     assert (await api.post("/cases", body)).status_code == 201
-    status = await api.until("case-T-6001", lambda s: (s["callback"] or {}).get("state") ==
-                             "waiting", "call booked")
+    status = await api.until(
+        "case-T-6001", lambda s: (s["callback"] or {}).get("state") == "waiting", "call booked"
+    )
     call_id = status["callback"]["attempts"][0]["call_id"]
     event = {"case_id": "case-T-6001", "call_id": call_id, "status": "completed"}
 
     forged = await api.signed("/callbacks/telephony", event, secret="whsec_" + "QUJD" * 8)
     assert forged.status_code == 401
-    stale = await api.signed("/callbacks/telephony", event,
-                             at=datetime.now(UTC) - timedelta(minutes=10))
+    stale = await api.signed(
+        "/callbacks/telephony", event, at=datetime.now(UTC) - timedelta(minutes=10)
+    )
     assert stale.status_code == 401
     unknown = await api.signed("/callbacks/telephony", {**event, "case_id": "case-nope"})
     assert unknown.status_code == 404
@@ -204,26 +248,35 @@ async def test_telephony_callbacks_are_signed_deduplicated_and_routed(api: Api) 
 
 async def test_a_payment_that_fails_to_settle_escalates_once(api: Api) -> None:
     assert (await api.post("/cases", raw("s4-wrong-size.json"))).status_code == 201
-    await api.until("case-T-2001", lambda s: (s["question"] or {}).get("id") == "substitute",
-                    "substitute question")
-    await api.post("/cases/case-T-2001/answers", {"question_id": "substitute",
-                                                  "answer": "substitute",
-                                                  "value": "SHORTS-NAVY-M"})
+    await api.until(
+        "case-T-2001",
+        lambda s: (s["question"] or {}).get("id") == "substitute",
+        "substitute question",
+    )
+    await api.post(
+        "/cases/case-T-2001/answers",
+        {"question_id": "substitute", "answer": "substitute", "value": "SHORTS-NAVY-M"},
+    )
     await api.until("case-T-2001", lambda s: s["stage"] == "follow_up", "follow-up")
-    failed = {"type": "payment.failed", "idempotency_key": "case-T-2001:coupon",
-              "reason": "issuer declined the credit"}
+    failed = {
+        "type": "payment.failed",
+        "idempotency_key": "case-T-2001:coupon",
+        "reason": "issuer declined the credit",
+    }
     first = await api.signed("/callbacks/payments", failed, msg_id="pay_evt_1")
     assert first.status_code == 202, first.text
-    assert (await api.signed("/callbacks/payments", failed, msg_id="pay_evt_1")
-            ).status_code == 409
-    late = await api.signed("/callbacks/payments",
-                            {**failed, "type": "payment.settled", "reason": None})
+    assert (await api.signed("/callbacks/payments", failed, msg_id="pay_evt_1")).status_code == 409
+    late = await api.signed(
+        "/callbacks/payments", {**failed, "type": "payment.settled", "reason": None}
+    )
     assert late.status_code == 202
     status = await api.until("case-T-2001", lambda s: s["escalations"], "escalation")
     coupon = next(i for i in status["compensation"] if i["step"] == "coupon")
     assert coupon["state"] == "failed" and coupon["settlement"] == "failed"
     assert [e["reason"] for e in status["escalations"]] == [
-        "coupon for your next order (10.00 USD) did not settle: issuer declined the credit"]
-    unknown = await api.signed("/callbacks/payments",
-                               {**failed, "idempotency_key": "case-nope:coupon"})
+        "coupon for your next order (10.00 USD) did not settle: issuer declined the credit"
+    ]
+    unknown = await api.signed(
+        "/callbacks/payments", {**failed, "idempotency_key": "case-nope:coupon"}
+    )
     assert unknown.status_code == 404

@@ -47,8 +47,11 @@ def by_file(name: str) -> str:
 
 def unsandboxed() -> Replayer:
     """A replayer that sees monkeypatched workflow code (the sandbox would re-import it)."""
-    return Replayer(workflows=list(WORKFLOWS), data_converter=pydantic_data_converter,
-                    workflow_runner=UnsandboxedWorkflowRunner())
+    return Replayer(
+        workflows=list(WORKFLOWS),
+        data_converter=pydantic_data_converter,
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
 
 
 def test_every_scenario_has_a_committed_history() -> None:
@@ -87,15 +90,20 @@ async def test_an_altered_workflow_is_reported_non_deterministic_at_the_right_ev
 
     # The extra message takes the apology's place; the code then sends the apology where the
     # history moved on to the next stage: the first stage change is where they part.
-    first_stage = next(e.event_id for e in history.events if e.event_type ==
-                       EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES)
+    first_stage = next(
+        e.event_id
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+    )
     assert not result.ok
     assert result.diverged_at == first_stage
     assert "Nondeterminism" in (result.error or "")
 
 
 async def test_the_same_change_behind_workflow_patched_keeps_old_cases_replaying(
-    monkeypatch: pytest.MonkeyPatch, bare_env: WorkflowEnvironment, store: LocalStore,
+    monkeypatch: pytest.MonkeyPatch,
+    bare_env: WorkflowEnvironment,
+    store: LocalStore,
     task_queue: str,
 ) -> None:
     original = RecoveryWorkflow._acknowledge
@@ -111,13 +119,17 @@ async def test_the_same_change_behind_workflow_patched_keeps_old_cases_replaying
 
     # New cases take the new path, and their histories replay with the patched code too.
     activities = local_adapters(store).activities()
-    async with build_worker(bare_env.client, task_queue, activities,
-                            runner=UnsandboxedWorkflowRunner()):
-        case = await start(bare_env.client, store, ticket("s5-wrong-drink.json"), task_queue,
-                           env=bare_env)
+    async with build_worker(
+        bare_env.client, task_queue, activities, runner=UnsandboxedWorkflowRunner()
+    ):
+        case = await start(
+            bare_env.client, store, ticket("s5-wrong-drink.json"), task_queue, env=bare_env
+        )
         await case.result()
     assert [m["key"].partition(":")[2] for m in await case.messages()][:2] == [
-        "hello:sms", "ack:sms"]
+        "hello:sms",
+        "ack:sms",
+    ]
     fresh = await case.handle.fetch_history()
     (result,) = await replay_all(each([fresh]), replayer=unsandboxed())
     assert result.ok, result.error
@@ -131,8 +143,11 @@ async def test_the_s1_timeline_lists_every_action_and_amount() -> None:
 
     assert kinds[0] == "report" and "R-1001" in text[0] and "42.00 USD" in text[0]
     assert [t for t in text if t.startswith("sounded the horn")] == [
-        "sounded the horn of CAR-1", "sounded the horn of CAR-1",
-        "sounded the horn of CAR-2", "sounded the horn of CAR-2"]
+        "sounded the horn of CAR-1",
+        "sounded the horn of CAR-1",
+        "sounded the horn of CAR-2",
+        "sounded the horn of CAR-2",
+    ]
     bookings = [t for k, t in zip(kinds, text, strict=True) if k == "booking"]
     assert len(bookings) == 2 and "CAR-2 (compact)" in bookings[0]
     assert "CAR-3 (premium)" in bookings[1] and bookings[1].endswith("upgraded")
@@ -140,13 +155,16 @@ async def test_the_s1_timeline_lists_every_action_and_amount() -> None:
     assert len(releases) == 2 and releases[1] == "released booking R-1001"
     payments = [(line.amount, line.key) for line in lines if line.kind == "payment"]
     wid = by_file("s1")
-    assert payments == [("42.00 USD", f"{wid}:refund"),
-                        ("18.50 USD", f"{wid}:reimburse:taxi-1"),
-                        ("23.75 USD", f"{wid}:reimburse:taxi-2")]
-    decisions = [(line.text, line.by) for line in lines
-                 if line.kind == "approval" and line.by]
-    assert decisions == [("rebook-2 approved", "manager:mia"),
-                         ("compensation approved", "manager:mia")]
+    assert payments == [
+        ("42.00 USD", f"{wid}:refund"),
+        ("18.50 USD", f"{wid}:reimburse:taxi-1"),
+        ("23.75 USD", f"{wid}:reimburse:taxi-2"),
+    ]
+    decisions = [(line.text, line.by) for line in lines if line.kind == "approval" and line.by]
+    assert decisions == [
+        ("rebook-2 approved", "manager:mia"),
+        ("compensation approved", "manager:mia"),
+    ]
     claims = [(line.text, line.amount) for line in lines if line.kind == "claim"]
     assert [a for _, a in claims] == ["18.50 USD", "23.75 USD"]
     confirmations = [t for t in text if t.endswith("Confirmation: what we did")]
@@ -187,15 +205,21 @@ async def test_reconcile_finds_money_moved_behind_the_engines_back(
     # Someone pays a "goodwill" refund by hand, and the S4 coupon vanishes from the books.
     await store.conn.execute(
         "INSERT INTO payments VALUES ('pay_manual', ?, ?, 'refund', '25.00', 'USD', 'C-88', "
-        "'ORD-3001', 'by hand', '2026-11-23T12:00:00+00:00')", (f"{case.id}:manual", case.id))
+        "'ORD-3001', 'by hand', '2026-11-23T12:00:00+00:00')",
+        (f"{case.id}:manual", case.id),
+    )
     await store.conn.execute("DELETE FROM payments WHERE key = ?", (f"{other.id}:coupon",))
     diffs = reconcile(moves, await ledger.ledger([case.id, other.id]))
     assert sorted((d.problem, d.key) for d in diffs) == [
         ("missing_in_ledger", f"{other.id}:coupon"),
         ("not_in_history", f"{case.id}:manual"),
     ]
-    await store.conn.execute("UPDATE payments SET amount = '48.00' WHERE key = ?",
-                             (f"{case.id}:refund",))
-    mismatch = [d for d in reconcile(moves, await ledger.ledger([case.id]))
-                if d.problem == "amount_mismatch"]
+    await store.conn.execute(
+        "UPDATE payments SET amount = '48.00' WHERE key = ?", (f"{case.id}:refund",)
+    )
+    mismatch = [
+        d
+        for d in reconcile(moves, await ledger.ledger([case.id]))
+        if d.problem == "amount_mismatch"
+    ]
     assert [(d.history, d.ledger) for d in mismatch] == [("4.80 USD", "48.00 USD")]

@@ -46,7 +46,8 @@ class Call:
     def __init__(self, case: Case) -> None:
         self.case = case
         self.handle: WorkflowHandle[Any, Any] = case.client.get_workflow_handle(
-            contract.callback_id(case.id))
+            contract.callback_id(case.id)
+        )
         self.deliveries = 0
 
     async def state(self) -> CallbackState:
@@ -57,8 +58,11 @@ class Call:
         for _ in range(400):
             try:
                 state = await self.state()
-                if len(state.attempts) >= number and state.state == "waiting" and \
-                        state.attempts[number - 1].call_id:
+                if (
+                    len(state.attempts) >= number
+                    and state.state == "waiting"
+                    and state.attempts[number - 1].call_id
+                ):
                     return state.attempts[number - 1].call_id  # type: ignore[return-value]
             except Exception:  # the child has not started yet
                 pass
@@ -68,8 +72,12 @@ class Call:
 
     async def report(self, call_id: str, status: str, event_id: str | None = None) -> None:
         self.deliveries += 1
-        await self.handle.signal(contract.CALL_STATUS_SIGNAL, CallStatus(
-            call_id=call_id, status=status, event_id=event_id or f"evt-{self.deliveries}"))
+        await self.handle.signal(
+            contract.CALL_STATUS_SIGNAL,
+            CallStatus(
+                call_id=call_id, status=status, event_id=event_id or f"evt-{self.deliveries}"
+            ),
+        )
 
 
 async def open_s6(env: WorkflowEnvironment, store: LocalStore, task_queue: str) -> Case:
@@ -97,12 +105,18 @@ async def test_s6_call_drops_twice_then_the_third_call_completes(
     assert status.callback is not None and status.callback.state == "completed"
     assert [a.outcome for a in status.callback.attempts] == ["dropped", "dropped", "completed"]
     assert status.callback.ignored_callbacks == [
-        f"evt-late: completed for {first} arrived after that call was settled"]
+        f"evt-late: completed for {first} arrived after that call was settled"
+    ]
     calls = await store.rows("SELECT key FROM calls ORDER BY created_at")
     assert keys(calls) == ["callback:call:1", "callback:call:2", "callback:call:3"]
     customer = keys([m for m in await case.messages() if m["recipient"] != OPS])
-    assert customer == ["ack:email", "callback:call-booked:email", "callback:redial-1:sms",
-                        "callback:redial-2:sms", "confirm:email"]
+    assert customer == [
+        "ack:email",
+        "callback:call-booked:email",
+        "callback:redial-1:sms",
+        "callback:redial-2:sms",
+        "confirm:email",
+    ]
     texts = [m["body"] for m in await case.messages() if m["key"].endswith("redial-1:sms")]
     assert "our call dropped. We are calling you back at" in texts[0]
     assert not status.escalations
@@ -152,14 +166,20 @@ async def test_s6_scheduling_fails_three_times_then_recovers(
     assert scheduler.calls == {f"{case.id}:callback:call:1": 4}
     assert len(await store.rows("SELECT id FROM calls")) == 1
     customer = keys([m for m in await case.messages() if m["recipient"] != OPS])
-    assert customer == ["ack:email", "callback:scheduling-1:sms",
-                        "callback:call-booked:email", "confirm:email"]
+    assert customer == [
+        "ack:email",
+        "callback:scheduling-1:sms",
+        "callback:call-booked:email",
+        "confirm:email",
+    ]
     # Every failed try is in the call-back workflow's history, with its reason.
     history = await call.handle.fetch_history()
     failures = [e for e in history.events if e.HasField("activity_task_failed_event_attributes")]
     assert len(failures) == 3
-    assert all("unable to schedule your call" in e.activity_task_failed_event_attributes
-               .failure.message for e in failures)
+    assert all(
+        "unable to schedule your call" in e.activity_task_failed_event_attributes.failure.message
+        for e in failures
+    )
 
 
 async def test_s6_scheduling_never_recovers_and_a_person_takes_over(
@@ -183,8 +203,12 @@ async def test_s6_scheduling_never_recovers_and_a_person_takes_over(
     assert sum(scheduler.calls.values()) == 6, "bounded by the playbook's backoff attempts"
     assert await store.rows("SELECT id FROM calls") == []
     customer = [m for m in await case.messages() if m["recipient"] != OPS]
-    assert keys(customer) == ["ack:email", "callback:scheduling-1:sms",
-                              "callback:handed-off:sms", "confirm:email"]
+    assert keys(customer) == [
+        "ack:email",
+        "callback:scheduling-1:sms",
+        "callback:handed-off:sms",
+        "confirm:email",
+    ]
     assert "will call you personally by" in customer[2]["body"]
     (ops,) = [m for m in await case.messages() if m["recipient"] == OPS]
     assert "+15550100060" in ops["body"]

@@ -38,33 +38,53 @@ def test_every_example_ticket_is_valid() -> None:
         assert ticket.case_id == f"case-{ticket.id}"
 
 
-@pytest.mark.parametrize(("change", "expected"), [
-    (lambda t: t["incident"].update(kind="lost_luggage"),
-     "incident.kind: unknown value 'lost_luggage'; expected 'car_missing', 'wrong_item', "
-     "'wrong_order', 'warranty_fault', 'defective_item' or 'support_call'"),
-    (lambda t: t["incident"]["paid"].update(amount="-42.00"),
-     "incident.paid.amount: must not be negative (got -42.00)"),
-    (lambda t: t["incident"]["paid"].update(currency="XXY"),
-     "incident.paid.currency: Invalid ISO 4217 currency code. See "
-     "https://en.wikipedia.org/wiki/ISO_4217"),
-    (lambda t: t["incident"]["paid"].update(amount="42.001"),
-     "incident.paid: amount 42.001 has more than 2 decimal places for USD"),
-    (lambda t: t["customer"].pop("email"),
-     "customer: preferred_channel is 'email' but email is missing"),
-    (lambda t: t.update(id="T-1001; DROP TABLE"),
-     "id: must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit "
-     "(got 'T-1001; DROP TABLE')"),
-    (lambda t: t["customer"].update(id="../etc/passwd"),
-     "customer.id: must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or "
-     "digit (got '../etc/passwd')"),
-    (lambda t: t["incident"].update(summary="x" * 2001),
-     "incident.summary: String should have at most 2000 characters"),
-    (lambda t: t["incident"].pop("location"),
-     "incident: a car_missing incident needs location (the pickup spot)"),
-    (lambda t: t.update(priority="high"), "priority: Extra inputs are not permitted"),
-])
-def test_bad_tickets_are_refused_with_the_field_and_the_reason(change: Any, expected: str
-                                                               ) -> None:
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda t: t["incident"].update(kind="lost_luggage"),
+            "incident.kind: unknown value 'lost_luggage'; expected 'car_missing', 'wrong_item', "
+            "'wrong_order', 'warranty_fault', 'defective_item' or 'support_call'",
+        ),
+        (
+            lambda t: t["incident"]["paid"].update(amount="-42.00"),
+            "incident.paid.amount: must not be negative (got -42.00)",
+        ),
+        (
+            lambda t: t["incident"]["paid"].update(currency="XXY"),
+            "incident.paid.currency: Invalid ISO 4217 currency code. See "
+            "https://en.wikipedia.org/wiki/ISO_4217",
+        ),
+        (
+            lambda t: t["incident"]["paid"].update(amount="42.001"),
+            "incident.paid: amount 42.001 has more than 2 decimal places for USD",
+        ),
+        (
+            lambda t: t["customer"].pop("email"),
+            "customer: preferred_channel is 'email' but email is missing",
+        ),
+        (
+            lambda t: t.update(id="T-1001; DROP TABLE"),
+            "id: must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit "
+            "(got 'T-1001; DROP TABLE')",
+        ),
+        (
+            lambda t: t["customer"].update(id="../etc/passwd"),
+            "customer.id: must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or "
+            "digit (got '../etc/passwd')",
+        ),
+        (
+            lambda t: t["incident"].update(summary="x" * 2001),
+            "incident.summary: String should have at most 2000 characters",
+        ),
+        (
+            lambda t: t["incident"].pop("location"),
+            "incident: a car_missing incident needs location (the pickup spot)",
+        ),
+        (lambda t: t.update(priority="high"), "priority: Extra inputs are not permitted"),
+    ],
+)
+def test_bad_tickets_are_refused_with_the_field_and_the_reason(change: Any, expected: str) -> None:
     data = raw()
     change(data)
     assert problems(data) == [expected]
@@ -87,10 +107,14 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_malformed_json_and_kinds_without_a_playbook_are_refused() -> None:
     with pytest.raises(TicketRejected, match=r"\(body\): not valid JSON: .* line 1 column 2"):
         parse_ticket("{oops", playbooks())
-    only_cars = PlaybookSet(version="v1",
-                            playbooks={"car_missing": playbooks().playbooks["car_missing"]})
-    with pytest.raises(TicketRejected, match=r"incident\.kind: no playbook for 'wrong_order' "
-                                             r"in playbook set v1"):
+    only_cars = PlaybookSet(
+        version="v1", playbooks={"car_missing": playbooks().playbooks["car_missing"]}
+    )
+    with pytest.raises(
+        TicketRejected,
+        match=r"incident\.kind: no playbook for 'wrong_order' "
+        r"in playbook set v1",
+    ):
         parse_ticket(json.dumps(raw("s5-wrong-drink.json")), only_cars)
 
 
@@ -116,15 +140,17 @@ def test_actors_parse_role_and_id() -> None:
     with pytest.raises(ValidationError) as err:
         Actor.parse("boss:mia")
     assert field_errors(err.value) == [
-        "role: Input should be 'customer', 'agent', 'manager', 'auditor' or 'system'"]
+        "role: Input should be 'customer', 'agent', 'manager', 'auditor' or 'system'"
+    ]
 
 
-@pytest.mark.parametrize(("paid", "limit"), [("42.00", "21.00"), ("4.80", "10.00"),
-                                             ("100.00", "50.00")])
-def test_discretion_limit_is_a_share_of_what_was_paid_with_a_floor(paid: str, limit: str
-                                                                   ) -> None:
+@pytest.mark.parametrize(
+    ("paid", "limit"), [("42.00", "21.00"), ("4.80", "10.00"), ("100.00", "50.00")]
+)
+def test_discretion_limit_is_a_share_of_what_was_paid_with_a_floor(paid: str, limit: str) -> None:
     assert Discretion(fraction_of_paid=Decimal("0.5"), floor=Decimal(10)).limit(
-        Money.of(paid, "USD")) == Money.of(limit, "USD")
+        Money.of(paid, "USD")
+    ) == Money.of(limit, "USD")
 
 
 def test_discretion_ceiling_caps_the_limit() -> None:
@@ -134,29 +160,55 @@ def test_discretion_ceiling_caps_the_limit() -> None:
 
 def test_compensation_plan_makes_whole_first_then_goodwill() -> None:
     book = playbooks()
-    claims = [ExpenseClaim(claim_id=f"taxi-{n}", description="Taxi", amount=Money.of(a, "USD"),
-                           by=Actor(id="M-42", role="customer"))
-              for n, a in ((1, "18.50"), (2, "23.75"))]
-    items = compensation.plan(book.playbooks["car_missing"], Money.of("42.00", "USD"),
-                              failed_attempts=2, refund_requested=False, claims=claims,
-                              price_difference=None)
+    claims = [
+        ExpenseClaim(
+            claim_id=f"taxi-{n}",
+            description="Taxi",
+            amount=Money.of(a, "USD"),
+            by=Actor(id="M-42", role="customer"),
+        )
+        for n, a in ((1, "18.50"), (2, "23.75"))
+    ]
+    items = compensation.plan(
+        book.playbooks["car_missing"],
+        Money.of("42.00", "USD"),
+        failed_attempts=2,
+        refund_requested=False,
+        claims=claims,
+        price_difference=None,
+    )
     assert [(i.step, str(i.amount)) for i in items] == [
-        ("refund", "42.00 USD"), ("reimburse:taxi-1", "18.50 USD"),
-        ("reimburse:taxi-2", "23.75 USD")]
+        ("refund", "42.00 USD"),
+        ("reimburse:taxi-1", "18.50 USD"),
+        ("reimburse:taxi-2", "23.75 USD"),
+    ]
     assert compensation.money_total(items, "USD") == Money.of("84.25", "USD")
     kept = compensation.within_limit(items, Money.of("21.00", "USD"))
     assert [i.step for i in kept] == ["reimburse:taxi-1"]
 
-    no_failure = compensation.plan(book.playbooks["car_missing"], Money.of("42.00", "USD"),
-                                   failed_attempts=0, refund_requested=False, claims=[],
-                                   price_difference=None)
+    no_failure = compensation.plan(
+        book.playbooks["car_missing"],
+        Money.of("42.00", "USD"),
+        failed_attempts=0,
+        refund_requested=False,
+        claims=[],
+        price_difference=None,
+    )
     assert no_failure == []
 
-    shorts = compensation.plan(book.playbooks["wrong_item"], Money.of("54.00", "USD"),
-                               failed_attempts=0, refund_requested=False, claims=[],
-                               price_difference=Money.of("22.00", "USD"))
+    shorts = compensation.plan(
+        book.playbooks["wrong_item"],
+        Money.of("54.00", "USD"),
+        failed_attempts=0,
+        refund_requested=False,
+        claims=[],
+        price_difference=Money.of("22.00", "USD"),
+    )
     assert [(i.kind, str(i.amount) if i.amount else None) for i in shorts] == [
-        ("waiver", "15.00 USD"), ("coupon", "10.00 USD"), ("perk", None)]
+        ("waiver", "15.00 USD"),
+        ("coupon", "10.00 USD"),
+        ("perk", None),
+    ]
 
 
 def test_inconsistent_playbooks_are_refused() -> None:
@@ -171,8 +223,10 @@ def test_inconsistent_playbooks_are_refused() -> None:
 
 def test_a_bad_playbook_file_stops_start_up_saying_where(tmp_path: Path) -> None:
     path = tmp_path / "playbooks.toml"
-    path.write_text('version = "v1"\n[playbooks.car_missing]\ntitle = "Cars"\n'
-                    'remedy = "teleport"\n[retries]\npayment_deadline = "P2D"\n')
+    path.write_text(
+        'version = "v1"\n[playbooks.car_missing]\ntitle = "Cars"\n'
+        'remedy = "teleport"\n[retries]\npayment_deadline = "P2D"\n'
+    )
     with pytest.raises(PlaybookFileError) as err:
         load_playbooks(path)
     assert err.value.problems == [

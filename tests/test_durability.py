@@ -69,19 +69,24 @@ def adapters(store: LocalStore) -> Adapters:
     return local_adapters(store)
 
 
-async def run_s5(env: WorkflowEnvironment, store: LocalStore, adapters: Adapters,
-                 task_queue: str) -> tuple[Case, CaseOutcome, CaseStatus]:
+async def run_s5(
+    env: WorkflowEnvironment, store: LocalStore, adapters: Adapters, task_queue: str
+) -> tuple[Case, CaseOutcome, CaseStatus]:
     """S5 (the wrong drink: one refund, two texts) to its end, on these adapters."""
     async with build_worker(env.client, task_queue, adapters.activities()):
-        case = await start(env.client, store, ticket("s5-wrong-drink.json"), task_queue, FAST,
-                           env=env)
+        case = await start(
+            env.client, store, ticket("s5-wrong-drink.json"), task_queue, FAST, env=env
+        )
         outcome = await case.result()
         return case, outcome, await case.status()
 
 
 @pytest.mark.parametrize("lost_replies", [1, 3])
 async def test_payment_applied_but_reply_lost_is_retried_and_paid_once(
-    bare_env: WorkflowEnvironment, store: LocalStore, adapters: Adapters, task_queue: str,
+    bare_env: WorkflowEnvironment,
+    store: LocalStore,
+    adapters: Adapters,
+    task_queue: str,
     lost_replies: int,
 ) -> None:
     payments = ReplyLostPayments(LocalPayments(store), lose=lost_replies)
@@ -113,8 +118,9 @@ async def test_confirmation_sent_but_reply_lost_reaches_the_customer_once(
 async def test_transient_payment_outage_is_retried_with_backoff_then_paid_once(
     bare_env: WorkflowEnvironment, store: LocalStore, adapters: Adapters, task_queue: str
 ) -> None:
-    payments = FailingPayments(LocalPayments(store),
-                               TransientProviderError("gateway timeout", code="503"), failures=3)
+    payments = FailingPayments(
+        LocalPayments(store), TransientProviderError("gateway timeout", code="503"), failures=3
+    )
     adapters.payments = payments
     case, _, _ = await run_s5(bare_env, store, adapters, task_queue)
 
@@ -126,8 +132,10 @@ async def test_declined_payment_is_not_retried_and_escalates_with_the_reason(
     bare_env: WorkflowEnvironment, store: LocalStore, adapters: Adapters, task_queue: str
 ) -> None:
     payments = FailingPayments(
-        LocalPayments(store), PermanentProviderError("card declined", code="card_declined"),
-        failures=None)
+        LocalPayments(store),
+        PermanentProviderError("card declined", code="card_declined"),
+        failures=None,
+    )
     adapters.payments = payments
     case, outcome, status = await run_s5(bare_env, store, adapters, task_queue)
 
@@ -135,8 +143,9 @@ async def test_declined_payment_is_not_retried_and_escalates_with_the_reason(
     assert await case.payments() == []
     refund = next(i for i in status.compensation if i.kind == "refund")
     assert refund.state == "failed" and refund.failure == "card declined"
-    assert [e.reason for e in status.escalations] == ["refund of what you paid failed: "
-                                                      "card declined"]
+    assert [e.reason for e in status.escalations] == [
+        "refund of what you paid failed: card declined"
+    ]
     ops_mail = [m for m in await case.messages() if m["recipient"] == OPS]
     assert len(ops_mail) == 1 and "card declined" in ops_mail[0]["body"]
     assert outcome.paid_out.amount == Decimal(0) and outcome.escalations == 1
@@ -145,9 +154,9 @@ async def test_declined_payment_is_not_retried_and_escalates_with_the_reason(
 async def test_payment_outage_that_never_ends_gives_up_within_the_deadline_and_escalates(
     bare_env: WorkflowEnvironment, store: LocalStore, adapters: Adapters, task_queue: str
 ) -> None:
-    payments = FailingPayments(LocalPayments(store),
-                               TransientProviderError("gateway timeout", code="503"),
-                               failures=None)
+    payments = FailingPayments(
+        LocalPayments(store), TransientProviderError("gateway timeout", code="503"), failures=None
+    )
     adapters.payments = payments
     case, outcome, status = await run_s5(bare_env, store, adapters, task_queue)
 

@@ -55,8 +55,13 @@ class Deployment:
 
     async def start_worker(self, *args: str) -> None:
         self.worker = await asyncio.create_subprocess_exec(
-            sys.executable, str(ROOT / "worker.py"), *args, env=self.env, cwd=ROOT,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            str(ROOT / "worker.py"),
+            *args,
+            env=self.env,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
         )
 
     async def stop_worker(self, sig: signal.Signals = signal.SIGTERM) -> tuple[int, str]:
@@ -70,8 +75,13 @@ class Deployment:
 
     async def cli(self, *args: str, stdin: str | None = None) -> Result:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(ROOT / "starter.py"), *args, env=self.env, cwd=ROOT,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            sys.executable,
+            str(ROOT / "starter.py"),
+            *args,
+            env=self.env,
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
         out, err = await proc.communicate(stdin.encode() if stdin else None)
@@ -97,7 +107,8 @@ class Deployment:
 
     async def question(self, case_id: str, qid: str) -> CaseStatus:
         return await self.until(
-            case_id, lambda s: s.question is not None and s.question.id == qid, qid)
+            case_id, lambda s: s.question is not None and s.question.id == qid, qid
+        )
 
     async def rows(self, sql: str, *params: Any) -> list[dict[str, Any]]:
         store = await LocalStore(self.data / "adapters.sqlite").open()
@@ -111,8 +122,10 @@ class Deployment:
 async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
     port = free_port()
     async with await WorkflowEnvironment.start_local(
-        port=port, data_converter=pydantic_data_converter,
-        dev_server_existing_path=binary("temporal"), dev_server_log_level="error",
+        port=port,
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=binary("temporal"),
+        dev_server_log_level="error",
     ) as env:
         environ = {
             **os.environ,
@@ -158,7 +171,9 @@ async def test_s5_through_the_cli_with_duplicates_and_bad_tickets_refused(
     assert payments == [{"key": "case-T-3001:refund", "kind": "refund", "amount": "4.80"}]
     messages = await d.rows("SELECT key, channel FROM messages ORDER BY sent_at")
     assert [(m["key"], m["channel"]) for m in messages] == [
-        ("case-T-3001:ack:sms", "sms"), ("case-T-3001:confirm:sms", "sms")]
+        ("case-T-3001:ack:sms", "sms"),
+        ("case-T-3001:confirm:sms", "sms"),
+    ]
     outcomes = await d.rows("SELECT case_id, outcome FROM outcomes")
     assert [o["case_id"] for o in outcomes] == ["case-T-3001"]
     assert json.loads(outcomes[0]["outcome"])["resolution"] == "resolved"
@@ -216,7 +231,10 @@ async def test_s1_through_the_cli_survives_a_killed_worker(deployment: Deploymen
     assert sum(k.endswith(":confirm:email") for k in keys) == 1
     bookings = await d.rows("SELECT vehicle, status FROM bookings ORDER BY created_at")
     assert [(b["vehicle"], b["status"]) for b in bookings] == [
-        ("CAR-1", "released"), ("CAR-2", "released"), ("CAR-3", "active")]
+        ("CAR-1", "released"),
+        ("CAR-2", "released"),
+        ("CAR-3", "active"),
+    ]
 
 
 async def test_embedded_mode_stops_cleanly_and_keeps_its_cases(tmp_path: Path) -> None:
@@ -237,8 +255,9 @@ async def test_embedded_mode_stops_cleanly_and_keeps_its_cases(tmp_path: Path) -
         async with asyncio.timeout(60):
             while True:
                 try:
-                    dep.client = await Client.connect(f"127.0.0.1:{port}",
-                                                      data_converter=pydantic_data_converter)
+                    dep.client = await Client.connect(
+                        f"127.0.0.1:{port}", data_converter=pydantic_data_converter
+                    )
                     break
                 except RuntimeError:
                     await asyncio.sleep(0.2)
@@ -250,9 +269,11 @@ async def test_embedded_mode_stops_cleanly_and_keeps_its_cases(tmp_path: Path) -
     await first.question("case-T-1001", "locate-CAR-1-1")
     code, logs = await first.stop_worker(signal.SIGINT)
     assert code == 0, logs
-    events = [e["event"] for e in map(json.loads, filter(lambda ln: ln.startswith("{"),
-                                                        logs.splitlines()))
-              if e.get("logger", "").startswith("makegood")]
+    events = [
+        e["event"]
+        for e in map(json.loads, filter(lambda ln: ln.startswith("{"), logs.splitlines()))
+        if e.get("logger", "").startswith("makegood")
+    ]
     assert events[-3:] == ["worker_stopping", "worker_stopped", "dev_server_stopped"]
     assert (tmp_path / "temporal.sqlite").exists()
 
@@ -274,8 +295,10 @@ async def test_s3_customer_is_contacted_within_30_seconds_and_a_replacement_orde
     await d.ok("open", str(TICKETS / "s3-ereader.json"))
     status = await d.until("case-T-3301", lambda s: s.stage == "follow_up", "follow-up")
 
-    (ack,) = await d.rows("SELECT key, recipient, subject, body, sent_at FROM messages "
-                          "WHERE key = 'case-T-3301:ack:email'")
+    (ack,) = await d.rows(
+        "SELECT key, recipient, subject, body, sent_at FROM messages "
+        "WHERE key = 'case-T-3301:ack:email'"
+    )
     first_contact = datetime.fromisoformat(ack["sent_at"])
     seconds = (first_contact - filed).total_seconds()
     print(f"\nS3: first contact {seconds:.2f} s after the ticket was filed through the CLI")
@@ -285,8 +308,9 @@ async def test_s3_customer_is_contacted_within_30_seconds_and_a_replacement_orde
     assert ack["body"].startswith("Dear Tomasz,") and "EREADER-7" in ack["body"]
 
     replacements = await d.rows("SELECT action, detail FROM product_actions")
-    assert replacements == [{"action": "replacement",
-                             "detail": "EREADER-7 shipped to replace EREADER-7"}]
+    assert replacements == [
+        {"action": "replacement", "detail": "EREADER-7 shipped to replace EREADER-7"}
+    ]
     assert await d.rows("SELECT id FROM payments") == []
     confirmation = await d.rows("SELECT body FROM messages WHERE key LIKE '%:confirm:email'")
     assert len(confirmation) == 1 and "EREADER-7" in confirmation[0]["body"]
@@ -295,8 +319,9 @@ async def test_s3_customer_is_contacted_within_30_seconds_and_a_replacement_orde
 async def test_s6_telephony_status_reported_through_the_cli(deployment: Deployment) -> None:
     d, case = deployment, "case-T-6001"
     await d.ok("open", str(TICKETS / "s6-support-call.json"))
-    status = await d.until(case, lambda s: s.callback is not None and s.callback.state ==
-                           "waiting", "call booked")
+    status = await d.until(
+        case, lambda s: s.callback is not None and s.callback.state == "waiting", "call booked"
+    )
     assert status.callback is not None
     call_id = status.callback.attempts[0].call_id
     assert call_id is not None
@@ -316,13 +341,20 @@ async def test_s6_telephony_status_reported_through_the_cli(deployment: Deployme
 
 
 async def test_operators_find_stuck_cases_by_stage_and_breach_and_act_on_them(
-    deployment: Deployment, tmp_path: Path,
+    deployment: Deployment,
+    tmp_path: Path,
 ) -> None:
     d = deployment
     strict = tmp_path / "strict.toml"  # default playbooks, car_missing's remedy SLA one second
-    strict.write_text((ROOT / "makegood" / "playbooks" / "default.toml").read_text().replace(
-        '[playbooks.car_missing.sla]\n', '[playbooks.car_missing.sla]\nremedy_offer = "PT1S"\n'
-        '# ', 1))
+    strict.write_text(
+        (ROOT / "makegood" / "playbooks" / "default.toml")
+        .read_text()
+        .replace(
+            "[playbooks.car_missing.sla]\n",
+            '[playbooks.car_missing.sla]\nremedy_offer = "PT1S"\n# ',
+            1,
+        )
+    )
     d.env["MAKEGOOD_PLAYBOOKS"] = str(strict)
     await d.ok("open", str(TICKETS / "s1-missing-car.json"))
     await d.ok("open", str(TICKETS / "s5-wrong-drink.json"))
@@ -357,7 +389,8 @@ async def test_operators_find_stuck_cases_by_stage_and_breach_and_act_on_them(
 
 
 async def test_auditors_export_replay_timeline_and_reconcile_from_the_server(
-    deployment: Deployment, tmp_path: Path,
+    deployment: Deployment,
+    tmp_path: Path,
 ) -> None:
     d = deployment
     await d.ok("open", str(TICKETS / "s5-wrong-drink.json"))
@@ -379,8 +412,17 @@ async def test_auditors_export_replay_timeline_and_reconcile_from_the_server(
     assert [e["workflow_id"] for e in manifest["entries"]] == ["case-T-3001"]
     # The same format as the temporal CLI's own export.
     proc = await asyncio.create_subprocess_exec(
-        binary("temporal"), "workflow", "show", "--output", "json", "-w", "case-T-3001",
-        "--address", d.env["MAKEGOOD_TEMPORAL_ADDRESS"], stdout=asyncio.subprocess.PIPE)
+        binary("temporal"),
+        "workflow",
+        "show",
+        "--output",
+        "json",
+        "-w",
+        "case-T-3001",
+        "--address",
+        d.env["MAKEGOOD_TEMPORAL_ADDRESS"],
+        stdout=asyncio.subprocess.PIPE,
+    )
     cli_json, _ = await proc.communicate()
     ours = WorkflowHistory.from_json("case-T-3001", (archive / "case-T-3001.json").read_text())
     theirs = WorkflowHistory.from_json("case-T-3001", cli_json.decode())
@@ -395,5 +437,7 @@ async def test_auditors_export_replay_timeline_and_reconcile_from_the_server(
         await store.close()
     unbalanced = await d.cli("reconcile", "case-T-3001")
     assert unbalanced.code == 1
-    assert "amount_mismatch" in unbalanced.out and "history says 4.80 USD, the ledger 9.99 USD" \
-        in unbalanced.out
+    assert (
+        "amount_mismatch" in unbalanced.out
+        and "history says 4.80 USD, the ledger 9.99 USD" in unbalanced.out
+    )

@@ -32,12 +32,22 @@ schema = schemathesis.openapi.from_dict(create_app(Settings(api_tokens=TOKENS)).
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data: Path = tmp_path_factory.mktemp("fuzz")
     api_port = free_port()
-    env = {**os.environ, "MAKEGOOD_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
-           "MAKEGOOD_UI_PORT": str(free_port()), "MAKEGOOD_API_PORT": str(api_port),
-           "MAKEGOOD_DATA_DIR": str(data), "MAKEGOOD_LOG_LEVEL": "WARNING",
-           "MAKEGOOD_API_TOKENS": '{"manager-token": "manager:fuzz"}'}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "worker.py"), "--embedded"], env=env,
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "MAKEGOOD_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "MAKEGOOD_UI_PORT": str(free_port()),
+        "MAKEGOOD_API_PORT": str(api_port),
+        "MAKEGOOD_DATA_DIR": str(data),
+        "MAKEGOOD_LOG_LEVEL": "WARNING",
+        "MAKEGOOD_API_TOKENS": '{"manager-token": "manager:fuzz"}',
+    }
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "worker.py"), "--embedded"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{api_port}"
     try:
         for _ in range(300):
@@ -51,8 +61,11 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             raise AssertionError("the embedded stack never became ready")
         # Something to find: a case the generated requests can act on.
         body = (ROOT / "examples" / "tickets" / "s1-missing-car.json").read_text()
-        opened = httpx.post(f"{url}/cases", content=body, headers={
-            "Authorization": "Bearer manager-token", "content-type": "application/json"})
+        opened = httpx.post(
+            f"{url}/cases",
+            content=body,
+            headers={"Authorization": "Bearer manager-token", "content-type": "application/json"},
+        )
         assert opened.status_code == 201, opened.text
         yield url
     finally:
@@ -61,11 +74,17 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @schema.parametrize()
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                 HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
 def test_no_request_makes_the_api_fail(case: schemathesis.Case, base_url: str) -> None:
-    response = case.call(base_url=base_url,
-                         headers={"Authorization": "Bearer manager-token"})
+    response = case.call(base_url=base_url, headers={"Authorization": "Bearer manager-token"})
     assert response.status_code < 500, (
-        f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text}")
+        f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text}"
+    )

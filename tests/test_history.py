@@ -21,10 +21,14 @@ from tests.harness import Case, binary, keys, local_adapters, playbooks, start, 
 
 @pytest.fixture
 async def dev_env(store: LocalStore, task_queue: str) -> AsyncIterator[WorkflowEnvironment]:
-    async with await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter, dev_server_existing_path=binary("temporal"),
-        dev_server_log_level="error",
-    ) as env, build_worker(env.client, task_queue, local_adapters(store).activities()):
+    async with (
+        await WorkflowEnvironment.start_local(
+            data_converter=pydantic_data_converter,
+            dev_server_existing_path=binary("temporal"),
+            dev_server_log_level="error",
+        ) as env,
+        build_worker(env.client, task_queue, local_adapters(store).activities()),
+    ):
         yield env
 
 
@@ -32,16 +36,24 @@ def closing_at_once() -> PlaybookSet:
     """Earlier reports that were repaired and closed (no week-long follow-up in a test)."""
     book = playbooks()
     warranty = book.playbooks["warranty_fault"]
-    quick = warranty.model_copy(update={"timeouts": warranty.timeouts.model_copy(
-        update={"follow_up_delay": timedelta(0)})})
+    quick = warranty.model_copy(
+        update={"timeouts": warranty.timeouts.model_copy(update={"follow_up_delay": timedelta(0)})}
+    )
     return book.model_copy(update={"playbooks": {**book.playbooks, "warranty_fault": quick}})
 
 
-async def report(env: WorkflowEnvironment, store: LocalStore, task_queue: str, n: int,
-                 book: PlaybookSet | None = None, **incident: str) -> Case:
+async def report(
+    env: WorkflowEnvironment,
+    store: LocalStore,
+    task_queue: str,
+    n: int,
+    book: PlaybookSet | None = None,
+    **incident: str,
+) -> Case:
     t = ticket("s2-laptop-screen.json")
-    t = t.model_copy(update={"id": f"{t.id}-{n}", "incident": t.incident.model_copy(
-        update=incident)})
+    t = t.model_copy(
+        update={"id": f"{t.id}-{n}", "incident": t.incident.model_copy(update=incident)}
+    )
     return await start(env.client, store, t, task_queue, book, env=env)
 
 
@@ -58,20 +70,26 @@ async def test_s2_third_report_of_the_same_fault_is_replaced_with_an_equal_or_be
         earlier.append(case.id)
     # Another customer's laptop with the same fault is not this customer's history.
     other = ticket("s2-laptop-screen.json")
-    other = other.model_copy(update={
-        "customer": other.customer.model_copy(update={"id": "C-99"}),
-        "incident": other.incident.model_copy(update={"asset": "SN-99"})})
-    await (await start(env.client, store, other, task_queue, closing_at_once(),
-                       env=env)).result()
+    other = other.model_copy(
+        update={
+            "customer": other.customer.model_copy(update={"id": "C-99"}),
+            "incident": other.incident.model_copy(update={"asset": "SN-99"}),
+        }
+    )
+    await (await start(env.client, store, other, task_queue, closing_at_once(), env=env)).result()
 
     case = await report(env, store, task_queue, 3)
     status = await case.until(lambda s: s.stage == "follow_up", "follow-up")
 
     assert [(c.case_id, c.same_asset, c.resolution) for c in status.related] == [
-        (earlier[0], True, "resolved"), (earlier[1], True, "resolved")]
+        (earlier[0], True, "resolved"),
+        (earlier[1], True, "resolved"),
+    ]
     history = [e.detail for e in status.events if e.kind in ("history", "diagnosis")]
-    assert history == ["2 earlier case(s) of this customer or asset, 2 about SN-77",
-                       "report 3 of screen on SN-77: replace"]
+    assert history == [
+        "2 earlier case(s) of this customer or asset, 2 about SN-77",
+        "report 3 of screen on SN-77: replace",
+    ]
     apology = (await case.messages())[0]
     assert keys([apology]) == ["ack:email"]
     assert earlier[0] in apology["body"] and earlier[1] in apology["body"]
@@ -80,11 +98,13 @@ async def test_s2_third_report_of_the_same_fault_is_replaced_with_an_equal_or_be
     actions = await case.actions()
     assert [(a["action"], a["target"]) for a in actions] == [("replacement", "SN-77")]
     assert "LAPTOP-15 shipped to replace LAPTOP-14 SN-77" in actions[0]["detail"]
-    ranks = await store.rows("SELECT sku, class_rank FROM models WHERE sku IN "
-                             "('LAPTOP-14', 'LAPTOP-15') ORDER BY sku")
+    ranks = await store.rows(
+        "SELECT sku, class_rank FROM models WHERE sku IN ('LAPTOP-14', 'LAPTOP-15') ORDER BY sku"
+    )
     assert ranks[1]["class_rank"] >= ranks[0]["class_rank"]
     assert await store.rows("SELECT quantity FROM stock WHERE sku = 'LAPTOP-15'") == [
-        {"quantity": 2}]
+        {"quantity": 2}
+    ]
     assert await case.payments() == []
     await case.replay(record="s2")
 

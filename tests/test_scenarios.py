@@ -57,9 +57,7 @@ async def test_s4_wrong_size_out_of_stock_substitute_within_discretion(
     assert [a["action"] for a in actions] == ["return_label", "perk", "substitute_order"]
     assert "prepaid label" in actions[0]["detail"] and "pre-filled form" in actions[0]["detail"]
     assert "7.00 USD of price difference waived" in actions[2]["detail"]
-    assert await store.rows("SELECT perk FROM perks WHERE customer_id = 'C-7'") == [
-        {"perk": "vip"}
-    ]
+    assert await store.rows("SELECT perk FROM perks WHERE customer_id = 'C-7'") == [{"perk": "vip"}]
     payments = await case.payments()
     assert [(p["kind"], p["amount"]) for p in payments] == [("coupon", "10.00")]
     assert outcome.approval_needed is False and status.approval is None
@@ -69,7 +67,10 @@ async def test_s4_wrong_size_out_of_stock_substitute_within_discretion(
         {"quantity": 4}
     ]
     assert keys(await case.messages()) == [
-        "ack:email", "ask:substitute:email", "confirm:email", "ask:follow-up-1:email"
+        "ack:email",
+        "ask:substitute:email",
+        "confirm:email",
+        "ask:follow-up-1:email",
     ]
 
 
@@ -109,9 +110,13 @@ async def test_s1_missing_car_twice_escalates_upgrades_and_pays_each_once(
     assert "CAR-3 (premium)" in rebooks[1]["detail"]
     bookings = await store.rows(
         "SELECT id, vehicle, status FROM bookings WHERE id = 'R-1001' OR case_id = ? "
-        "ORDER BY created_at", case.id)
+        "ORDER BY created_at",
+        case.id,
+    )
     assert [(b["vehicle"], b["status"]) for b in bookings] == [
-        ("CAR-1", "released"), ("CAR-2", "released"), ("CAR-3", "active")
+        ("CAR-1", "released"),
+        ("CAR-2", "released"),
+        ("CAR-3", "active"),
     ]
     # Released newest first.
     releases = [a["target"] for a in await case.actions("release")]
@@ -119,7 +124,9 @@ async def test_s1_missing_car_twice_escalates_upgrades_and_pays_each_once(
 
     payments = await case.payments()
     assert sorted((p["kind"], p["amount"]) for p in payments) == [
-        ("refund", "42.00"), ("reimbursement", "18.50"), ("reimbursement", "23.75")
+        ("refund", "42.00"),
+        ("reimbursement", "18.50"),
+        ("reimbursement", "23.75"),
     ]
     assert len({p["key"] for p in payments}) == 3
     assert await case.paid_total() == Decimal("84.25")
@@ -141,13 +148,20 @@ async def test_the_playbook_in_force_is_recorded_in_the_cases_first_event(
     env: WorkflowEnvironment, store: LocalStore, task_queue: str
 ) -> None:
     book = playbooks()
-    stricter = book.model_copy(update={"version": "2026.12.0-test", "playbooks": {
-        **book.playbooks,
-        "wrong_order": book.playbooks["wrong_order"].model_copy(update={
-            "discretion": Discretion(fraction_of_paid=Decimal(0), floor=Decimal(2))}),
-    }})
-    case = await start(env.client, store, ticket("s5-wrong-drink.json"), task_queue, stricter,
-                       env=env)
+    stricter = book.model_copy(
+        update={
+            "version": "2026.12.0-test",
+            "playbooks": {
+                **book.playbooks,
+                "wrong_order": book.playbooks["wrong_order"].model_copy(
+                    update={"discretion": Discretion(fraction_of_paid=Decimal(0), floor=Decimal(2))}
+                ),
+            },
+        }
+    )
+    case = await start(
+        env.client, store, ticket("s5-wrong-drink.json"), task_queue, stricter, env=env
+    )
     status = await case.until(lambda s: s.approval is not None, "approval")
 
     history = await case.handle.fetch_history()
@@ -174,9 +188,14 @@ async def test_s3_broken_ereader_is_replaced_at_once_without_a_charge(
     await case.replay(record="s3")
 
     assert keys(await case.messages()) == [
-        "ack:email", "remedy:email", "confirm:email", "ask:follow-up-1:email"]
+        "ack:email",
+        "remedy:email",
+        "confirm:email",
+        "ask:follow-up-1:email",
+    ]
     assert [(a["action"], a["detail"]) for a in await case.actions()] == [
-        ("replacement", "EREADER-7 shipped to replace EREADER-7")]
+        ("replacement", "EREADER-7 shipped to replace EREADER-7")
+    ]
     assert await case.payments() == []
     assert outcome.paid_out.amount == Decimal(0) and outcome.approval_needed is False
     assert status.first_contact_at is not None

@@ -17,16 +17,19 @@ from makegood.domain.money import Money
 from tests.harness import AGENT, CUSTOMER, MANAGER, Case, start, ticket
 
 
-def claim(claim_id: str, amount: str, currency: str = "USD", by: Actor = CUSTOMER
-          ) -> ExpenseClaim:
-    return ExpenseClaim(claim_id=claim_id, description="Taxi",
-                        amount=Money.of(amount, currency), by=by)
+def claim(claim_id: str, amount: str, currency: str = "USD", by: Actor = CUSTOMER) -> ExpenseClaim:
+    return ExpenseClaim(
+        claim_id=claim_id, description="Taxi", amount=Money.of(amount, currency), by=by
+    )
 
 
 async def accepted_updates(case: Case) -> int:
     history = await case.handle.fetch_history()
-    return sum(1 for e in history.events
-               if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED)
+    return sum(
+        1
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    )
 
 
 async def refused(case: Case, action: Any) -> str:
@@ -47,24 +50,40 @@ async def test_refusals_on_a_waiting_case_name_the_reason_and_change_nothing(
     messages_before = await case.messages()
 
     cases = [
-        (ApprovalDecision(request_id="compensation", approved=True, by=AGENT),
-         "approvals need the manager role; agent:sam is not a manager"),
-        (ApprovalDecision(request_id="compensation", approved=True, by=MANAGER),
-         "nothing is waiting for approval"),
-        (CustomerAnswer(question_id="locate-CAR-1-1", answer="maybe", by=CUSTOMER),
-         "answer must be one of found, not_found"),
-        (CustomerAnswer(question_id="pickup-1", answer="picked_up", by=CUSTOMER),
-         "the open question is 'locate-CAR-1-1', not 'pickup-1'"),
-        (CustomerAnswer(question_id="locate-CAR-1-1", answer="found", by=MANAGER),
-         "answers come from the customer or an agent, not a manager"),
+        (
+            ApprovalDecision(request_id="compensation", approved=True, by=AGENT),
+            "approvals need the manager role; agent:sam is not a manager",
+        ),
+        (
+            ApprovalDecision(request_id="compensation", approved=True, by=MANAGER),
+            "nothing is waiting for approval",
+        ),
+        (
+            CustomerAnswer(question_id="locate-CAR-1-1", answer="maybe", by=CUSTOMER),
+            "answer must be one of found, not_found",
+        ),
+        (
+            CustomerAnswer(question_id="pickup-1", answer="picked_up", by=CUSTOMER),
+            "the open question is 'locate-CAR-1-1', not 'pickup-1'",
+        ),
+        (
+            CustomerAnswer(question_id="locate-CAR-1-1", answer="found", by=MANAGER),
+            "answers come from the customer or an agent, not a manager",
+        ),
         (claim("taxi-1", "0.00"), "a claim must be for more than zero"),
         (claim("taxi-1", "12.00", "EUR"), "claim is in EUR but this case is in USD"),
-        (claim("taxi-1", "250.00"),
-         "250.00 USD is above the per-claim maximum of 200 USD: a manager must handle it"),
-        (claim("taxi-1", "12.00", by=MANAGER), "claims come from the customer or an agent, "
-                                               "not a manager"),
-        (AgentNote(text="hello", by=CUSTOMER), "notes come from agents and managers, not a "
-                                               "customer"),
+        (
+            claim("taxi-1", "250.00"),
+            "250.00 USD is above the per-claim maximum of 200 USD: a manager must handle it",
+        ),
+        (
+            claim("taxi-1", "12.00", by=MANAGER),
+            "claims come from the customer or an agent, not a manager",
+        ),
+        (
+            AgentNote(text="hello", by=CUSTOMER),
+            "notes come from agents and managers, not a customer",
+        ),
     ]
     for action, reason in cases:
         assert await refused(case, action) == reason
@@ -88,8 +107,12 @@ async def test_negative_amounts_never_reach_a_case(
     case = await start(env.client, store, ticket("s1-missing-car.json"), task_queue, env=env)
     await case.question("locate-CAR-1-1")
     before = await case.status()
-    raw = {"claim_id": "taxi-1", "description": "Taxi", "by": {"id": "M-42", "role": "customer"},
-           "amount": {"amount": "-5.00", "currency": "USD"}}
+    raw = {
+        "claim_id": "taxi-1",
+        "description": "Taxi",
+        "by": {"id": "M-42", "role": "customer"},
+        "amount": {"amount": "-5.00", "currency": "USD"},
+    }
     with pytest.raises(WorkflowUpdateFailedError) as err:
         await case.handle.execute_update("submit_claim", raw)
     assert "Failed decoding arguments" in str(err.value.cause)
@@ -103,7 +126,8 @@ async def test_claims_close_once_compensation_is_decided(
     await case.answer("locate-CAR-1-1", "found")
     await case.until(lambda s: s.stage == "follow_up", "follow-up")
     assert await refused(case, claim("taxi-1", "10.00")) == (
-        "expense claims are closed: the compensation has already been decided")
+        "expense claims are closed: the compensation has already been decided"
+    )
 
 
 async def test_actions_on_a_closed_case_are_refused(
@@ -112,9 +136,11 @@ async def test_actions_on_a_closed_case_are_refused(
     case = await start(env.client, store, ticket("s5-wrong-drink.json"), task_queue, env=env)
     await case.result()
     history_before = len((await case.handle.fetch_history()).events)
-    for action in (claim("receipt-1", "3.00"),
-                   AgentNote(text="late note", by=AGENT),
-                   CustomerAnswer(question_id="follow-up-1", answer="satisfied", by=CUSTOMER)):
+    for action in (
+        claim("receipt-1", "3.00"),
+        AgentNote(text="late note", by=AGENT),
+        CustomerAnswer(question_id="follow-up-1", answer="satisfied", by=CUSTOMER),
+    ):
         with pytest.raises(Refused, match=rf"case {case.id} is closed \(completed\)"):
             await send(case.client, case.id, action)
     assert len((await case.handle.fetch_history()).events) == history_before

@@ -38,12 +38,19 @@ async def test_an_ignored_case_escalates_declines_and_closes_unreachable_on_its_
         "approval compensation never decided: treated as declined",
     ]
     ops = [m for m in await case.messages() if m["recipient"] == OPS]
-    assert keys(ops) == ["approval:compensation", "sla:approval:compensation:warning",
-                         "sla:approval:compensation:breach", "approval:compensation:level-1",
-                         "approval:compensation:level-2", "approval:compensation:expired"]
+    assert keys(ops) == [
+        "approval:compensation",
+        "sla:approval:compensation:warning",
+        "sla:approval:compensation:breach",
+        "approval:compensation:level-1",
+        "approval:compensation:level-2",
+        "approval:compensation:expired",
+    ]
     # Declined: only what fits the frontline's 21.00 USD is paid, in plan order.
     assert {i.kind: i.state for i in status.compensation} == {
-        "refund": "declined", "reimbursement": "paid"}
+        "refund": "declined",
+        "reimbursement": "paid",
+    }
     assert [p["amount"] for p in await case.payments()] == ["18.50"]
     # The follow-up is asked, reminded once, then the case closes as unreachable.
     customer = keys([m for m in await case.messages() if m["recipient"] != OPS])
@@ -54,16 +61,21 @@ async def test_an_ignored_case_escalates_declines_and_closes_unreachable_on_its_
     assert outcome.seconds_to_close >= timedelta(hours=6, days=5).total_seconds()
 
 
-async def _s4_until_follow_up(env: WorkflowEnvironment, store: LocalStore, task_queue: str,
-                              goodwill: str | None = None) -> Case:
+async def _s4_until_follow_up(
+    env: WorkflowEnvironment, store: LocalStore, task_queue: str, goodwill: str | None = None
+) -> Case:
     book = playbooks()
     if goodwill is not None:
         wrong_item = book.playbooks["wrong_item"]
-        changed = wrong_item.model_copy(update={"compensation": wrong_item.compensation.model_copy(
-            update={"reopen_goodwill": Decimal(goodwill)})})
+        changed = wrong_item.model_copy(
+            update={
+                "compensation": wrong_item.compensation.model_copy(
+                    update={"reopen_goodwill": Decimal(goodwill)}
+                )
+            }
+        )
         book = book.model_copy(update={"playbooks": {**book.playbooks, "wrong_item": changed}})
-    case = await start(env.client, store, ticket("s4-wrong-size.json"), task_queue, book,
-                       env=env)
+    case = await start(env.client, store, ticket("s4-wrong-size.json"), task_queue, book, env=env)
     await case.answer("substitute", "substitute", value="SHORTS-NAVY-M")
     await case.until(lambda s: s.stage == "follow_up", "follow-up")
     await case.skip(timedelta(days=3))
@@ -91,8 +103,12 @@ async def test_unhappy_customer_reopens_with_goodwill_within_discretion(
     assert outcome.approval_needed is False and not status.escalations
     assert sorted(p["amount"] for p in await case.payments()) == ["10.00", "10.00"]
     assert keys(await case.messages()) == [
-        "ack:email", "ask:substitute:email", "confirm:email", "ask:follow-up-1:email",
-        "confirm:2:email", "ask:follow-up-2:email",
+        "ack:email",
+        "ask:substitute:email",
+        "confirm:email",
+        "ask:follow-up-1:email",
+        "confirm:2:email",
+        "ask:follow-up-2:email",
     ]
     second = (await case.messages())[4]["body"]
     assert "10.00 USD" in second
@@ -107,8 +123,10 @@ async def test_goodwill_beyond_discretion_on_reopen_needs_a_manager(
     await case.answer("follow-up-1", "not_satisfied")
     status = await case.until(lambda s: s.approval is not None, "reopen approval")
     assert status.approval is not None and status.approval.id == "reopen-1"
-    assert status.approval.reason == ("compensation of 11.00 USD on top of 17.00 USD already "
-                                      "granted is above the frontline limit of 27.00 USD")
+    assert status.approval.reason == (
+        "compensation of 11.00 USD on top of 17.00 USD already "
+        "granted is above the frontline limit of 27.00 USD"
+    )
     await case.approve("reopen-1", approved=False)
     await case.until(lambda s: s.stage == "follow_up", "second follow-up")
     await case.skip(timedelta(days=3))
@@ -120,7 +138,8 @@ async def test_goodwill_beyond_discretion_on_reopen_needs_a_manager(
     assert [p["amount"] for p in await case.payments()] == ["10.00"]
     # One re-open is all the playbook allows: the second "no" goes to a person.
     assert [e.reason for e in status.escalations] == [
-        "customer still not satisfied after 2 follow-ups: still unhappy"]
+        "customer still not satisfied after 2 follow-ups: still unhappy"
+    ]
     assert outcome.resolution == "unresolved" and outcome.approval_needed
 
 
@@ -139,13 +158,16 @@ async def test_declined_rebooking_releases_every_unused_booking_newest_first(
 
     second = status.bookings[1].id
     assert [(b.id, b.status) for b in status.bookings] == [
-        ("R-1001", "released"), (second, "released")]
+        ("R-1001", "released"),
+        (second, "released"),
+    ]
     assert [a["target"] for a in await case.actions("release")] == [second, "R-1001"]
-    assert await store.rows("SELECT status FROM bookings WHERE id IN ('R-1001', ?) "
-                            "ORDER BY created_at", second) == [
-        {"status": "released"}, {"status": "released"}]
+    assert await store.rows(
+        "SELECT status FROM bookings WHERE id IN ('R-1001', ?) ORDER BY created_at", second
+    ) == [{"status": "released"}, {"status": "released"}]
     assert [e.reason for e in status.escalations] == [
-        "re-booking 2 not approved: a person must take over"]
+        "re-booking 2 not approved: a person must take over"
+    ]
     # The member is still made whole for what the failure cost them.
     await case.answer("claims", "done")
     await case.approve("compensation")

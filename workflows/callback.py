@@ -24,8 +24,11 @@ with workflow.unsafe.imports_passed_through():
 
 ONCE = RetryPolicy(maximum_attempts=1)
 CALL_TIMEOUT = timedelta(seconds=30)
-WHY = {"dropped": "our call dropped", "no_answer": "we could not reach you",
-       "no_callback": "we did not manage to connect the call"}
+WHY = {
+    "dropped": "our call dropped",
+    "no_answer": "we could not reach you",
+    "no_callback": "we did not manage to connect the call",
+}
 
 
 def _reason(err: ActivityError) -> tuple[str, bool]:
@@ -58,10 +61,13 @@ class CallbackWorkflow:
                 break
             attempt.call_id = call.call_id
             if number == 1:
-                await self._write("call-booked", "Your support call is booked",
-                                  f"we will call you on {inp.phone} at {_hhmm(due)} UTC about "
-                                  f"{inp.reason}. If anything goes wrong with the call, we call "
-                                  "you back without you having to do anything.")
+                await self._write(
+                    "call-booked",
+                    "Your support call is booked",
+                    f"we will call you on {inp.phone} at {_hhmm(due)} UTC about "
+                    f"{inp.reason}. If anything goes wrong with the call, we call "
+                    "you back without you having to do anything.",
+                )
             self.state.state = "waiting"
             attempt.outcome = await self._await_status(call.call_id, due)
             attempt.ended_at = workflow.now()
@@ -72,9 +78,11 @@ class CallbackWorkflow:
             if number == settings.calls:
                 break
             due = workflow.now() + settings.redial_after
-            await self._text(f"redial-{number}",
-                             f"{WHY[attempt.outcome]}. We are calling you back at {_hhmm(due)} "
-                             "UTC; you do not need to do anything.")
+            await self._text(
+                f"redial-{number}",
+                f"{WHY[attempt.outcome]}. We are calling you back at {_hhmm(due)} "
+                "UTC; you do not need to do anything.",
+            )
         await self._hand_off()
         return self.state
 
@@ -87,25 +95,33 @@ class CallbackWorkflow:
             try:
                 call: ScheduledCall = await workflow.execute_activity(
                     names.SCHEDULE_CALL,
-                    CallRequest(step=f"call:{attempt.number}", to=self.inp.phone,
-                                at=attempt.due, reason=self.inp.reason,
-                                customer_id=self.inp.customer_id),
-                    result_type=ScheduledCall, start_to_close_timeout=CALL_TIMEOUT,
+                    CallRequest(
+                        step=f"call:{attempt.number}",
+                        to=self.inp.phone,
+                        at=attempt.due,
+                        reason=self.inp.reason,
+                        customer_id=self.inp.customer_id,
+                    ),
+                    result_type=ScheduledCall,
+                    start_to_close_timeout=CALL_TIMEOUT,
                     retry_policy=ONCE,
                 )
                 return call
             except ActivityError as err:
                 reason, retryable = _reason(err)
                 attempt.schedule_failures.append(reason)
-                workflow.logger.warning("scheduling call %s failed (try %s): %s",
-                                        attempt.number, tried, reason)
+                workflow.logger.warning(
+                    "scheduling call %s failed (try %s): %s", attempt.number, tried, reason
+                )
                 if not retryable or tried == backoff.attempts:
                     return None
                 if tried == 1:
-                    await self._text(f"scheduling-{attempt.number}",
-                                     "our scheduling system is having trouble booking your "
-                                     "call. We keep trying and will text you as soon as it is "
-                                     "booked.")
+                    await self._text(
+                        f"scheduling-{attempt.number}",
+                        "our scheduling system is having trouble booking your "
+                        "call. We keep trying and will text you as soon as it is "
+                        "booked.",
+                    )
                 await workflow.sleep(delay)
                 delay = min(delay * 2, backoff.maximum)
         return None
@@ -121,9 +137,11 @@ class CallbackWorkflow:
     async def _hand_off(self) -> None:
         self.state.state = "handed_off"
         by = workflow.now() + self.inp.settings.hand_off_within
-        await self._text("handed-off",
-                         "we could not complete your call. A colleague now has your whole "
-                         f"case and will call you personally by {_hhmm(by)} UTC.")
+        await self._text(
+            "handed-off",
+            "we could not complete your call. A colleague now has your whole "
+            f"case and will call you personally by {_hhmm(by)} UTC.",
+        )
 
     # ---- telephony provider callbacks: at least once, in any order
     @workflow.signal(name=contract.CALL_STATUS_SIGNAL)
@@ -134,7 +152,8 @@ class CallbackWorkflow:
         if status.call_id in self._statuses or status.call_id in self._ended:
             self.state.ignored_callbacks.append(
                 f"{status.event_id}: {status.status} for {status.call_id} arrived after that "
-                "call was settled")
+                "call was settled"
+            )
             return
         self._statuses[status.call_id] = status
 
@@ -149,19 +168,26 @@ class CallbackWorkflow:
     async def _write(self, step: str, subject: str, body: str) -> None:
         await self._message(step, self.inp.written_channel, self.inp.written_to, subject, body)
 
-    async def _message(self, step: str, channel: Channel, to: str, subject: str, body: str
-                       ) -> None:
+    async def _message(self, step: str, channel: Channel, to: str, subject: str, body: str) -> None:
         backoff = self.inp.notify_retry
         try:
             await workflow.execute_activity(
                 names.SEND_MESSAGE,
-                MessageRequest(step=f"{step}:{channel}", channel=channel, to=to,
-                               subject=subject, body=f"Dear {self.inp.first_name},\n\n{body}",
-                               customer_id=self.inp.customer_id),
-                result_type=MessageReceipt, start_to_close_timeout=CALL_TIMEOUT,
-                retry_policy=RetryPolicy(initial_interval=backoff.initial,
-                                         maximum_interval=backoff.maximum,
-                                         maximum_attempts=backoff.attempts),
+                MessageRequest(
+                    step=f"{step}:{channel}",
+                    channel=channel,
+                    to=to,
+                    subject=subject,
+                    body=f"Dear {self.inp.first_name},\n\n{body}",
+                    customer_id=self.inp.customer_id,
+                ),
+                result_type=MessageReceipt,
+                start_to_close_timeout=CALL_TIMEOUT,
+                retry_policy=RetryPolicy(
+                    initial_interval=backoff.initial,
+                    maximum_interval=backoff.maximum,
+                    maximum_attempts=backoff.attempts,
+                ),
             )
         except ActivityError as err:
             # The case escalates a hand-off anyway; a lost text must not stop the calls.

@@ -77,17 +77,25 @@ with workflow.unsafe.imports_passed_through():
     from makegood.domain.sla import SlaBook
     from makegood.domain.ticket import Channel
 
+
 def _retry(backoff: Backoff) -> RetryPolicy:
-    return RetryPolicy(initial_interval=backoff.initial, maximum_interval=backoff.maximum,
-                       maximum_attempts=backoff.attempts)
+    return RetryPolicy(
+        initial_interval=backoff.initial,
+        maximum_interval=backoff.maximum,
+        maximum_attempts=backoff.attempts,
+    )
 
 
 # Looking up history must never hold up the apology for long.
 HISTORY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
 STAGE_KEY = SearchAttributeKey.for_keyword(contract.SA_STAGE)
 SLA_KEY = SearchAttributeKey.for_keyword(contract.SA_SLA)
-SLA_LABELS = {"first_contact": "first contact", "remedy_offer": "remedy offered",
-              "approval_decision": "approval decided", "resolution": "resolution"}
+SLA_LABELS = {
+    "first_contact": "first contact",
+    "remedy_offer": "remedy offered",
+    "approval_decision": "approval decided",
+    "resolution": "resolution",
+}
 
 CALL_TIMEOUT = timedelta(seconds=30)
 
@@ -157,8 +165,9 @@ class RecoveryWorkflow:
             resolution = await self._main
         except asyncio.CancelledError:
             if self._cancel is None:  # cancelled from outside: wind down all the same
-                self._cancel = CancelCase(reason="cancelled in Temporal",
-                                          by={"id": "temporal", "role": "system"})
+                self._cancel = CancelCase(
+                    reason="cancelled in Temporal", by={"id": "temporal", "role": "system"}
+                )
             resolution = await self._wind_down(self._cancel)
         watcher.cancel()
         settlements.cancel()
@@ -187,10 +196,13 @@ class RecoveryWorkflow:
         await self._release_unused()
         for clock in list(self._sla.clocks):
             self._sla.stop(clock.label, workflow.now())
-        await self._tell("cancelled", "Your case is closed",
-                         f"Dear {self.customer.first_name},\n\nwe have closed case "
-                         f"{self.status.case_id}: {cancel.reason}. If anything is still not "
-                         "right, reply to this message and we pick it up at once.")
+        await self._tell(
+            "cancelled",
+            "Your case is closed",
+            f"Dear {self.customer.first_name},\n\nwe have closed case "
+            f"{self.status.case_id}: {cancel.reason}. If anything is still not "
+            "right, reply to this message and we pick it up at once.",
+        )
         return "cancelled"
 
     # ---- payment provider events: a payment that failed after all goes to a person
@@ -204,18 +216,24 @@ class RecoveryWorkflow:
         if item is None:
             self._event("payment_event", f"{event.type} for unknown step {step}: ignored")
             return
-        if item.settlement == "failed" or (item.settlement == "refunded"
-                                           and event.type == "settled"):
-            self._event("payment_event", f"{event.type} for {step} after "
-                        f"{item.settlement}: ignored")
+        if item.settlement == "failed" or (
+            item.settlement == "refunded" and event.type == "settled"
+        ):
+            self._event(
+                "payment_event", f"{event.type} for {step} after {item.settlement}: ignored"
+            )
             return
         item.settlement = event.type
-        self._event("payment_event", f"{step}: {event.type}"
-                    + (f" ({event.reason})" if event.reason else ""), amount=item.amount)
+        self._event(
+            "payment_event",
+            f"{step}: {event.type}" + (f" ({event.reason})" if event.reason else ""),
+            amount=item.amount,
+        )
         if event.type == "failed":
             item.state, item.failure = "failed", event.reason or "payment failed to settle"
-            self._unsettled.append(f"{item.description} ({item.amount}) did not settle: "
-                                   f"{item.failure}")
+            self._unsettled.append(
+                f"{item.description} ({item.amount}) did not settle: {item.failure}"
+            )
 
     async def _watch_settlements(self) -> None:
         while True:
@@ -239,19 +257,25 @@ class RecoveryWorkflow:
                 except TimeoutError:
                     pass
             self._sla.fire(clock, kind, workflow.now())
-            label = SLA_LABELS[clock.name] + (f" ({clock.label})" if clock.label != clock.name
-                                              else "")
+            label = SLA_LABELS[clock.name] + (
+                f" ({clock.label})" if clock.label != clock.name else ""
+            )
             elapsed = timedelta(seconds=round(clock.elapsed_at(workflow.now()).total_seconds()))
             if kind == "warning":
                 self._event("sla_warning", f"{label}: {elapsed} of {clock.target} used")
                 await self._notify_ops(
-                    f"sla:{clock.label}:warning", f"SLA warning: {self.status.case_id}",
+                    f"sla:{clock.label}:warning",
+                    f"SLA warning: {self.status.case_id}",
                     f"{label} is at {elapsed} of its {clock.target} target. Owner: "
                     f"{self.status.owner or 'unassigned'}; stage {self.status.stage.value}.",
-                    to=self._owner_contact)
+                    to=self._owner_contact,
+                )
             else:
-                await self._escalate(f"SLA breached: {label} took longer than {clock.target}; "
-                                     "escalated to a manager", step=f"sla:{clock.label}:breach")
+                await self._escalate(
+                    f"SLA breached: {label} took longer than {clock.target}; "
+                    "escalated to a manager",
+                    step=f"sla:{clock.label}:breach",
+                )
             level = self._sla.level()
             if level != self._sla_level:
                 self._sla_level = level
@@ -262,7 +286,7 @@ class RecoveryWorkflow:
         inc = self.incident
         what = {
             "car_missing": f"the car for your reservation {inc.reference} was not at "
-                           f"{inc.location}",
+            f"{inc.location}",
             "wrong_item": f"order {inc.reference} arrived with {inc.item} instead of {inc.wanted}",
             "wrong_order": f"your order {inc.reference} ({inc.item}) was made wrong",
             "warranty_fault": f"your {inc.item} ({inc.asset}) has a {inc.fault} fault",
@@ -271,9 +295,11 @@ class RecoveryWorkflow:
         }[inc.kind.value]
         history = ""
         if self.status.related:
-            earlier = "; ".join(f"{c.case_id} on {c.opened_at:%Y-%m-%d} ({c.summary})"
-                                for c in self.status.related[-3:])
-            history = (f" We have your earlier case(s) in front of us too: {earlier}.")
+            earlier = "; ".join(
+                f"{c.case_id} on {c.opened_at:%Y-%m-%d} ({c.summary})"
+                for c in self.status.related[-3:]
+            )
+            history = f" We have your earlier case(s) in front of us too: {earlier}."
         await self._tell(
             "ack",
             "We are sorry",
@@ -288,8 +314,12 @@ class RecoveryWorkflow:
         try:
             found: RelatedCases = await workflow.execute_activity(
                 names.FIND_RELATED_CASES,
-                RelatedQuery(case_id=self.status.case_id, customer_id=self.customer.id,
-                             asset=inc.asset, reference=inc.reference),
+                RelatedQuery(
+                    case_id=self.status.case_id,
+                    customer_id=self.customer.id,
+                    asset=inc.asset,
+                    reference=inc.reference,
+                ),
                 result_type=RelatedCases,
                 start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=HISTORY_RETRY,
@@ -302,8 +332,11 @@ class RecoveryWorkflow:
             return
         self.status.related = found.cases
         same = sum(c.same_asset for c in found.cases)
-        self._event("history", f"{len(found.cases)} earlier case(s) of this customer or asset"
-                    + (f", {same} about {inc.asset}" if inc.asset else ""))
+        self._event(
+            "history",
+            f"{len(found.cases)} earlier case(s) of this customer or asset"
+            + (f", {same} about {inc.asset}" if inc.asset else ""),
+        )
 
     async def _diagnose_and_remedy(self) -> bool:
         remedy = self.playbook.remedy
@@ -327,11 +360,16 @@ class RecoveryWorkflow:
         result: CallbackState = await workflow.execute_child_workflow(
             contract.CALLBACK_WORKFLOW,
             CallbackInput(
-                case_id=self.status.case_id, customer_id=self.customer.id,
-                first_name=self.customer.first_name, phone=self.customer.phone,
-                written_channel=channel, written_to=self.customer.contact(channel) or "",
-                at=inc.call_at, reason=f"{inc.item}: {inc.summary}",
-                ops_contact=self.inp.ops_contact, settings=self.playbook.callbacks,
+                case_id=self.status.case_id,
+                customer_id=self.customer.id,
+                first_name=self.customer.first_name,
+                phone=self.customer.phone,
+                written_channel=channel,
+                written_to=self.customer.contact(channel) or "",
+                at=inc.call_at,
+                reason=f"{inc.item}: {inc.summary}",
+                ops_contact=self.inp.ops_contact,
+                settings=self.playbook.callbacks,
                 notify_retry=self.inp.retries.notify,
             ),
             id=contract.callback_id(self.status.case_id),
@@ -341,17 +379,26 @@ class RecoveryWorkflow:
         self._remedy_attempts = len(result.attempts)
         history = "; ".join(
             f"call {a.number} due {a.due:%H:%M}: {a.outcome}"
-            + (f" after {len(a.schedule_failures)} failed scheduling attempt(s) "
-               f"({a.schedule_failures[-1]})" if a.schedule_failures else "")
-            for a in result.attempts)
+            + (
+                f" after {len(a.schedule_failures)} failed scheduling attempt(s) "
+                f"({a.schedule_failures[-1]})"
+                if a.schedule_failures
+                else ""
+            )
+            for a in result.attempts
+        )
         if result.state == "completed":
             self._action("called", f"support call completed on attempt {len(result.attempts)}")
             return True
         self._failed_attempts += 1
-        await self._escalate(f"support call could not be completed, a person must call "
-                             f"{self.customer.phone}: {history}")
-        self._action("handed_off", f"your case is with a colleague, who calls you personally "
-                     f"on {self.customer.phone}")
+        await self._escalate(
+            f"support call could not be completed, a person must call "
+            f"{self.customer.phone}: {history}"
+        )
+        self._action(
+            "handed_off",
+            f"your case is with a colleague, who calls you personally on {self.customer.phone}",
+        )
         return False
 
     # ---- devices: repair, or replace once the fault keeps coming back
@@ -359,47 +406,76 @@ class RecoveryWorkflow:
         inc = self.incident
         assert inc.item is not None
         self._stage(Stage.DIAGNOSE)
-        earlier = [c for c in self.status.related
-                   if c.same_asset and c.kind == inc.kind.value and c.fault == inc.fault]
+        earlier = [
+            c
+            for c in self.status.related
+            if c.same_asset and c.kind == inc.kind.value and c.fault == inc.fault
+        ]
         report = len(earlier) + 1
         replace = report >= self.playbook.replace_on_report
         if inc.asset:
-            self._event("diagnosis", f"report {report} of {inc.fault or 'this fault'} on "
-                        f"{inc.asset}: " + ("replace" if replace else "repair"))
+            self._event(
+                "diagnosis",
+                f"report {report} of {inc.fault or 'this fault'} on "
+                f"{inc.asset}: " + ("replace" if replace else "repair"),
+            )
         self._stage(Stage.REMEDY)
         self._remedy_attempts = 1
         try:
             if replace:
                 done: Replacement = await self._call(
                     names.REPLACE_ITEM,
-                    ReplaceRequest(step="replace", asset=inc.asset, item=inc.item,
-                                   customer_id=self.customer.id, order=inc.reference),
+                    ReplaceRequest(
+                        step="replace",
+                        asset=inc.asset,
+                        item=inc.item,
+                        customer_id=self.customer.id,
+                        order=inc.reference,
+                    ),
                     Replacement,
                 )
                 better = "" if done.same_model else f" (a better model than {inc.item})"
-                self._action("replaced", f"replacement {done.sku}{better} shipped for "
-                             f"{inc.item}" + (f" {inc.asset}" if inc.asset else ""))
-                await self._tell("remedy", "Your replacement is on its way",
-                                 f"Dear {self.customer.first_name},\n\na new {done.sku}"
-                                 f"{better} is on its way to you, at no cost, with the "
-                                 "details we have on file.")
+                self._action(
+                    "replaced",
+                    f"replacement {done.sku}{better} shipped for "
+                    f"{inc.item}" + (f" {inc.asset}" if inc.asset else ""),
+                )
+                await self._tell(
+                    "remedy",
+                    "Your replacement is on its way",
+                    f"Dear {self.customer.first_name},\n\na new {done.sku}"
+                    f"{better} is on its way to you, at no cost, with the "
+                    "details we have on file.",
+                )
             else:
                 assert inc.asset is not None and inc.fault is not None
                 await self._call(
                     names.BOOK_REPAIR,
-                    RepairRequest(step="repair", asset=inc.asset, item=inc.item,
-                                  fault=inc.fault, customer_id=self.customer.id),
+                    RepairRequest(
+                        step="repair",
+                        asset=inc.asset,
+                        item=inc.item,
+                        fault=inc.fault,
+                        customer_id=self.customer.id,
+                    ),
                     ProductReceipt,
                 )
-                self._action("repair", f"repair of {inc.item} {inc.asset} ({inc.fault}) "
-                             "booked with a prepaid shipping box")
-                await self._tell("remedy", "Your repair is booked",
-                                 f"Dear {self.customer.first_name},\n\nwe booked the repair "
-                                 f"of your {inc.item}; a prepaid shipping box is on its way.")
+                self._action(
+                    "repair",
+                    f"repair of {inc.item} {inc.asset} ({inc.fault}) "
+                    "booked with a prepaid shipping box",
+                )
+                await self._tell(
+                    "remedy",
+                    "Your repair is booked",
+                    f"Dear {self.customer.first_name},\n\nwe booked the repair "
+                    f"of your {inc.item}; a prepaid shipping box is on its way.",
+                )
         except ActivityError as err:
             self._failed_attempts += 1
-            await self._escalate(f"{'replacement' if replace else 'repair'} failed: "
-                                 f"{_failure_reason(err)}")
+            await self._escalate(
+                f"{'replacement' if replace else 'repair'} failed: {_failure_reason(err)}"
+            )
             return False
         return True
 
@@ -407,8 +483,9 @@ class RecoveryWorkflow:
     async def _rebook_until_found(self) -> bool:
         inc = self.incident
         assert inc.item is not None and inc.location is not None
-        current = Booking(id=inc.reference, vehicle=inc.item, location=inc.location,
-                          origin="original")
+        current = Booking(
+            id=inc.reference, vehicle=inc.item, location=inc.location, origin="original"
+        )
         self.status.bookings.append(current)
         self._stage(Stage.DIAGNOSE)
         found = await self._locate(current)
@@ -430,8 +507,9 @@ class RecoveryWorkflow:
                     f"{self._failed_attempts} car(s) missing; approve re-booking {what}".strip(),
                 )
                 if not approved:
-                    await self._escalate(f"re-booking {attempt} not approved: a person must "
-                                         "take over")
+                    await self._escalate(
+                        f"re-booking {attempt} not approved: a person must take over"
+                    )
                     await self._release_unused()
                     return False
                 upgrade = self.playbook.upgrade_on_escalation
@@ -441,9 +519,13 @@ class RecoveryWorkflow:
                 booking: BookingResult = await self._call(
                     names.REBOOK_VEHICLE,
                     RebookRequest(
-                        step=f"rebook:{attempt}", customer_id=self.customer.id,
-                        replaces=current.id, like_vehicle=inc.item, near=inc.location,
-                        exclude=[b.vehicle for b in self.status.bookings], upgrade=upgrade,
+                        step=f"rebook:{attempt}",
+                        customer_id=self.customer.id,
+                        replaces=current.id,
+                        like_vehicle=inc.item,
+                        near=inc.location,
+                        exclude=[b.vehicle for b in self.status.bookings],
+                        upgrade=upgrade,
                     ),
                     BookingResult,
                 )
@@ -451,16 +533,25 @@ class RecoveryWorkflow:
                 await self._escalate(f"re-booking failed: {_failure_reason(err)}")
                 await self._release_unused()
                 return False
-            current = Booking(id=booking.booking_id, vehicle=booking.vehicle,
-                              vehicle_class=booking.vehicle_class, location=booking.location)
+            current = Booking(
+                id=booking.booking_id,
+                vehicle=booking.vehicle,
+                vehicle_class=booking.vehicle_class,
+                location=booking.location,
+            )
             self.status.bookings.append(current)
             upgraded = " (upgraded)" if upgrade else ""
-            self._action("rebooked", f"re-booked to {booking.vehicle}, {booking.vehicle_class}"
-                         f"{upgraded}, at {booking.location}")
+            self._action(
+                "rebooked",
+                f"re-booked to {booking.vehicle}, {booking.vehicle_class}"
+                f"{upgraded}, at {booking.location}",
+            )
             self._claims_invited = self.playbook.compensation.reimburse_expenses
             claim_hint = (
                 " If you need a taxi to get there, take one and send us the receipt: we "
-                "reimburse it in full." if self._claims_invited else ""
+                "reimburse it in full."
+                if self._claims_invited
+                else ""
             )
             await self._tell_all(
                 f"rebook:{attempt}",
@@ -493,13 +584,15 @@ class RecoveryWorkflow:
             try:
                 located: LocateResult = await self._call(
                     names.LOCATE_VEHICLE,
-                    LocateRequest(step=f"locate:{booking.vehicle}:{attempt}",
-                                  vehicle=booking.vehicle, booking=booking.id),
+                    LocateRequest(
+                        step=f"locate:{booking.vehicle}:{attempt}",
+                        vehicle=booking.vehicle,
+                        booking=booking.id,
+                    ),
                     LocateResult,
                 )
             except ActivityError as err:
-                await self._escalate(f"could not locate {booking.vehicle}: "
-                                     f"{_failure_reason(err)}")
+                await self._escalate(f"could not locate {booking.vehicle}: {_failure_reason(err)}")
                 return False
             self._action("honked", f"sounded the horn of {booking.vehicle} at {located.location}")
             answer = await self._ask(
@@ -517,12 +610,15 @@ class RecoveryWorkflow:
             if booking.status not in ("active", "failed"):
                 continue
             try:
-                await self._call(names.RELEASE_BOOKING,
-                                 ReleaseRequest(step=f"release:{booking.id}", booking=booking.id),
-                                 ProductReceipt)
+                await self._call(
+                    names.RELEASE_BOOKING,
+                    ReleaseRequest(step=f"release:{booking.id}", booking=booking.id),
+                    ProductReceipt,
+                )
             except ActivityError as err:
-                await self._escalate(f"could not release booking {booking.id}: "
-                                     f"{_failure_reason(err)}")
+                await self._escalate(
+                    f"could not release booking {booking.id}: {_failure_reason(err)}"
+                )
                 continue
             booking.status = "released"
             self._action("released", f"released booking {booking.id} ({booking.vehicle})")
@@ -547,25 +643,38 @@ class RecoveryWorkflow:
         try:
             label: ReturnLabel = await self._call(
                 names.CREATE_RETURN,
-                ReturnRequest(step="return-label", order=inc.reference, sku=inc.item,
-                              customer_id=self.customer.id),
+                ReturnRequest(
+                    step="return-label",
+                    order=inc.reference,
+                    sku=inc.item,
+                    customer_id=self.customer.id,
+                ),
                 ReturnLabel,
             )
-            self._action("return_label", f"prepaid return label {label.label_id} and "
-                         f"pre-filled return form {label.form_id} for {inc.item}")
+            self._action(
+                "return_label",
+                f"prepaid return label {label.label_id} and "
+                f"pre-filled return form {label.form_id} for {inc.item}",
+            )
         except ActivityError as err:
             await self._escalate(f"return label failed: {_failure_reason(err)}")
             label = None
         label_text = (
             f" Your prepaid return label is {label.label_id}; the return form "
-            f"{label.form_id} is already filled in." if label else ""
+            f"{label.form_id} is already filled in."
+            if label
+            else ""
         )
         if in_stock:
             try:
                 await self._call(
                     names.SHIP_ITEM,
-                    ShipRequest(step="ship", order=inc.reference, sku=inc.wanted,
-                                customer_id=self.customer.id),
+                    ShipRequest(
+                        step="ship",
+                        order=inc.reference,
+                        sku=inc.wanted,
+                        customer_id=self.customer.id,
+                    ),
                     ProductReceipt,
                 )
             except ActivityError as err:
@@ -573,9 +682,11 @@ class RecoveryWorkflow:
                 self._refund_requested = True
                 return False
             self._action("shipped", f"shipped {inc.wanted} for order {inc.reference}")
-            await self._tell("exchange", "The right item is on its way",
-                             f"Dear {self.customer.first_name},\n\n{inc.wanted} is on its way."
-                             f"{label_text}")
+            await self._tell(
+                "exchange",
+                "The right item is on its way",
+                f"Dear {self.customer.first_name},\n\n{inc.wanted} is on its way.{label_text}",
+            )
             return True
         self._failed_attempts += 1
         answer = await self._ask(
@@ -591,7 +702,8 @@ class RecoveryWorkflow:
         try:
             quote: Quote = await self._call(
                 names.QUOTE_SUBSTITUTE,
-                QuoteRequest(original_sku=inc.wanted, substitute_sku=answer.value), Quote,
+                QuoteRequest(original_sku=inc.wanted, substitute_sku=answer.value),
+                Quote,
             )
         except ActivityError as err:
             await self._escalate(f"substitute {answer.value} failed: {_failure_reason(err)}")
@@ -602,8 +714,9 @@ class RecoveryWorkflow:
             self._refund_requested = True
             return False
         self._substitute = quote
-        self._event("substitute_chosen",
-                    f"{quote.substitute_sku}, price difference {quote.difference}")
+        self._event(
+            "substitute_chosen", f"{quote.substitute_sku}, price difference {quote.difference}"
+        )
         return True
 
     # ---- coffee shop
@@ -637,7 +750,8 @@ class RecoveryWorkflow:
             )
         self._claims_open = False
         items = compensation.plan(
-            self.playbook, self.incident.paid,
+            self.playbook,
+            self.incident.paid,
             failed_attempts=self._failed_attempts,
             refund_requested=self._refund_requested,
             claims=self.status.claims,
@@ -650,7 +764,8 @@ class RecoveryWorkflow:
         currency = self.incident.paid.currency
         limit = self.status.discretion_limit
         granted = compensation.money_total(
-            (i for i in self.status.compensation if i.state in ("approved", "paid")), currency)
+            (i for i in self.status.compensation if i.state in ("approved", "paid")), currency
+        )
         total = compensation.money_total(items, currency)
         self.status.compensation.extend(items)
         if granted + total > limit:
@@ -664,8 +779,10 @@ class RecoveryWorkflow:
             headroom = limit - granted if granted <= limit else Money.zero(currency)
             allowed = items if approved else compensation.within_limit(items, headroom)
         else:
-            self._event("within_discretion", f"{total}{' more' if granted.amount else ''} "
-                        f"within the frontline limit of {limit}")
+            self._event(
+                "within_discretion",
+                f"{total}{' more' if granted.amount else ''} within the frontline limit of {limit}",
+            )
             allowed = items
         for item in items:
             item.state = "approved" if any(a is item for a in allowed) else "declined"
@@ -674,18 +791,28 @@ class RecoveryWorkflow:
                 await self._execute(item)
         if self._substitute is not None and request_id == "compensation":
             waiver = next((i for i in items if i.kind == "waiver"), None)
-            waived = waiver.amount if waiver and waiver.state == "approved" and waiver.amount \
+            waived = (
+                waiver.amount
+                if waiver and waiver.state == "approved" and waiver.amount
                 else Money.zero(currency)
+            )
             try:
                 await self._call(
                     names.PLACE_SUBSTITUTE,
-                    SubstituteRequest(step="substitute", order=self.incident.reference,
-                                      sku=self._substitute.substitute_sku,
-                                      customer_id=self.customer.id, waived=waived),
+                    SubstituteRequest(
+                        step="substitute",
+                        order=self.incident.reference,
+                        sku=self._substitute.substitute_sku,
+                        customer_id=self.customer.id,
+                        waived=waived,
+                    ),
                     ProductReceipt,
                 )
-                self._action("substitute", f"sent {self._substitute.substitute_sku} as a "
-                             "substitute", amount=waived if waived.amount else None)
+                self._action(
+                    "substitute",
+                    f"sent {self._substitute.substitute_sku} as a substitute",
+                    amount=waived if waived.amount else None,
+                )
                 if waiver is not None and waiver.state == "approved":
                     waiver.state = "paid"
             except ActivityError as err:
@@ -699,9 +826,14 @@ class RecoveryWorkflow:
                 assert item.amount is not None
                 receipt: PaymentReceipt = await workflow.execute_activity(
                     names.MAKE_PAYMENT,
-                    PaymentRequest(step=item.step, kind=item.kind, amount=item.amount,
-                                   customer_id=self.customer.id,
-                                   reference=self.incident.reference, memo=item.description),
+                    PaymentRequest(
+                        step=item.step,
+                        kind=item.kind,
+                        amount=item.amount,
+                        customer_id=self.customer.id,
+                        reference=self.incident.reference,
+                        memo=item.description,
+                    ),
                     result_type=PaymentReceipt,
                     start_to_close_timeout=CALL_TIMEOUT,
                     schedule_to_close_timeout=self.inp.retries.payment_deadline,
@@ -739,8 +871,11 @@ class RecoveryWorkflow:
             total = compensation.money_total(paid, self.incident.paid.currency)
             body += ["", f"In all we paid or credited you {total}."]
         if open_items:
-            body += ["", "Still open, a colleague will contact you about:",
-                     *[f"- {i.description}: {i.amount}" for i in open_items]]
+            body += [
+                "",
+                "Still open, a colleague will contact you about:",
+                *[f"- {i.description}: {i.amount}" for i in open_items],
+            ]
         step = "confirm" if round_ == 1 else f"confirm:{round_}"
         await self._tell(step, "Confirmation: what we did", "\n".join(body))
 
@@ -788,9 +923,12 @@ class RecoveryWorkflow:
         if extra <= 0:
             await self._escalate(f"case reopened: {answer.comment or 'customer not satisfied'}")
             return
-        item = CompensationItem(step=f"coupon:reopen-{round_}", kind="coupon",
-                                description="extra goodwill coupon",
-                                amount=Money(amount=extra, currency=currency))
+        item = CompensationItem(
+            step=f"coupon:reopen-{round_}",
+            kind="coupon",
+            description="extra goodwill coupon",
+            amount=Money(amount=extra, currency=currency),
+        )
         await self._settle([item], request_id=f"reopen-{round_}")
 
     async def _document(self, resolution: Resolution) -> CaseOutcome:
@@ -838,8 +976,12 @@ class RecoveryWorkflow:
     @workflow.update(name=contract.ANSWER)
     def answer(self, answer: CustomerAnswer) -> Accepted:
         self._answers[answer.question_id] = answer
-        self._event("answer", f"{answer.question_id}: {answer.answer}"
-                    + (f" ({answer.value})" if answer.value else ""), by=str(answer.by))
+        self._event(
+            "answer",
+            f"{answer.question_id}: {answer.answer}"
+            + (f" ({answer.value})" if answer.value else ""),
+            by=str(answer.by),
+        )
         return Accepted(case_id=self.status.case_id, detail=f"answer {answer.answer!r} taken")
 
     @answer.validator
@@ -861,10 +1003,13 @@ class RecoveryWorkflow:
     @workflow.update(name=contract.SUBMIT_CLAIM)
     def submit_claim(self, claim: ExpenseClaim) -> Accepted:
         self.status.claims.append(claim)
-        self._event("claim", f"{claim.claim_id}: {claim.description}", amount=claim.amount,
-                    by=str(claim.by))
-        return Accepted(case_id=self.status.case_id,
-                        detail=f"claim {claim.claim_id} for {claim.amount} accepted")
+        self._event(
+            "claim", f"{claim.claim_id}: {claim.description}", amount=claim.amount, by=str(claim.by)
+        )
+        return Accepted(
+            case_id=self.status.case_id,
+            detail=f"claim {claim.claim_id} for {claim.amount} accepted",
+        )
 
     @submit_claim.validator
     def _check_claim(self, claim: ExpenseClaim) -> None:
@@ -882,8 +1027,10 @@ class RecoveryWorkflow:
         if claim.amount.amount <= 0:
             _reject("a claim must be for more than zero")
         if claim.amount.amount > policy.max_claim:
-            _reject(f"{claim.amount} is above the per-claim maximum of {policy.max_claim} "
-                    f"{currency}: a manager must handle it")
+            _reject(
+                f"{claim.amount} is above the per-claim maximum of {policy.max_claim} "
+                f"{currency}: a manager must handle it"
+            )
         if any(c.claim_id == claim.claim_id for c in self.status.claims):
             _reject(f"claim {claim.claim_id} was already submitted")
         if len(self.status.claims) >= policy.max_claims:
@@ -893,8 +1040,11 @@ class RecoveryWorkflow:
     def decide(self, decision: ApprovalDecision) -> Accepted:
         self._decisions[decision.request_id] = decision
         verdict = "approved" if decision.approved else "rejected"
-        self._event("approval", f"{decision.request_id} {verdict}"
-                    + (f": {decision.note}" if decision.note else ""), by=str(decision.by))
+        self._event(
+            "approval",
+            f"{decision.request_id} {verdict}" + (f": {decision.note}" if decision.note else ""),
+            by=str(decision.by),
+        )
         return Accepted(case_id=self.status.case_id, detail=f"{decision.request_id} {verdict}")
 
     @decide.validator
@@ -954,8 +1104,10 @@ class RecoveryWorkflow:
         self._cancel = req
         assert self._main is not None
         self._main.cancel()
-        return Accepted(case_id=self.status.case_id,
-                        detail="cancelled: reservations are released and the customer told")
+        return Accepted(
+            case_id=self.status.case_id,
+            detail="cancelled: reservations are released and the customer told",
+        )
 
     @cancel.validator
     def _check_cancel(self, req: CancelCase) -> None:
@@ -978,8 +1130,9 @@ class RecoveryWorkflow:
             self._event("stage", stage.value)
             workflow.upsert_search_attributes([STAGE_KEY.value_set(stage.value)])
 
-    def _event(self, kind: str, detail: str, *, amount: Money | None = None,
-               by: str | None = None) -> None:
+    def _event(
+        self, kind: str, detail: str, *, amount: Money | None = None, by: str | None = None
+    ) -> None:
         self.status.events.append(
             Event(at=workflow.now(), kind=kind, detail=detail, amount=amount, by=by)
         )
@@ -991,22 +1144,39 @@ class RecoveryWorkflow:
 
     async def _call(self, activity: str, arg: Any, result_type: type | None) -> Any:
         return await workflow.execute_activity(
-            activity, arg, result_type=result_type,
-            start_to_close_timeout=CALL_TIMEOUT, retry_policy=_retry(self.inp.retries.product),
+            activity,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=CALL_TIMEOUT,
+            retry_policy=_retry(self.inp.retries.product),
         )
 
-    async def _send(self, step: str, channel: Channel, to: str, subject: str, body: str,
-                    ) -> MessageReceipt:
+    async def _send(
+        self,
+        step: str,
+        channel: Channel,
+        to: str,
+        subject: str,
+        body: str,
+    ) -> MessageReceipt:
         return await workflow.execute_activity(
             names.SEND_MESSAGE,
-            MessageRequest(step=step, channel=channel, to=to, subject=subject, body=body,
-                           customer_id=self.customer.id),
+            MessageRequest(
+                step=step,
+                channel=channel,
+                to=to,
+                subject=subject,
+                body=body,
+                customer_id=self.customer.id,
+            ),
             result_type=MessageReceipt,
-            start_to_close_timeout=CALL_TIMEOUT, retry_policy=_retry(self.inp.retries.notify),
+            start_to_close_timeout=CALL_TIMEOUT,
+            retry_policy=_retry(self.inp.retries.notify),
         )
 
-    async def _tell(self, step: str, subject: str, body: str,
-                    channel: Channel | None = None) -> bool:
+    async def _tell(
+        self, step: str, subject: str, body: str, channel: Channel | None = None
+    ) -> bool:
         channel = channel or self.customer.preferred_channel
         to = self.customer.contact(channel)
         if to is None:
@@ -1015,8 +1185,9 @@ class RecoveryWorkflow:
         try:
             await self._send(f"{step}:{channel}", channel, to, subject, body)
         except ActivityError as err:
-            await self._escalate(f"could not reach the customer by {channel}: "
-                                 f"{_failure_reason(err)}")
+            await self._escalate(
+                f"could not reach the customer by {channel}: {_failure_reason(err)}"
+            )
             return False
         if self.status.first_contact_at is None:
             self.status.first_contact_at = workflow.now()
@@ -1033,9 +1204,15 @@ class RecoveryWorkflow:
         for channel in channels:
             await self._tell(step, subject, body, channel=channel)
 
-    async def _ask(self, qid: str, prompt: str, choices: list[str], *,
-                   wait: timedelta | None = None, reminders: int = 0,
-                   ) -> CustomerAnswer | None:
+    async def _ask(
+        self,
+        qid: str,
+        prompt: str,
+        choices: list[str],
+        *,
+        wait: timedelta | None = None,
+        reminders: int = 0,
+    ) -> CustomerAnswer | None:
         """Ask the customer on their channel; None when every wait ran out."""
         wait = wait or self.playbook.timeouts.customer_reply
         body = f"{prompt}\n\nPlease answer: {' / '.join(choices)} (question {qid})."
@@ -1046,7 +1223,11 @@ class RecoveryWorkflow:
             now = workflow.now()
             if self.status.question is None:  # open once it has been asked
                 self.status.question = Question(
-                    id=qid, prompt=prompt, choices=choices, asked_at=now, deadline=now + wait,
+                    id=qid,
+                    prompt=prompt,
+                    choices=choices,
+                    asked_at=now,
+                    deadline=now + wait,
                     on_timeout="no answer",
                 )
                 self._resolution_clock(running=False)
@@ -1075,18 +1256,26 @@ class RecoveryWorkflow:
         timeouts = self.playbook.timeouts
         now = workflow.now()
         self.status.approval = ApprovalRequest(
-            id=rid, reason=reason, amount=amount, asked_at=now, deadline=now + timeouts.approval,
+            id=rid,
+            reason=reason,
+            amount=amount,
+            asked_at=now,
+            deadline=now + timeouts.approval,
         )
         self._event("approval_requested", f"{rid}: {reason}", amount=amount)
         self._sla.start("approval_decision", now, label=f"approval:{rid}")
-        await self._notify_ops(f"approval:{rid}", f"Approval needed: {self.status.case_id}",
-                               f"{reason}. Decide with: makegood approve {self.status.case_id} "
-                               f"{rid} --as manager:<you> [--reject]")
+        await self._notify_ops(
+            f"approval:{rid}",
+            f"Approval needed: {self.status.case_id}",
+            f"{reason}. Decide with: makegood approve {self.status.case_id} "
+            f"{rid} --as manager:<you> [--reject]",
+        )
         decided = False
         for level in range(timeouts.approval_escalations + 1):
             try:
-                await workflow.wait_condition(lambda: rid in self._decisions,
-                                              timeout=timeouts.approval)
+                await workflow.wait_condition(
+                    lambda: rid in self._decisions, timeout=timeouts.approval
+                )
                 decided = True
                 break
             except TimeoutError:
@@ -1095,18 +1284,21 @@ class RecoveryWorkflow:
                     self.status.approval.deadline = workflow.now() + timeouts.approval
                     await self._escalate(
                         f"approval {rid} undecided after {timeouts.approval}; escalated to "
-                        f"level {level + 1}", step=f"approval:{rid}:level-{level + 1}",
+                        f"level {level + 1}",
+                        step=f"approval:{rid}:level-{level + 1}",
                     )
         self.status.approval = None
         self._sla.stop(f"approval:{rid}", workflow.now())
         if not decided:
-            await self._escalate(f"approval {rid} never decided: treated as declined",
-                                 step=f"approval:{rid}:expired")
+            await self._escalate(
+                f"approval {rid} never decided: treated as declined", step=f"approval:{rid}:expired"
+            )
             return False
         return self._decisions[rid].approved
 
-    async def _notify_ops(self, step: str, subject: str, body: str, *,
-                          to: str | None = None) -> None:
+    async def _notify_ops(
+        self, step: str, subject: str, body: str, *, to: str | None = None
+    ) -> None:
         try:
             await self._send(step, "email", to or self.inp.ops_contact, subject, body)
         except ActivityError as err:
@@ -1120,6 +1312,9 @@ class RecoveryWorkflow:
         self._event("escalated", reason)
         workflow.logger.warning("case escalated: %s", reason)
         n = len(self.status.escalations)
-        await self._notify_ops(step or f"escalation:{n}", f"Escalated: {self.status.case_id}",
-                               f"{reason}\n\nCase {self.status.case_id}, ticket "
-                               f"{self.ticket.id}, stage {self.status.stage.value}.")
+        await self._notify_ops(
+            step or f"escalation:{n}",
+            f"Escalated: {self.status.case_id}",
+            f"{reason}\n\nCase {self.status.case_id}, ticket "
+            f"{self.ticket.id}, stage {self.status.stage.value}.",
+        )

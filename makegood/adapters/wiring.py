@@ -37,8 +37,9 @@ class Adapters:
     outcomes: OutcomeStore
 
     def activities(self) -> list[object]:
-        return all_activities(self.notifier, self.payments, self.product, self.telephony,
-                              self.outcomes)
+        return all_activities(
+            self.notifier, self.payments, self.product, self.telephony, self.outcomes
+        )
 
 
 @contextlib.asynccontextmanager
@@ -48,28 +49,47 @@ async def configured_adapters(settings: Settings) -> AsyncIterator[Adapters]:
     clients: list[HttpProvider] = []
 
     def http(url: str) -> HttpProvider:
-        clients.append(HttpProvider(url, settings.provider_secret.get_secret_value(),
-                                    timeout_s=settings.provider_timeout_s))
+        clients.append(
+            HttpProvider(
+                url,
+                settings.provider_secret.get_secret_value(),
+                timeout_s=settings.provider_timeout_s,
+            )
+        )
         return clients[-1]
 
     try:
         await store.seed(settings.seed_data())
         local = LocalNotifier(store)
-        email = SmtpNotifier(SmtpConfig(
-            host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_sender,
-            starttls=settings.smtp_starttls, tls=settings.smtp_tls,
-            username=settings.smtp_username, password=settings.smtp_password,
-            ca_file=settings.smtp_ca_file),
-            store) if settings.email == "smtp" else local
+        email = (
+            SmtpNotifier(
+                SmtpConfig(
+                    host=settings.smtp_host,
+                    port=settings.smtp_port,
+                    sender=settings.smtp_sender,
+                    starttls=settings.smtp_starttls,
+                    tls=settings.smtp_tls,
+                    username=settings.smtp_username,
+                    password=settings.smtp_password,
+                    ca_file=settings.smtp_ca_file,
+                ),
+                store,
+            )
+            if settings.email == "smtp"
+            else local
+        )
         sms = HttpNotifier(http(settings.sms_url)) if settings.sms == "http" else local
         push = HttpNotifier(http(settings.push_url)) if settings.push == "http" else local
         yield Adapters(
             ChannelRouter(email=email, sms=sms, app=push),
-            HttpPayments(http(settings.payments_url)) if settings.payments == "http"
+            HttpPayments(http(settings.payments_url))
+            if settings.payments == "http"
             else LocalPayments(store),
-            HttpProductControl(http(settings.product_url)) if settings.product == "http"
+            HttpProductControl(http(settings.product_url))
+            if settings.product == "http"
             else LocalProductControl(store),
-            HttpTelephony(http(settings.telephony_url)) if settings.telephony == "http"
+            HttpTelephony(http(settings.telephony_url))
+            if settings.telephony == "http"
             else LocalTelephony(store),
             LocalOutcomes(store),
         )

@@ -32,8 +32,9 @@ class Caller:
 class Tokens:
     def __init__(self, tokens: dict[str, str]) -> None:
         self.by_token = {token: Actor.parse(who) for token, who in tokens.items()}
-        bad = [str(a) for a in self.by_token.values()
-               if a.role not in ("agent", "manager", "auditor")]
+        bad = [
+            str(a) for a in self.by_token.values() if a.role not in ("agent", "manager", "auditor")
+        ]
         if bad:
             raise ValueError(f"API tokens may carry agent, manager or auditor, not {bad}")
 
@@ -44,29 +45,33 @@ class Tokens:
         return None
 
 
-_bearer = HTTPBearer(auto_error=False, description="a token issued to an agent, manager or "
-                                                   "auditor")
+_bearer = HTTPBearer(auto_error=False, description="a token issued to an agent, manager or auditor")
 
 
-def caller(request: Request,
-           credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-           ) -> Caller:
+def caller(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Caller:
     if credentials is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "a bearer token is required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     found = request.app.state.tokens.caller(credentials.credentials)
     if found is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown token",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "unknown token", headers={"WWW-Authenticate": "Bearer"}
+        )
     return found
 
 
 def require(*roles: str) -> Callable[[Caller], Caller]:
     def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
         if who.role not in roles:
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"this needs the {' or '.join(roles)} role; {who.actor} has "
-                                f"{who.role}")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"this needs the {' or '.join(roles)} role; {who.actor} has {who.role}",
+            )
         return who
 
     return check
@@ -91,8 +96,9 @@ class ReplayGuard:
         return True
 
 
-def verify_standard_webhook(secret: str, guard: ReplayGuard, body: bytes,
-                            headers: dict[str, str]) -> str:
+def verify_standard_webhook(
+    secret: str, guard: ReplayGuard, body: bytes, headers: dict[str, str]
+) -> str:
     """Standard Webhooks: HMAC-SHA256 over id.timestamp.body, 5 minutes' tolerance.
 
     Returns the delivery id; raises 401 for a bad signature, 409 for a replay.
@@ -100,12 +106,12 @@ def verify_standard_webhook(secret: str, guard: ReplayGuard, body: bytes,
     try:
         Webhook(secret).verify(body, headers, json_parse=False)
     except (WebhookVerificationError, ValueError) as err:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                            f"webhook signature rejected: {err}") from None
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, f"webhook signature rejected: {err}"
+        ) from None
     delivery = headers.get("webhook-id", "")
     if not guard.first_time(f"std:{delivery}"):
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"delivery {delivery} was already received")
+        raise HTTPException(status.HTTP_409_CONFLICT, f"delivery {delivery} was already received")
     return delivery
 
 
@@ -114,8 +120,9 @@ def zendesk_signature(secret: str, timestamp: str, body: bytes) -> str:
     return base64.b64encode(mac).decode()
 
 
-def verify_zendesk(secret: str, guard: ReplayGuard, tolerance_s: int, body: bytes,
-                   headers: dict[str, str]) -> None:
+def verify_zendesk(
+    secret: str, guard: ReplayGuard, tolerance_s: int, body: bytes, headers: dict[str, str]
+) -> None:
     """Zendesk's own scheme: base64 HMAC-SHA256 over timestamp + body, in two headers."""
     signature = headers.get("x-zendesk-webhook-signature")
     stamp = headers.get("x-zendesk-webhook-signature-timestamp")
@@ -124,11 +131,14 @@ def verify_zendesk(secret: str, guard: ReplayGuard, tolerance_s: int, body: byte
     try:
         sent = _parse_zendesk_time(stamp)
     except ValueError:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                            f"bad signature timestamp {stamp!r}") from None
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, f"bad signature timestamp {stamp!r}"
+        ) from None
     if abs(time.time() - sent) > tolerance_s:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                            "signature timestamp outside the tolerance: stale or replayed")
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "signature timestamp outside the tolerance: stale or replayed",
+        )
     expected = zendesk_signature(secret, stamp, body)
     if not hmac.compare_digest(expected, signature):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Zendesk signature does not match")

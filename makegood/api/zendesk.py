@@ -60,8 +60,11 @@ def to_ticket(payload: ZendeskWebhook) -> dict[str, Any]:
         "reference": fields.pop("reference", f"ZD-{t.id}"),
         "summary": t.description or t.subject,
         "paid": paid,
-        **{k: fields[k] for k in ("item", "wanted", "location", "asset", "fault", "call_at")
-           if k in fields},
+        **{
+            k: fields[k]
+            for k in ("item", "wanted", "location", "asset", "fault", "call_at")
+            if k in fields
+        },
     }
     return {
         "id": f"ZD-{t.id}",

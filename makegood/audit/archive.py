@@ -36,8 +36,10 @@ class Manifest(BaseModel):
     def load(cls, folder: Path) -> Manifest:
         path = folder / MANIFEST
         if not path.exists():
-            raise FileNotFoundError(f"{path} is missing: not a Makegood history folder "
-                                    "(write one with `makegood export`)")
+            raise FileNotFoundError(
+                f"{path} is missing: not a Makegood history folder "
+                "(write one with `makegood export`)"
+            )
         manifest = cls.model_validate_json(path.read_text())
         if manifest.format != FORMAT:
             raise ValueError(f"{path}: unknown format {manifest.format!r}, expected {FORMAT}")
@@ -65,18 +67,30 @@ def open_manifest(folder: Path) -> Manifest:
         return Manifest(written_at=datetime.now(UTC))
 
 
-def write_history(folder: Path, name: str, history: WorkflowHistory, *,
-                  manifest: Manifest | None = None, status: str | None = None,
-                  closed_at: datetime | None = None) -> Entry:
+def write_history(
+    folder: Path,
+    name: str,
+    history: WorkflowHistory,
+    *,
+    manifest: Manifest | None = None,
+    status: str | None = None,
+    closed_at: datetime | None = None,
+) -> Entry:
     """Write `<name>.json` and add it to `manifest`, or to the folder's manifest on disk."""
     own = manifest is None
     manifest = manifest or open_manifest(folder)
     text = json.dumps(history.to_json_dict(), indent=2) + "\n"
     (folder / f"{name}.json").write_text(text)
-    entry = Entry(file=f"{name}.json", workflow_id=history.workflow_id,
-                  run_id=history.run_id or None, workflow_type=workflow_type(history),
-                  status=status, closed_at=closed_at, events=len(history.events),
-                  sha256=hashlib.sha256(text.encode()).hexdigest())
+    entry = Entry(
+        file=f"{name}.json",
+        workflow_id=history.workflow_id,
+        run_id=history.run_id or None,
+        workflow_type=workflow_type(history),
+        status=status,
+        closed_at=closed_at,
+        events=len(history.events),
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
+    )
     manifest.entries = [e for e in manifest.entries if e.file != entry.file] + [entry]
     manifest.written_at = datetime.now(UTC)
     if own:
@@ -94,6 +108,8 @@ async def read_folder(folder: Path) -> AsyncIterator[WorkflowHistory]:
     for entry, path in entries(folder):
         text = path.read_text()
         if hashlib.sha256(text.encode()).hexdigest() != entry.sha256:
-            raise ValueError(f"{path}: checksum does not match the manifest; the file was "
-                             "changed after it was exported")
+            raise ValueError(
+                f"{path}: checksum does not match the manifest; the file was "
+                "changed after it was exported"
+            )
         yield WorkflowHistory.from_json(entry.workflow_id, text)

@@ -51,17 +51,26 @@ def movements(histories: Iterable[WorkflowHistory]) -> list[Movement]:
                 attrs = event.activity_task_scheduled_event_attributes
                 if attrs.activity_type.name == names.MAKE_PAYMENT:
                     requests[event.event_id] = convert.from_payloads(
-                        list(attrs.input.payloads), [PaymentRequest])[0]
+                        list(attrs.input.payloads), [PaymentRequest]
+                    )[0]
             elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
                 done = event.activity_task_completed_event_attributes
                 req = requests.get(done.scheduled_event_id)
                 if req is None:
                     continue
                 receipt: PaymentReceipt = convert.from_payloads(
-                    list(done.result.payloads), [PaymentReceipt])[0]
+                    list(done.result.payloads), [PaymentReceipt]
+                )[0]
                 case_id = history.workflow_id.split(":")[0]
-                found.append(Movement(case_id, f"{history.workflow_id}:{req.step}", req.kind,
-                                      req.amount, receipt.payment_id))
+                found.append(
+                    Movement(
+                        case_id,
+                        f"{history.workflow_id}:{req.step}",
+                        req.kind,
+                        req.amount,
+                        receipt.payment_id,
+                    )
+                )
     return found
 
 
@@ -76,23 +85,49 @@ def reconcile(moves: list[Movement], ledger: list[LedgerEntry]) -> list[Differen
     diffs: list[Difference] = []
     for key in sorted(set(by_key_history) | set(by_key_ledger)):
         hist, books = by_key_history.get(key, []), by_key_ledger.get(key, [])
-        case_id = (hist[0].case_id if hist else books[0].case_id)
+        case_id = hist[0].case_id if hist else books[0].case_id
         h = str(hist[0].amount) if hist else None
         b = str(books[0].amount) if books else None
         if not books:
-            diffs.append(Difference("missing_in_ledger", key, case_id, h, None,
-                                    f"the case paid {h} ({hist[0].payment_id}) but the "
-                                    "provider's ledger has no such payment"))
+            diffs.append(
+                Difference(
+                    "missing_in_ledger",
+                    key,
+                    case_id,
+                    h,
+                    None,
+                    f"the case paid {h} ({hist[0].payment_id}) but the "
+                    "provider's ledger has no such payment",
+                )
+            )
             continue
         if not hist:
-            diffs.append(Difference("not_in_history", key, case_id, None, b,
-                                    f"the ledger shows {b} ({books[0].payment_id}) that no "
-                                    "case history made"))
+            diffs.append(
+                Difference(
+                    "not_in_history",
+                    key,
+                    case_id,
+                    None,
+                    b,
+                    f"the ledger shows {b} ({books[0].payment_id}) that no case history made",
+                )
+            )
             continue
         if len(books) > 1 or len(hist) > 1:
-            diffs.append(Difference("duplicated", key, case_id, h, b,
-                                    f"{len(hist)} in history, {len(books)} in the ledger"))
+            diffs.append(
+                Difference(
+                    "duplicated",
+                    key,
+                    case_id,
+                    h,
+                    b,
+                    f"{len(hist)} in history, {len(books)} in the ledger",
+                )
+            )
         if hist[0].amount != books[0].amount:
-            diffs.append(Difference("amount_mismatch", key, case_id, h, b,
-                                    f"history says {h}, the ledger {b}"))
+            diffs.append(
+                Difference(
+                    "amount_mismatch", key, case_id, h, b, f"history says {h}, the ledger {b}"
+                )
+            )
     return diffs

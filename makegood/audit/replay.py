@@ -47,9 +47,11 @@ def terminal_progress(done: int, failed: int, elapsed: float) -> None:
     sys.stderr.flush()
 
 
-async def replay_all(histories: AsyncIterator[WorkflowHistory],
-                     progress: Progress | None = None,
-                     replayer: Replayer | None = None) -> list[Replayed]:
+async def replay_all(
+    histories: AsyncIterator[WorkflowHistory],
+    progress: Progress | None = None,
+    replayer: Replayer | None = None,
+) -> list[Replayed]:
     results: list[Replayed] = []
     failed = 0
     started = time.perf_counter()
@@ -64,9 +66,15 @@ async def replay_all(histories: AsyncIterator[WorkflowHistory],
                 text = str(result.replay_failure)
                 core = _MESSAGE.search(text)  # the core's own words, without the wrapping
                 error = core.group(1) if core else f"{type(result.replay_failure).__name__}: {text}"
-            results.append(Replayed(history.workflow_id, history.run_id or None,
-                                    started_attrs.workflow_type.name, len(history.events),
-                                    error))
+            results.append(
+                Replayed(
+                    history.workflow_id,
+                    history.run_id or None,
+                    started_attrs.workflow_type.name,
+                    len(history.events),
+                    error,
+                )
+            )
             if progress and (len(results) % 25 == 0 or error):
                 progress(len(results), failed, time.perf_counter() - started)
     if progress:

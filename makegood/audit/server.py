@@ -40,18 +40,24 @@ async def case_histories(client: Client, case_id: str) -> list[WorkflowHistory]:
     return found
 
 
-async def export_closed(client: Client, folder: Path, query: str | None = None,
-                        *, progress: bool = False) -> Manifest:
+async def export_closed(
+    client: Client, folder: Path, query: str | None = None, *, progress: bool = False
+) -> Manifest:
     """Closed cases' histories as JSON files plus a manifest; running ones are left out."""
     manifest = open_manifest(folder)
     closed = f'{visibility_query([], query)} AND ExecutionStatus != "Running"'
     count = 0
     async for wf in client.list_workflows(closed):
         history = await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
-        status = wf.status.name.lower() if isinstance(wf.status, WorkflowExecutionStatus) \
-            else None
-        write_history(folder, file_name(wf.id), history, manifest=manifest, status=status,
-                      closed_at=wf.close_time)
+        status = wf.status.name.lower() if isinstance(wf.status, WorkflowExecutionStatus) else None
+        write_history(
+            folder,
+            file_name(wf.id),
+            history,
+            manifest=manifest,
+            status=status,
+            closed_at=wf.close_time,
+        )
         count += 1
         if progress and count % 25 == 0:
             sys.stderr.write(f"\rexported {count}")

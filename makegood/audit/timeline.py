@@ -55,24 +55,37 @@ from makegood.domain.provider import (
 )
 
 REQUESTS: dict[str, type[BaseModel]] = {
-    names.SEND_MESSAGE: MessageRequest, names.MAKE_PAYMENT: PaymentRequest,
-    names.LOCATE_VEHICLE: LocateRequest, names.REBOOK_VEHICLE: RebookRequest,
-    names.RELEASE_BOOKING: ReleaseRequest, names.CREATE_RETURN: ReturnRequest,
-    names.PLACE_SUBSTITUTE: SubstituteRequest, names.SHIP_ITEM: ShipRequest,
-    names.GRANT_PERK: PerkRequest, names.REMAKE_ORDER: RemakeRequest,
-    names.BOOK_REPAIR: RepairRequest, names.REPLACE_ITEM: ReplaceRequest,
+    names.SEND_MESSAGE: MessageRequest,
+    names.MAKE_PAYMENT: PaymentRequest,
+    names.LOCATE_VEHICLE: LocateRequest,
+    names.REBOOK_VEHICLE: RebookRequest,
+    names.RELEASE_BOOKING: ReleaseRequest,
+    names.CREATE_RETURN: ReturnRequest,
+    names.PLACE_SUBSTITUTE: SubstituteRequest,
+    names.SHIP_ITEM: ShipRequest,
+    names.GRANT_PERK: PerkRequest,
+    names.REMAKE_ORDER: RemakeRequest,
+    names.BOOK_REPAIR: RepairRequest,
+    names.REPLACE_ITEM: ReplaceRequest,
     names.SCHEDULE_CALL: CallRequest,
 }
 RESULTS: dict[str, type[BaseModel]] = {
-    names.MAKE_PAYMENT: PaymentReceipt, names.REBOOK_VEHICLE: BookingResult,
-    names.CREATE_RETURN: ReturnLabel, names.REPLACE_ITEM: Replacement,
-    names.SCHEDULE_CALL: ScheduledCall, names.RELEASE_BOOKING: ProductReceipt,
+    names.MAKE_PAYMENT: PaymentReceipt,
+    names.REBOOK_VEHICLE: BookingResult,
+    names.CREATE_RETURN: ReturnLabel,
+    names.REPLACE_ITEM: Replacement,
+    names.SCHEDULE_CALL: ScheduledCall,
+    names.RELEASE_BOOKING: ProductReceipt,
     names.FIND_RELATED_CASES: RelatedCases,
 }
 UPDATES: dict[str, type[BaseModel]] = {
-    contract.ANSWER: CustomerAnswer, contract.SUBMIT_CLAIM: ExpenseClaim,
-    contract.DECIDE: ApprovalDecision, contract.ADD_NOTE: AgentNote,
-    contract.ASSIGN: AssignCase, contract.ESCALATE: EscalateCase, contract.CANCEL: CancelCase,
+    contract.ANSWER: CustomerAnswer,
+    contract.SUBMIT_CLAIM: ExpenseClaim,
+    contract.DECIDE: ApprovalDecision,
+    contract.ADD_NOTE: AgentNote,
+    contract.ASSIGN: AssignCase,
+    contract.ESCALATE: EscalateCase,
+    contract.CANCEL: CancelCase,
 }
 
 
@@ -125,15 +138,24 @@ class _Reader:
         attrs = e.workflow_execution_started_event_attributes
         if attrs.workflow_type.name == contract.CALLBACK_WORKFLOW:
             cb: CallbackInput = _decode(attrs.input.payloads, CallbackInput)
-            self.add(e, "callback", f"call-back started: call {cb.phone} at "
-                     f"{cb.at:%Y-%m-%d %H:%M} UTC, up to {cb.settings.calls} calls")
+            self.add(
+                e,
+                "callback",
+                f"call-back started: call {cb.phone} at "
+                f"{cb.at:%Y-%m-%d %H:%M} UTC, up to {cb.settings.calls} calls",
+            )
             return
         inp: CaseInput = _decode(attrs.input.payloads, CaseInput)
         self.ops = self.ops or inp.ops_contact
         t, inc = inp.ticket, inp.ticket.incident
-        self.add(e, "report", f"ticket {t.id} from {t.source}: {inc.kind.value} about "
-                 f"{inc.reference}, {inc.summary} (customer {t.customer.id}, paid {inc.paid}; "
-                 f"playbooks {inp.playbook_version})", amount=str(inc.paid))
+        self.add(
+            e,
+            "report",
+            f"ticket {t.id} from {t.source}: {inc.kind.value} about "
+            f"{inc.reference}, {inc.summary} (customer {t.customer.id}, paid {inc.paid}; "
+            f"playbooks {inp.playbook_version})",
+            amount=str(inc.paid),
+        )
 
     def _event_type_workflow_execution_completed(self, e: HistoryEvent) -> None:
         attrs = e.workflow_execution_completed_event_attributes
@@ -141,10 +163,14 @@ class _Reader:
             self.add(e, "callback", "call-back finished")
             return
         out: CaseOutcome = _decode(attrs.result.payloads, CaseOutcome)
-        self.add(e, "closed", f"closed {out.resolution}: paid out {out.paid_out} (goodwill "
-                 f"{out.goodwill}), {out.remedy_attempts} remedy attempt(s), "
-                 f"{out.escalations} escalation(s), re-opened {out.reopened}x",
-                 amount=str(out.paid_out))
+        self.add(
+            e,
+            "closed",
+            f"closed {out.resolution}: paid out {out.paid_out} (goodwill "
+            f"{out.goodwill}), {out.remedy_attempts} remedy attempt(s), "
+            f"{out.escalations} escalation(s), re-opened {out.reopened}x",
+            amount=str(out.paid_out),
+        )
 
     def _event_type_upsert_workflow_search_attributes(self, e: HistoryEvent) -> None:
         fields = e.upsert_workflow_search_attributes_event_attributes.search_attributes
@@ -164,14 +190,16 @@ class _Reader:
     def _event_type_activity_task_started(self, e: HistoryEvent) -> None:
         attrs = e.activity_task_started_event_attributes
         if attrs.attempt > 1:
-            self.retried[attrs.scheduled_event_id] = (attrs.attempt,
-                                                      attrs.last_failure.message)
+            self.retried[attrs.scheduled_event_id] = (attrs.attempt, attrs.last_failure.message)
 
     def _retries(self, e: HistoryEvent, scheduled_id: int, name: str) -> None:
         if scheduled_id in self.retried:
             attempt, reason = self.retried[scheduled_id]
-            self.add(e, "retry", f"{name} needed {attempt} attempts; the last failure before "
-                     f"it: {reason}")
+            self.add(
+                e,
+                "retry",
+                f"{name} needed {attempt} attempts; the last failure before it: {reason}",
+            )
 
     def _event_type_activity_task_failed(self, e: HistoryEvent) -> None:
         attrs = e.activity_task_failed_event_attributes
@@ -195,32 +223,51 @@ class _Reader:
         if name == names.SEND_MESSAGE:
             self._message(e, req, key)
         elif name == names.MAKE_PAYMENT:
-            self.add(e, "payment", f"{req.kind} of {req.amount} to {req.customer_id} "
-                     f"({req.memo}), payment {result.payment_id}", amount=str(req.amount),
-                     key=key)
+            self.add(
+                e,
+                "payment",
+                f"{req.kind} of {req.amount} to {req.customer_id} "
+                f"({req.memo}), payment {result.payment_id}",
+                amount=str(req.amount),
+                key=key,
+            )
         elif name == names.REBOOK_VEHICLE:
-            self.add(e, "booking", f"booked {result.vehicle} ({result.vehicle_class}) at "
-                     f"{result.location}, booking {result.booking_id}"
-                     + (", upgraded" if req.upgrade else ""), key=key)
+            self.add(
+                e,
+                "booking",
+                f"booked {result.vehicle} ({result.vehicle_class}) at "
+                f"{result.location}, booking {result.booking_id}"
+                + (", upgraded" if req.upgrade else ""),
+                key=key,
+            )
         elif name == names.RELEASE_BOOKING:
             self.add(e, "release", f"released booking {req.booking}", key=key)
         elif name == names.LOCATE_VEHICLE:
             self.add(e, "product", f"sounded the horn of {req.vehicle}", key=key)
         elif name == names.SCHEDULE_CALL:
-            self.add(e, "callback", f"call {result.call_id} booked for "
-                     f"{req.at:%Y-%m-%d %H:%M} UTC", key=key)
+            self.add(
+                e,
+                "callback",
+                f"call {result.call_id} booked for {req.at:%Y-%m-%d %H:%M} UTC",
+                key=key,
+            )
         elif name == names.FIND_RELATED_CASES:
-            self.add(e, "history", f"earlier cases unavailable: {result.note}"
-                     if not result.available else
-                     f"{len(result.cases)} earlier case(s) of this customer or asset"
-                     + "".join(f"; {c.case_id}" for c in result.cases))
+            self.add(
+                e,
+                "history",
+                f"earlier cases unavailable: {result.note}"
+                if not result.available
+                else f"{len(result.cases)} earlier case(s) of this customer or asset"
+                + "".join(f"; {c.case_id}" for c in result.cases),
+            )
         elif name == names.RECORD_OUTCOME:
             self.add(e, "documented", "outcome recorded")
         elif name in REQUESTS:
             detail = {
                 names.CREATE_RETURN: lambda: f"return label for {req.sku} on {req.order}",
-                names.PLACE_SUBSTITUTE: lambda: f"substitute {req.sku} ordered, {req.waived} "
-                                                "waived",
+                names.PLACE_SUBSTITUTE: lambda: (
+                    f"substitute {req.sku} ordered, {req.waived} waived"
+                ),
                 names.SHIP_ITEM: lambda: f"shipped {req.sku} for {req.order}",
                 names.GRANT_PERK: lambda: f"perk {req.perk} granted",
                 names.REMAKE_ORDER: lambda: f"remade {req.item} for {req.order}",
@@ -252,15 +299,24 @@ class _Reader:
             return
         by = str(action.by)  # type: ignore[attr-defined]
         text, kind, amount = {
-            contract.ANSWER: lambda: (f"answered {action.question_id}: {action.answer}"
-                                      + (f" ({action.value})" if action.value else ""),
-                                      "answer", None),
-            contract.SUBMIT_CLAIM: lambda: (f"claim {action.claim_id}: {action.description}",
-                                            "claim", str(action.amount)),
-            contract.DECIDE: lambda: (f"{action.request_id} "
-                                      f"{'approved' if action.approved else 'rejected'}"
-                                      + (f": {action.note}" if action.note else ""),
-                                      "approval", None),
+            contract.ANSWER: lambda: (
+                f"answered {action.question_id}: {action.answer}"
+                + (f" ({action.value})" if action.value else ""),
+                "answer",
+                None,
+            ),
+            contract.SUBMIT_CLAIM: lambda: (
+                f"claim {action.claim_id}: {action.description}",
+                "claim",
+                str(action.amount),
+            ),
+            contract.DECIDE: lambda: (
+                f"{action.request_id} "
+                f"{'approved' if action.approved else 'rejected'}"
+                + (f": {action.note}" if action.note else ""),
+                "approval",
+                None,
+            ),
             contract.ADD_NOTE: lambda: (f"note: {action.text}", "note", None),
             contract.ASSIGN: lambda: (f"assigned to {action.to}", "operator", None),
             contract.ESCALATE: lambda: (f"escalated: {action.reason}", "operator", None),
@@ -274,8 +330,12 @@ class _Reader:
             status: CallStatus = _decode(attrs.input.payloads, CallStatus)
             again = " again, ignored" if status.event_id in self.deliveries else ""
             self.deliveries.add(status.event_id)
-            self.add(e, "call_status", f"telephony: call {status.call_id} {status.status} "
-                     f"(delivery {status.event_id}{again})")
+            self.add(
+                e,
+                "call_status",
+                f"telephony: call {status.call_id} {status.status} "
+                f"(delivery {status.event_id}{again})",
+            )
 
 
 def timeline(histories: Iterable[WorkflowHistory]) -> list[Line]:
@@ -286,8 +346,7 @@ def timeline(histories: Iterable[WorkflowHistory]) -> list[Line]:
         reader = _Reader(history, ops)
         lines += reader.read()
         ops = reader.ops
-    lines.sort(key=lambda line: (line.at, line.workflow_id.endswith(":callback"),
-                                 line.event_id))
+    lines.sort(key=lambda line: (line.at, line.workflow_id.endswith(":callback"), line.event_id))
     return lines
 
 
@@ -308,10 +367,17 @@ def as_markdown(lines: list[Line], title: str) -> str:
     def cell(v: str | None) -> str:
         return (v or "").replace("|", "\\|")
 
-    rows = [f"# Timeline of {title}", "", "| when (UTC) | what | detail | amount | key | by |",
-            "|---|---|---|---|---|---|"]
-    rows += [f"| {line.at:%Y-%m-%d %H:%M:%S} | {line.kind} | {cell(line.text)} | "
-             f"{cell(line.amount)} | {cell(line.key)} | {cell(line.by)} |" for line in lines]
+    rows = [
+        f"# Timeline of {title}",
+        "",
+        "| when (UTC) | what | detail | amount | key | by |",
+        "|---|---|---|---|---|---|",
+    ]
+    rows += [
+        f"| {line.at:%Y-%m-%d %H:%M:%S} | {line.kind} | {cell(line.text)} | "
+        f"{cell(line.amount)} | {cell(line.key)} | {cell(line.by)} |"
+        for line in lines
+    ]
     return "\n".join(rows) + "\n"
 
 
@@ -320,13 +386,16 @@ def as_html(lines: list[Line], title: str) -> str:
         return f"<td>{html.escape(v or '')}</td>"
 
     body = "\n".join(
-        f"<tr class=\"{html.escape(line.kind)}\">{td(f'{line.at:%Y-%m-%d %H:%M:%S}')}"
+        f'<tr class="{html.escape(line.kind)}">{td(f"{line.at:%Y-%m-%d %H:%M:%S}")}'
         f"{td(line.kind)}{td(line.text)}{td(line.amount)}{td(line.key)}{td(line.by)}</tr>"
-        for line in lines)
-    return (f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Timeline of "
-            f"{html.escape(title)}</title><style>body{{font-family:sans-serif}}"
-            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}"
-            ".payment{background:#eef8ee}.sla_breach,.escalation,.failure{background:#fbeaea}"
-            f"</style></head><body><h1>Timeline of {html.escape(title)}</h1>\n<table>\n"
-            "<tr><th>when (UTC)</th><th>what</th><th>detail</th><th>amount</th><th>key</th>"
-            f"<th>by</th></tr>\n{body}\n</table></body></html>\n")
+        for line in lines
+    )
+    return (
+        f'<!doctype html>\n<html><head><meta charset="utf-8"><title>Timeline of '
+        f"{html.escape(title)}</title><style>body{{font-family:sans-serif}}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}"
+        ".payment{background:#eef8ee}.sla_breach,.escalation,.failure{background:#fbeaea}"
+        f"</style></head><body><h1>Timeline of {html.escape(title)}</h1>\n<table>\n"
+        "<tr><th>when (UTC)</th><th>what</th><th>detail</th><th>amount</th><th>key</th>"
+        f"<th>by</th></tr>\n{body}\n</table></body></html>\n"
+    )

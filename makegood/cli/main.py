@@ -96,14 +96,20 @@ async def _send(client: Client, case_id: str, action: Action) -> None:
 async def cmd_open(client: Client, settings: Settings, args: argparse.Namespace) -> None:
     raw = sys.stdin.read() if args.file == "-" else _read(args.file)
     ticket = parse_ticket(raw, settings.playbook_set)
-    opened = await open_case(client, ticket, settings.playbook_set,
-                             task_queue=settings.task_queue, ops_contact=settings.ops_contact)
+    opened = await open_case(
+        client,
+        ticket,
+        settings.playbook_set,
+        task_queue=settings.task_queue,
+        ops_contact=settings.ops_contact,
+    )
     if args.json:
-        _print_json({"case_id": opened.case_id, "created": opened.created,
-                     "run_id": opened.run_id})
+        _print_json({"case_id": opened.case_id, "created": opened.created, "run_id": opened.run_id})
     elif opened.created:
-        print(f"opened {opened.case_id} for ticket {ticket.id} "
-              f"({ticket.incident.kind.value}, playbooks {settings.playbook_set.version})")
+        print(
+            f"opened {opened.case_id} for ticket {ticket.id} "
+            f"({ticket.incident.kind.value}, playbooks {settings.playbook_set.version})"
+        )
     else:
         print(f"ticket {ticket.id} already has case {opened.case_id}; nothing new was started")
 
@@ -125,27 +131,37 @@ async def cmd_status(client: Client, settings: Settings, args: argparse.Namespac
 
 
 async def cmd_list(client: Client, settings: Settings, args: argparse.Namespace) -> None:
-    rows = await list_cases(client, open_only=args.open, stage=args.stage, sla=args.sla,
-                            limit=args.limit)
+    rows = await list_cases(
+        client, open_only=args.open, stage=args.stage, sla=args.sla, limit=args.limit
+    )
     if args.json:
         _print_json([row.model_dump(mode="json") for row in rows])
         return
     if not rows:
         print("no open cases" if args.open else "no cases")
         return
-    print(f"{'CASE':<28} {'KIND':<15} {'STAGE':<12} {'SLA':<9} {'STATUS':<10} "
-          f"{'STARTED':<20} CLOSED")
+    print(
+        f"{'CASE':<28} {'KIND':<15} {'STAGE':<12} {'SLA':<9} {'STATUS':<10} {'STARTED':<20} CLOSED"
+    )
     for row in rows:
         started = row.started.strftime("%Y-%m-%d %H:%M:%S") if row.started else "-"
         closed = row.closed.strftime("%Y-%m-%d %H:%M:%S") if row.closed else "-"
-        print(f"{row.case_id:<28} {row.kind or '-':<15} {row.stage or '-':<12} "
-              f"{row.sla or '-':<9} {row.status:<10} {started:<20} {closed}")
+        print(
+            f"{row.case_id:<28} {row.kind or '-':<15} {row.stage or '-':<12} "
+            f"{row.sla or '-':<9} {row.status:<10} {started:<20} {closed}"
+        )
 
 
 async def cmd_answer(client: Client, settings: Settings, args: argparse.Namespace) -> None:
     by = args.by or Actor(id=(await case_status(client, args.case)).customer_id, role="customer")
-    answer = build(CustomerAnswer, question_id=args.question, answer=args.answer,
-                    value=args.value, comment=args.comment, by=by)
+    answer = build(
+        CustomerAnswer,
+        question_id=args.question,
+        answer=args.answer,
+        value=args.value,
+        comment=args.comment,
+        by=by,
+    )
     await _send(client, args.case, answer)
 
 
@@ -156,14 +172,25 @@ async def cmd_claim(client: Client, settings: Settings, args: argparse.Namespace
     by = args.by or Actor(id=status.customer_id, role="customer")  # type: ignore[union-attr]
     currency = args.currency or status.discretion_limit.currency  # type: ignore[union-attr]
     amount = build(Money, amount=args.amount, currency=currency)
-    claim = build(ExpenseClaim, claim_id=args.claim_id, description=args.description,
-                   amount=amount, receipt=args.receipt, by=by)
+    claim = build(
+        ExpenseClaim,
+        claim_id=args.claim_id,
+        description=args.description,
+        amount=amount,
+        receipt=args.receipt,
+        by=by,
+    )
     await _send(client, args.case, claim)
 
 
 async def cmd_approve(client: Client, settings: Settings, args: argparse.Namespace) -> None:
-    decision = build(ApprovalDecision, request_id=args.request, approved=not args.reject,
-                      note=args.note, by=args.by)
+    decision = build(
+        ApprovalDecision,
+        request_id=args.request,
+        approved=not args.reject,
+        note=args.note,
+        by=args.by,
+    )
     await _send(client, args.case, decision)
 
 
@@ -172,10 +199,13 @@ async def cmd_note(client: Client, settings: Settings, args: argparse.Namespace)
     await _send(client, args.case, note)
 
 
-async def cmd_call_status(client: Client, settings: Settings, args: argparse.Namespace
-                          ) -> None:
-    report = build(CallStatus, call_id=args.call_id, status=args.status,
-                   event_id=args.event_id or f"cli-{uuid.uuid4().hex[:12]}")
+async def cmd_call_status(client: Client, settings: Settings, args: argparse.Namespace) -> None:
+    report = build(
+        CallStatus,
+        call_id=args.call_id,
+        status=args.status,
+        event_id=args.event_id or f"cli-{uuid.uuid4().hex[:12]}",
+    )
     if await report_call(client, args.case, report):
         print(f"{args.case}: call {args.call_id} reported {args.status}")
     else:
@@ -183,8 +213,7 @@ async def cmd_call_status(client: Client, settings: Settings, args: argparse.Nam
 
 
 async def cmd_assign(client: Client, settings: Settings, args: argparse.Namespace) -> None:
-    await _send(client, args.case,
-                build(AssignCase, to=args.to, contact=args.contact, by=args.by))
+    await _send(client, args.case, build(AssignCase, to=args.to, contact=args.contact, by=args.by))
 
 
 async def cmd_escalate(client: Client, settings: Settings, args: argparse.Namespace) -> None:
@@ -208,9 +237,11 @@ async def _histories(client: Client, args: argparse.Namespace) -> AsyncIterator[
 
 async def cmd_replay(client: Client, settings: Settings, args: argparse.Namespace) -> None:
     started = time.perf_counter()
-    results = await replay_all(_histories(client, args),
-                               terminal_progress if sys.stderr.isatty() else None,
-                               replayer=build_replayer(quiet=True, sandbox=not args.no_sandbox))
+    results = await replay_all(
+        _histories(client, args),
+        terminal_progress if sys.stderr.isatty() else None,
+        replayer=build_replayer(quiet=True, sandbox=not args.no_sandbox),
+    )
     elapsed = time.perf_counter() - started
     if sys.stderr.isatty():
         sys.stderr.write("\n")
@@ -220,8 +251,10 @@ async def cmd_replay(client: Client, settings: Settings, args: argparse.Namespac
         verdict = "reproduced" if r.ok else f"NON-DETERMINISTIC{where}: {r.error}"
         print(f"{r.workflow_id:<36} {r.workflow_type:<17} {r.events:>5} events  {verdict}")
     rate = len(results) / elapsed if elapsed else 0.0
-    print(f"{len(results) - len(failed)} of {len(results)} histories reproduced by the current "
-          f"code, {len(failed)} non-deterministic ({elapsed:.1f} s, {rate:.0f}/s)")
+    print(
+        f"{len(results) - len(failed)} of {len(results)} histories reproduced by the current "
+        f"code, {len(failed)} non-deterministic ({elapsed:.1f} s, {rate:.0f}/s)"
+    )
     if not results:
         raise Refused("no histories matched")
     if failed:
@@ -230,24 +263,30 @@ async def cmd_replay(client: Client, settings: Settings, args: argparse.Namespac
 
 async def cmd_timeline(client: Client, settings: Settings, args: argparse.Namespace) -> None:
     if args.dir:
-        found = [h async for h in read_folder(Path(args.dir))
-                 if h.workflow_id.split(":")[0] == args.case]
+        found = [
+            h async for h in read_folder(Path(args.dir)) if h.workflow_id.split(":")[0] == args.case
+        ]
     else:
         found = await case_histories(client, args.case)
     if not found:
         raise CaseNotFound(args.case)
     lines = timeline(found)
-    render = {"text": as_text, "json": as_json,
-              "md": lambda ls: as_markdown(ls, args.case),
-              "html": lambda ls: as_html(ls, args.case)}[args.format]
+    render = {
+        "text": as_text,
+        "json": as_json,
+        "md": lambda ls: as_markdown(ls, args.case),
+        "html": lambda ls: as_html(ls, args.case),
+    }[args.format]
     print(render(lines))
 
 
 async def cmd_export(client: Client, settings: Settings, args: argparse.Namespace) -> None:
     folder = Path(args.dir)
     manifest = await export_closed(client, folder, args.query, progress=sys.stderr.isatty())
-    print(f"{len(manifest.entries)} closed workflow histories in {folder} "
-          f"(manifest {folder / 'manifest.json'})")
+    print(
+        f"{len(manifest.entries)} closed workflow histories in {folder} "
+        f"(manifest {folder / 'manifest.json'})"
+    )
 
 
 async def cmd_reconcile(client: Client, settings: Settings, args: argparse.Namespace) -> None:
@@ -261,8 +300,10 @@ async def cmd_reconcile(client: Client, settings: Settings, args: argparse.Names
     diffs = reconcile(moves, ledger)
     for d in diffs:
         print(f"{d.problem:<18} {d.key:<48} {d.detail}")
-    print(f"{len(moves)} payments in histories, {len(ledger)} in the ledger, "
-          f"{len(diffs)} difference(s)")
+    print(
+        f"{len(moves)} payments in histories, {len(ledger)} in the ledger, "
+        f"{len(diffs)} difference(s)"
+    )
     if diffs:
         raise Refused(f"{len(diffs)} difference(s) between the histories and the ledger")
 
@@ -272,8 +313,10 @@ Command = Callable[[Client, Settings, argparse.Namespace], Awaitable[None]]
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
-        prog="makegood", description=__doc__.splitlines()[0] if __doc__ else None,
-        epilog="Configuration comes from MAKEGOOD_* environment variables; see README.")
+        prog="makegood",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog="Configuration comes from MAKEGOOD_* environment variables; see README.",
+    )
     sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, handler: Command, help_: str) -> argparse.ArgumentParser:
@@ -288,14 +331,22 @@ def parser() -> argparse.ArgumentParser:
     p = add("status", cmd_status, "show where a case stands and what it is waiting for")
     p.add_argument("case")
     p.add_argument("--json", action="store_true", help="the full status as JSON")
-    p.add_argument("--events", type=int, default=12, metavar="N",
-                   help="how many of the latest events to show (default 12, 0 for all)")
+    p.add_argument(
+        "--events",
+        type=int,
+        default=12,
+        metavar="N",
+        help="how many of the latest events to show (default 12, 0 for all)",
+    )
 
     p = add("list", cmd_list, "list cases, newest first")
     p.add_argument("--open", action="store_true", help="only cases still running")
     p.add_argument("--stage", help="only cases at this stage, e.g. remedy")
-    p.add_argument("--sla", choices=["ok", "warning", "breached"],
-                   help="only cases whose worst SLA clock is at this level")
+    p.add_argument(
+        "--sla",
+        choices=["ok", "warning", "breached"],
+        help="only cases whose worst SLA clock is at this level",
+    )
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--json", action="store_true")
 
@@ -305,8 +356,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("answer", help="one of the question's choices")
     p.add_argument("--value", help="e.g. the SKU of a chosen substitute")
     p.add_argument("--comment")
-    p.add_argument("--as", dest="by", type=_actor, metavar="ROLE:ID",
-                   help="who answers (default: the case's customer); agent:ID on their behalf")
+    p.add_argument(
+        "--as",
+        dest="by",
+        type=_actor,
+        metavar="ROLE:ID",
+        help="who answers (default: the case's customer); agent:ID on their behalf",
+    )
 
     p = add("claim", cmd_claim, "submit an expense claim for reimbursement")
     p.add_argument("case")
@@ -315,8 +371,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("description")
     p.add_argument("--currency", help="ISO 4217 code (default: the case's currency)")
     p.add_argument("--receipt", help="receipt reference or file name")
-    p.add_argument("--as", dest="by", type=_actor, metavar="ROLE:ID",
-                   help="who claims (default: the case's customer)")
+    p.add_argument(
+        "--as",
+        dest="by",
+        type=_actor,
+        metavar="ROLE:ID",
+        help="who claims (default: the case's customer)",
+    )
 
     p = add("approve", cmd_approve, "decide the pending approval (approve, or --reject)")
     p.add_argument("case")
@@ -325,8 +386,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--note")
     p.add_argument("--as", dest="by", type=_actor, metavar="manager:ID", required=True)
 
-    p = add("call-status", cmd_call_status,
-            "report a telephony status for a call-back (as the provider's callback would)")
+    p = add(
+        "call-status",
+        cmd_call_status,
+        "report a telephony status for a call-back (as the provider's callback would)",
+    )
     p.add_argument("case")
     p.add_argument("call_id", help="the call id, as `status` shows it")
     p.add_argument("status", choices=["completed", "dropped", "no_answer"])
@@ -335,8 +399,11 @@ def parser() -> argparse.ArgumentParser:
     p = add("assign", cmd_assign, "make an agent or manager the owner of a case")
     p.add_argument("case")
     p.add_argument("to", type=_actor, metavar="ROLE:ID", help="the new owner, e.g. agent:sam")
-    p.add_argument("--contact", metavar="EMAIL",
-                   help="the owner's address for SLA warnings (default: the ops contact)")
+    p.add_argument(
+        "--contact",
+        metavar="EMAIL",
+        help="the owner's address for SLA warnings (default: the ops contact)",
+    )
     p.add_argument("--as", dest="by", type=_actor, metavar="ROLE:ID", required=True)
 
     p = add("escalate", cmd_escalate, "hand a case to the ops contact now, with a reason")
@@ -344,42 +411,61 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("reason")
     p.add_argument("--as", dest="by", type=_actor, metavar="ROLE:ID", required=True)
 
-    p = add("cancel", cmd_cancel,
-            "close a case with a reason: reservations released, the customer told")
+    p = add(
+        "cancel", cmd_cancel, "close a case with a reason: reservations released, the customer told"
+    )
     p.add_argument("case")
     p.add_argument("reason")
     p.add_argument("--as", dest="by", type=_actor, metavar="ROLE:ID", required=True)
 
     def sources(p: argparse.ArgumentParser) -> None:
         p.add_argument("cases", nargs="*", metavar="CASE", help="case ids (default: all)")
-        p.add_argument("--query", help='a visibility query, e.g. \'CloseTime > "2026-11-01"\'')
-        p.add_argument("--dir", help="a folder written by `makegood export` instead of the "
-                                     "server")
+        p.add_argument("--query", help="a visibility query, e.g. 'CloseTime > \"2026-11-01\"'")
+        p.add_argument("--dir", help="a folder written by `makegood export` instead of the server")
 
-    p = add("replay", cmd_replay, "prove the current code reproduces every decision in the "
-                                  "cases' histories (exit 1 if any does not)")
+    p = add(
+        "replay",
+        cmd_replay,
+        "prove the current code reproduces every decision in the "
+        "cases' histories (exit 1 if any does not)",
+    )
     sources(p)
     p.add_argument("-v", "--verbose", action="store_true", help="list every history")
-    p.add_argument("--no-sandbox", action="store_true",
-                   help="about 2x faster; the same determinism check, without the sandbox's "
-                        "guard against forbidden calls in workflow code")
+    p.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="about 2x faster; the same determinism check, without the sandbox's "
+        "guard against forbidden calls in workflow code",
+    )
 
     p = add("timeline", cmd_timeline, "one case's history as a chronological account")
     p.add_argument("case")
     p.add_argument("--format", choices=["text", "json", "md", "html"], default="text")
     p.add_argument("--dir", help="read from an export folder instead of the server")
 
-    p = add("export", cmd_export, "write closed cases' histories (temporal CLI JSON format) "
-                                  "and a manifest to a folder, for archiving")
+    p = add(
+        "export",
+        cmd_export,
+        "write closed cases' histories (temporal CLI JSON format) "
+        "and a manifest to a folder, for archiving",
+    )
     p.add_argument("dir")
     p.add_argument("--query", help="narrow with a visibility query")
 
-    p = add("reconcile", cmd_reconcile, "compare the payments in histories with the payment "
-                                        "provider's ledger (exit 1 on any difference)")
+    p = add(
+        "reconcile",
+        cmd_reconcile,
+        "compare the payments in histories with the payment "
+        "provider's ledger (exit 1 on any difference)",
+    )
     sources(p)
 
-    p = add("dev", cmd_serve, "run the embedded default: the local Temporal dev server "
-                              "(SQLite under MAKEGOOD_DATA_DIR, web UI), a worker and the API")
+    p = add(
+        "dev",
+        cmd_serve,
+        "run the embedded default: the local Temporal dev server "
+        "(SQLite under MAKEGOOD_DATA_DIR, web UI), a worker and the API",
+    )
     p.add_argument("--no-api", action="store_true", help="no intake API")
     p = add("worker", cmd_serve, "run a worker against TEMPORAL_ADDRESS until SIGINT/SIGTERM")
     p.add_argument("--api", action="store_true", help="serve the intake API from this process")
@@ -396,11 +482,14 @@ OFFLINE = {"replay", "timeline", "reconcile"}  # with --dir they need no server
 SERVE = {"dev", "worker", "api"}  # processes that connect (or start a server) themselves
 
 
-async def cmd_serve(client: Client | None, settings: Settings, args: argparse.Namespace
-                    ) -> None:
-    await serve(embedded=args.command == "dev", worker=args.command != "api",
-                api=args.command == "api" or getattr(args, "api", False)
-                or (args.command == "dev" and not args.no_api))
+async def cmd_serve(client: Client | None, settings: Settings, args: argparse.Namespace) -> None:
+    await serve(
+        embedded=args.command == "dev",
+        worker=args.command != "api",
+        api=args.command == "api"
+        or getattr(args, "api", False)
+        or (args.command == "dev" and not args.no_api),
+    )
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -413,8 +502,11 @@ async def _run(args: argparse.Namespace) -> int:
         try:
             client = await connect(settings)
         except RuntimeError as err:
-            print(f"makegood: cannot reach Temporal at {settings.temporal_address} ({err}); "
-                  "is `make run` (or the worker) up?", file=sys.stderr)
+            print(
+                f"makegood: cannot reach Temporal at {settings.temporal_address} ({err}); "
+                "is `make run` (or the worker) up?",
+                file=sys.stderr,
+            )
             return EXIT_UNREACHABLE
     try:
         await args.handler(client, settings, args)
@@ -424,8 +516,7 @@ async def _run(args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Refused as err:
-        print(f"makegood: {getattr(args, 'case', 'the case')} refused it: {err}",
-              file=sys.stderr)
+        print(f"makegood: {getattr(args, 'case', 'the case')} refused it: {err}", file=sys.stderr)
         return EXIT_REFUSED
     except CaseNotFound as err:
         print(f"makegood: {err}", file=sys.stderr)

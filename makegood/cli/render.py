@@ -60,39 +60,51 @@ def render_status(status: CaseStatus, *, events: int = 12) -> str:
         lines += ["", f"NEXT: we ask the customer how things are on {_when(s.follow_up_at)}"]
     if s.bookings:
         lines += ["", "Bookings:"]
-        lines += [f"  {b.id:<20} {b.vehicle:<10} {b.vehicle_class or '':<10} {b.status:<9} "
-                  f"{b.origin}" for b in s.bookings]
+        lines += [
+            f"  {b.id:<20} {b.vehicle:<10} {b.vehicle_class or '':<10} {b.status:<9} {b.origin}"
+            for b in s.bookings
+        ]
     if s.callback:
         cb = s.callback
         lines += ["", f"Call-back: {cb.state}"]
         for a in cb.attempts:
-            tried = (f", {len(a.schedule_failures)} failed scheduling attempt(s): "
-                     f"{a.schedule_failures[-1]}" if a.schedule_failures else "")
-            lines.append(f"  call {a.number}  due {_when(a.due)}  {a.call_id or '-':<22} "
-                         f"{a.outcome}{tried}")
+            tried = (
+                f", {len(a.schedule_failures)} failed scheduling attempt(s): "
+                f"{a.schedule_failures[-1]}"
+                if a.schedule_failures
+                else ""
+            )
+            lines.append(
+                f"  call {a.number}  due {_when(a.due)}  {a.call_id or '-':<22} {a.outcome}{tried}"
+            )
         if cb.state == "waiting" and cb.attempts and cb.attempts[-1].call_id:
-            lines.append(f"  makegood call-status {s.case_id} {cb.attempts[-1].call_id} "
-                         "completed|dropped|no_answer")
+            lines.append(
+                f"  makegood call-status {s.case_id} {cb.attempts[-1].call_id} "
+                "completed|dropped|no_answer"
+            )
         lines += [f"  ignored: {i}" for i in cb.ignored_callbacks]
     if s.claims:
         lines += ["", "Expense claims:"]
-        lines += [f"  {c.claim_id:<14} {c.amount!s:<14} {c.description} (by {c.by})"
-                  for c in s.claims]
+        lines += [
+            f"  {c.claim_id:<14} {c.amount!s:<14} {c.description} (by {c.by})" for c in s.claims
+        ]
     if s.compensation:
         lines += ["", "Compensation:"]
         for item in s.compensation:
             amount = str(item.amount) if item.amount else ""
             extra = f"  ({item.failure})" if item.failure else ""
-            lines.append(f"  {item.kind:<14} {amount:<14} {item.state:<9} "
-                         f"{item.description}{extra}")
+            lines.append(
+                f"  {item.kind:<14} {amount:<14} {item.state:<9} {item.description}{extra}"
+            )
     if s.slas:
         now = datetime.now(UTC)
         lines += ["", "SLA clocks:"]
         for c in s.slas:
             elapsed = c.elapsed_at(now if c.stopped_at is None else c.stopped_at)
             level = {"ok": "", "warning": "  WARNING", "breached": "  BREACHED"}[c.level]
-            lines.append(f"  {c.label:<28} {_span(elapsed):>9} of {_span(c.target):<9} "
-                         f"{c.state}{level}")
+            lines.append(
+                f"  {c.label:<28} {_span(elapsed):>9} of {_span(c.target):<9} {c.state}{level}"
+            )
     if s.escalations:
         lines += ["", "Escalations:"]
         lines += [f"  {_when(e.at)}  to {e.to}: {e.reason}" for e in s.escalations]
@@ -101,8 +113,12 @@ def render_status(status: CaseStatus, *, events: int = 12) -> str:
     shown = s.events if events <= 0 else s.events[-events:]
     if shown:
         hidden = len(s.events) - len(shown)
-        lines += ["", "Events" + (f" (latest {len(shown)} of {len(s.events)}; --events 0 for "
-                                  "all)" if hidden else "") + ":"]
+        lines += [
+            "",
+            "Events"
+            + (f" (latest {len(shown)} of {len(s.events)}; --events 0 for all)" if hidden else "")
+            + ":",
+        ]
         for e in shown:
             amount = f"  [{e.amount}]" if e.amount else ""
             by = f"  by {e.by}" if e.by else ""

@@ -71,8 +71,7 @@ class Accepted(BaseModel):
 
 class AssignCase(_Action):
     to: Actor = Field(description="the agent or manager who owns the case from now on")
-    contact: EmailStr | None = Field(default=None,
-                                     description="where the owner gets SLA warnings")
+    contact: EmailStr | None = Field(default=None, description="where the owner gets SLA warnings")
     by: Actor
 
 

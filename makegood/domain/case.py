@@ -79,9 +79,9 @@ class CompensationItem(BaseModel):
     state: CompState = "planned"
     receipt: str | None = None
     failure: str | None = None
-    settlement: str | None = Field(default=None,
-                                   description="the payment provider's latest word: settled, "
-                                               "failed or refunded")
+    settlement: str | None = Field(
+        default=None, description="the payment provider's latest word: settled, failed or refunded"
+    )
 
 
 class Escalation(BaseModel):
@@ -126,8 +126,9 @@ class CallAttempt(BaseModel):
     due: datetime
     call_id: str | None = None
     schedule_failures: list[str] = []
-    outcome: Literal["pending", "completed", "dropped", "no_answer", "no_callback",
-                     "not_scheduled"] = "pending"
+    outcome: Literal[
+        "pending", "completed", "dropped", "no_answer", "no_callback", "not_scheduled"
+    ] = "pending"
     ended_at: datetime | None = None
 
 

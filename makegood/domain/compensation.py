@@ -31,8 +31,9 @@ def plan(
     )
     if refund and paid.amount > 0:
         items.append(
-            CompensationItem(step="refund", kind="refund", description="refund of what you paid",
-                             amount=paid)
+            CompensationItem(
+                step="refund", kind="refund", description="refund of what you paid", amount=paid
+            )
         )
     if policy.reimburse_expenses:
         for claim in claims:
@@ -49,19 +50,28 @@ def plan(
         if waived > 0:
             items.append(
                 CompensationItem(
-                    step="waiver", kind="waiver", description="price difference waived",
+                    step="waiver",
+                    kind="waiver",
+                    description="price difference waived",
                     amount=Money(amount=waived, currency=currency),
                 )
             )
     if policy.coupon > 0:
         items.append(
-            CompensationItem(step="coupon", kind="coupon", description="coupon for your next order",
-                             amount=Money(amount=policy.coupon, currency=currency))
+            CompensationItem(
+                step="coupon",
+                kind="coupon",
+                description="coupon for your next order",
+                amount=Money(amount=policy.coupon, currency=currency),
+            )
         )
     if policy.perk:
         items.append(
-            CompensationItem(step=f"perk:{policy.perk}", kind="perk",
-                             description=f"{policy.perk.upper()} tier granted")
+            CompensationItem(
+                step=f"perk:{policy.perk}",
+                kind="perk",
+                description=f"{policy.perk.upper()} tier granted",
+            )
         )
     return items
 

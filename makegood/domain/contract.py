@@ -38,6 +38,7 @@ def callback_id(case_id: str) -> str:
     """The call-back workflow of a case: where telephony status callbacks are delivered."""
     return f"{case_id}:callback"
 
+
 # Search attributes: what visibility can find cases by. No personal data: customers and assets
 # appear only as pseudonyms (see `pseudonym`).
 SA_CUSTOMER: Final = "MakegoodCustomer"
@@ -53,8 +54,15 @@ def pseudonym(what: str, value: str) -> str:
     return hashlib.sha256(f"makegood:{what}:{value}".encode()).hexdigest()[:24]
 
 
-Action = (CustomerAnswer | ExpenseClaim | ApprovalDecision | AgentNote | AssignCase
-          | EscalateCase | CancelCase)
+Action = (
+    CustomerAnswer
+    | ExpenseClaim
+    | ApprovalDecision
+    | AgentNote
+    | AssignCase
+    | EscalateCase
+    | CancelCase
+)
 
 UPDATE_FOR: Final[dict[type, str]] = {
     CustomerAnswer: ANSWER,

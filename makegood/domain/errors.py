@@ -8,7 +8,7 @@ from makegood.domain.ticket import PHONE_PATTERN, SAFE_ID_PATTERN
 
 _PATTERN_MEANS = {
     SAFE_ID_PATTERN: "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter "
-                     "or digit",
+    "or digit",
     PHONE_PATTERN: "must be an E.164 phone number such as +15551234567",
 }
 
@@ -22,8 +22,11 @@ def _reason(e: Any) -> str:
     if e["type"] == "string_pattern_mismatch":
         meaning = _PATTERN_MEANS.get((e.get("ctx") or {}).get("pattern"))
         if meaning:
-            shown = repr(e["input"]) if len(str(e["input"])) <= 40 else \
-                repr(str(e["input"])[:40]) + "..."
+            shown = (
+                repr(e["input"])
+                if len(str(e["input"])) <= 40
+                else repr(str(e["input"])[:40]) + "..."
+            )
             return f"{meaning} (got {shown})"
     if e["type"] == "enum":
         expected = (e.get("ctx") or {}).get("expected", "")
@@ -33,5 +36,6 @@ def _reason(e: Any) -> str:
 
 def field_errors(err: ValidationError) -> list[str]:
     """`field.path: reason` for each problem, as an operator should read them."""
-    return [f"{'.'.join(str(p) for p in e['loc']) or '(ticket)'}: {_reason(e)}"
-            for e in err.errors()]
+    return [
+        f"{'.'.join(str(p) for p in e['loc']) or '(ticket)'}: {_reason(e)}" for e in err.errors()
+    ]

@@ -75,12 +75,15 @@ KEY_RETENTION = timedelta(hours=24)
 class Retries(_Data):
     """How patiently each kind of provider call is retried before the case escalates."""
 
-    notify: Backoff = Backoff(initial=timedelta(seconds=1), maximum=timedelta(minutes=5),
-                              attempts=12)
-    product: Backoff = Backoff(initial=timedelta(seconds=1), maximum=timedelta(minutes=1),
-                               attempts=8)
-    payment: Backoff = Backoff(initial=timedelta(seconds=2), maximum=timedelta(minutes=10),
-                               attempts=10)
+    notify: Backoff = Backoff(
+        initial=timedelta(seconds=1), maximum=timedelta(minutes=5), attempts=12
+    )
+    product: Backoff = Backoff(
+        initial=timedelta(seconds=1), maximum=timedelta(minutes=1), attempts=8
+    )
+    payment: Backoff = Backoff(
+        initial=timedelta(seconds=2), maximum=timedelta(minutes=10), attempts=10
+    )
     payment_deadline: timedelta = Field(
         default=timedelta(hours=6),
         description="a payment is given up (and escalated) this long after it was first tried",
@@ -89,8 +92,10 @@ class Retries(_Data):
     @model_validator(mode="after")
     def _inside_key_retention(self) -> Retries:
         if not timedelta(0) < self.payment_deadline <= KEY_RETENTION / 2:
-            raise ValueError(f"payment_deadline must be positive and at most half the "
-                             f"providers' key retention ({KEY_RETENTION / 2})")
+            raise ValueError(
+                f"payment_deadline must be positive and at most half the "
+                f"providers' key retention ({KEY_RETENTION / 2})"
+            )
         return self
 
 
@@ -100,11 +105,13 @@ class Callbacks(_Data):
     calls: Annotated[int, Field(ge=1, le=10)] = 3
     redial_after: timedelta = timedelta(minutes=2)
     status_timeout: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(minutes=15)
-    schedule_backoff: Backoff = Backoff(initial=timedelta(seconds=30),
-                                        maximum=timedelta(minutes=10), attempts=6)
+    schedule_backoff: Backoff = Backoff(
+        initial=timedelta(seconds=30), maximum=timedelta(minutes=10), attempts=6
+    )
     hand_off_within: timedelta = Field(
         default=timedelta(hours=2),
-        description="when calls fail, the customer is told a person calls within this")
+        description="when calls fail, the customer is told a person calls within this",
+    )
 
 
 class Sla(_Data):
@@ -132,8 +139,10 @@ class Playbook(_Data):
     locate_attempts: Annotated[int, Field(ge=1, le=5)] = 2
     remedy: Literal["rebook", "exchange", "remake", "replace", "callback"]
     replace_on_report: Annotated[int, Field(ge=1, le=10)] = Field(
-        default=1, description="replace: the Nth report of the same fault on the same asset "
-                               "is replaced with an equal or better model; earlier ones repaired")
+        default=1,
+        description="replace: the Nth report of the same fault on the same asset "
+        "is replaced with an equal or better model; earlier ones repaired",
+    )
     remedy_attempts: Annotated[int, Field(ge=1, le=10)] = 3
     frontline_attempts: Annotated[int, Field(ge=1, le=10)] = 1
     upgrade_on_escalation: bool = False

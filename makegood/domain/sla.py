@@ -22,21 +22,27 @@ class SlaBook:
         self.clocks = clocks  # the case status's own list: what the query shows
         self.changed = False
 
-    def start(self, name: SlaName, at: datetime, *, label: str | None = None,
-              since: datetime | None = None) -> SlaClock | None:
+    def start(
+        self,
+        name: SlaName,
+        at: datetime,
+        *,
+        label: str | None = None,
+        since: datetime | None = None,
+    ) -> SlaClock | None:
         target = getattr(self.sla, name)
         if target is None:
             return None
         begun = since or at
-        clock = SlaClock(name=name, label=label or name, target=target, started_at=begun,
-                         running_since=begun)
+        clock = SlaClock(
+            name=name, label=label or name, target=target, started_at=begun, running_since=begun
+        )
         self.clocks.append(clock)
         self.changed = True
         return clock
 
     def get(self, label: str) -> SlaClock | None:
-        return next((c for c in self.clocks if c.label == label and c.stopped_at is None),
-                    None)
+        return next((c for c in self.clocks if c.label == label and c.stopped_at is None), None)
 
     def stop(self, label: str, at: datetime) -> None:
         clock = self.get(label)
@@ -90,8 +96,7 @@ class SlaBook:
 
     def level(self) -> Literal["ok", "warning", "breached"]:
         levels = {c.level for c in self.clocks}
-        return "breached" if "breached" in levels else "warning" if "warning" in levels \
-            else "ok"
+        return "breached" if "breached" in levels else "warning" if "warning" in levels else "ok"
 
 
 def _scale(target: timedelta, fraction: Decimal) -> timedelta:

@@ -48,12 +48,16 @@ REQUIRED_FIELDS: dict[IncidentKind, dict[str, str]] = {
     IncidentKind.CAR_MISSING: {"item": "the reserved vehicle id", "location": "the pickup spot"},
     IncidentKind.WRONG_ITEM: {"item": "the SKU that was shipped", "wanted": "the SKU ordered"},
     IncidentKind.WRONG_ORDER: {"item": "the product that was made wrong"},
-    IncidentKind.WARRANTY_FAULT: {"item": "the device model (SKU)",
-                                  "asset": "the device's serial number",
-                                  "fault": "a short fault code such as screen"},
+    IncidentKind.WARRANTY_FAULT: {
+        "item": "the device model (SKU)",
+        "asset": "the device's serial number",
+        "fault": "a short fault code such as screen",
+    },
     IncidentKind.DEFECTIVE_ITEM: {"item": "the product (SKU) that does not work"},
-    IncidentKind.SUPPORT_CALL: {"item": "the product the call is about",
-                                "call_at": "when the customer wants to be called"},
+    IncidentKind.SUPPORT_CALL: {
+        "item": "the product the call is about",
+        "call_at": "when the customer wants to be called",
+    },
 }
 
 
@@ -98,8 +102,9 @@ class Incident(_Strict):
     location: ShortText | None = None
     asset: SafeId | None = Field(default=None, description="serial number of the device")
     fault: SafeId | None = Field(default=None, description="fault code, e.g. screen")
-    call_at: AwareDatetime | None = Field(default=None,
-                                          description="support_call: the time the customer chose")
+    call_at: AwareDatetime | None = Field(
+        default=None, description="support_call: the time the customer chose"
+    )
     occurred_at: datetime | None = None
 
     @model_validator(mode="after")

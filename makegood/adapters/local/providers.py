@@ -49,13 +49,24 @@ class LocalNotifier:
     async def send(self, key: str, req: MessageRequest) -> MessageReceipt:
         async def effect(conn: aiosqlite.Connection) -> MessageReceipt:
             receipt = MessageReceipt(
-                message_id=short_id("msg", key), idempotency_key=key, channel=req.channel,
-                to=req.to, sent_at=datetime.fromisoformat(now()),
+                message_id=short_id("msg", key),
+                idempotency_key=key,
+                channel=req.channel,
+                to=req.to,
+                sent_at=datetime.fromisoformat(now()),
             )
             await conn.execute(
                 "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (receipt.message_id, key, case_of(key), req.channel, req.to, req.subject,
-                 req.body, receipt.sent_at.isoformat()),
+                (
+                    receipt.message_id,
+                    key,
+                    case_of(key),
+                    req.channel,
+                    req.to,
+                    req.subject,
+                    req.body,
+                    receipt.sent_at.isoformat(),
+                ),
             )
             return receipt
 
@@ -69,14 +80,26 @@ class LocalPayments:
     async def pay(self, key: str, req: PaymentRequest) -> PaymentReceipt:
         async def effect(conn: aiosqlite.Connection) -> PaymentReceipt:
             receipt = PaymentReceipt(
-                payment_id=short_id("pay", key), idempotency_key=key, kind=req.kind,
-                amount=req.amount, created_at=datetime.fromisoformat(now()),
+                payment_id=short_id("pay", key),
+                idempotency_key=key,
+                kind=req.kind,
+                amount=req.amount,
+                created_at=datetime.fromisoformat(now()),
             )
             await conn.execute(
                 "INSERT INTO payments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (receipt.payment_id, key, case_of(key), req.kind, str(req.amount.amount),
-                 req.amount.currency, req.customer_id, req.reference, req.memo,
-                 receipt.created_at.isoformat()),
+                (
+                    receipt.payment_id,
+                    key,
+                    case_of(key),
+                    req.kind,
+                    str(req.amount.amount),
+                    req.amount.currency,
+                    req.customer_id,
+                    req.reference,
+                    req.memo,
+                    receipt.created_at.isoformat(),
+                ),
             )
             return receipt
 
@@ -85,11 +108,18 @@ class LocalPayments:
     async def ledger(self, case_ids: Sequence[str] | None = None) -> list[LedgerEntry]:
         rows = await self.store.rows("SELECT * FROM payments ORDER BY created_at, key")
         wanted = set(case_ids) if case_ids is not None else None
-        return [LedgerEntry(payment_id=r["id"], idempotency_key=r["key"], case_id=r["case_id"],
-                            kind=r["kind"], amount=Money(amount=Decimal(r["amount"]),
-                                                         currency=r["currency"]),
-                            created_at=datetime.fromisoformat(r["created_at"]))
-                for r in rows if wanted is None or r["case_id"] in wanted]
+        return [
+            LedgerEntry(
+                payment_id=r["id"],
+                idempotency_key=r["key"],
+                case_id=r["case_id"],
+                kind=r["kind"],
+                amount=Money(amount=Decimal(r["amount"]), currency=r["currency"]),
+                created_at=datetime.fromisoformat(r["created_at"]),
+            )
+            for r in rows
+            if wanted is None or r["case_id"] in wanted
+        ]
 
 
 class LocalProductControl:
@@ -149,10 +179,19 @@ class LocalProductControl:
                 "INSERT INTO bookings VALUES (?, ?, ?, ?, 'active', ?, NULL)",
                 (booking_id, car["id"], req.customer_id, case_of(key), now()),
             )
-            await self._action(conn, key, "rebook", booking_id,
-                               f"{car['id']} ({car['class']}) replaces {req.replaces}")
-            return BookingResult(booking_id=booking_id, vehicle=car["id"],
-                                 vehicle_class=car["class"], location=car["location"])
+            await self._action(
+                conn,
+                key,
+                "rebook",
+                booking_id,
+                f"{car['id']} ({car['class']}) replaces {req.replaces}",
+            )
+            return BookingResult(
+                booking_id=booking_id,
+                vehicle=car["id"],
+                vehicle_class=car["class"],
+                location=car["location"],
+            )
 
         return await self.store.once(key, "rebook", req, BookingResult, effect)
 
@@ -161,15 +200,17 @@ class LocalProductControl:
             cur = await conn.execute("SELECT vehicle FROM bookings WHERE id = ?", (req.booking,))
             row = await cur.fetchone()
             if row is None:
-                raise PermanentProviderError(f"unknown booking {req.booking!r}",
-                                             code="unknown_booking")
+                raise PermanentProviderError(
+                    f"unknown booking {req.booking!r}", code="unknown_booking"
+                )
             await conn.execute(
                 "UPDATE bookings SET status = 'released', released_at = ? WHERE id = ?",
                 (now(), req.booking),
             )
             await conn.execute("UPDATE vehicles SET available = 1 WHERE id = ?", (row["vehicle"],))
-            return await self._action(conn, key, "release", req.booking,
-                                      f"booking {req.booking} released")
+            return await self._action(
+                conn, key, "release", req.booking, f"booking {req.booking} released"
+            )
 
         return await self.store.once(key, "release", req, ProductReceipt, effect)
 
@@ -186,11 +227,16 @@ class LocalProductControl:
 
     async def create_return(self, key: str, req: ReturnRequest) -> ReturnLabel:
         async def effect(conn: aiosqlite.Connection) -> ReturnLabel:
-            label = ReturnLabel(label_id=short_id("lbl", key), form_id=short_id("form", key),
-                                prepaid=True)
-            await self._action(conn, key, "return_label", req.order,
-                               f"prepaid label {label.label_id} and pre-filled form "
-                               f"{label.form_id} for {req.sku}")
+            label = ReturnLabel(
+                label_id=short_id("lbl", key), form_id=short_id("form", key), prepaid=True
+            )
+            await self._action(
+                conn,
+                key,
+                "return_label",
+                req.order,
+                f"prepaid label {label.label_id} and pre-filled form {label.form_id} for {req.sku}",
+            )
             return label
 
         return await self.store.once(key, "create_return", req, ReturnLabel, effect)
@@ -199,8 +245,11 @@ class LocalProductControl:
         _, original = await self._price(req.original_sku)
         quantity, price = await self._price(req.substitute_sku)
         difference = max(price.amount - original.amount, Decimal(0))
-        return Quote(substitute_sku=req.substitute_sku, available=quantity > 0,
-                     difference=Money(amount=difference, currency=price.currency))
+        return Quote(
+            substitute_sku=req.substitute_sku,
+            available=quantity > 0,
+            difference=Money(amount=difference, currency=price.currency),
+        )
 
     async def _take_stock(self, conn: aiosqlite.Connection, sku: str) -> None:
         cur = await conn.execute(
@@ -212,42 +261,54 @@ class LocalProductControl:
     async def place_substitute(self, key: str, req: SubstituteRequest) -> ProductReceipt:
         async def effect(conn: aiosqlite.Connection) -> ProductReceipt:
             await self._take_stock(conn, req.sku)
-            return await self._action(conn, key, "substitute_order", req.order,
-                                      f"{req.sku} sent for order {req.order}, "
-                                      f"{req.waived} of price difference waived")
+            return await self._action(
+                conn,
+                key,
+                "substitute_order",
+                req.order,
+                f"{req.sku} sent for order {req.order}, {req.waived} of price difference waived",
+            )
 
         return await self.store.once(key, "place_substitute", req, ProductReceipt, effect)
 
     async def ship(self, key: str, req: ShipRequest) -> ProductReceipt:
         async def effect(conn: aiosqlite.Connection) -> ProductReceipt:
             await self._take_stock(conn, req.sku)
-            return await self._action(conn, key, "ship", req.order,
-                                      f"{req.sku} shipped for order {req.order}")
+            return await self._action(
+                conn, key, "ship", req.order, f"{req.sku} shipped for order {req.order}"
+            )
 
         return await self.store.once(key, "ship", req, ProductReceipt, effect)
 
     async def grant_perk(self, key: str, req: PerkRequest) -> ProductReceipt:
         async def effect(conn: aiosqlite.Connection) -> ProductReceipt:
-            await conn.execute("INSERT OR IGNORE INTO perks VALUES (?, ?, ?)",
-                               (req.customer_id, req.perk, now()))
-            return await self._action(conn, key, "perk", req.customer_id,
-                                      f"{req.perk} granted to {req.customer_id}")
+            await conn.execute(
+                "INSERT OR IGNORE INTO perks VALUES (?, ?, ?)", (req.customer_id, req.perk, now())
+            )
+            return await self._action(
+                conn, key, "perk", req.customer_id, f"{req.perk} granted to {req.customer_id}"
+            )
 
         return await self.store.once(key, "grant_perk", req, ProductReceipt, effect)
 
     async def remake(self, key: str, req: RemakeRequest) -> ProductReceipt:
         async def effect(conn: aiosqlite.Connection) -> ProductReceipt:
-            return await self._action(conn, key, "remake", req.order,
-                                      f"{req.item} remade for order {req.order}")
+            return await self._action(
+                conn, key, "remake", req.order, f"{req.item} remade for order {req.order}"
+            )
 
         return await self.store.once(key, "remake", req, ProductReceipt, effect)
 
-
     async def book_repair(self, key: str, req: RepairRequest) -> ProductReceipt:
         async def effect(conn: aiosqlite.Connection) -> ProductReceipt:
-            return await self._action(conn, key, "repair", req.asset,
-                                      f"repair of {req.item} {req.asset} ({req.fault}) booked,"
-                                      " prepaid shipping box on its way")
+            return await self._action(
+                conn,
+                key,
+                "repair",
+                req.asset,
+                f"repair of {req.item} {req.asset} ({req.fault}) booked,"
+                " prepaid shipping box on its way",
+            )
 
         return await self.store.once(key, "book_repair", req, ProductReceipt, effect)
 
@@ -269,14 +330,24 @@ class LocalProductControl:
             if pick is None:
                 raise PermanentProviderError(
                     f"no {model['family']} of class {model['class_rank']} or better in stock",
-                    code="out_of_stock")
+                    code="out_of_stock",
+                )
             await self._take_stock(conn, pick["sku"])
-            receipt = await self._action(conn, key, "replacement", req.asset or req.order,
-                                         f"{pick['sku']} shipped to replace {req.item}"
-                                         + (f" {req.asset}" if req.asset else ""))
-            return Replacement(action_id=receipt.action_id, sku=pick["sku"],
-                               family=model["family"], class_rank=pick["class_rank"],
-                               same_model=pick["sku"] == req.item)
+            receipt = await self._action(
+                conn,
+                key,
+                "replacement",
+                req.asset or req.order,
+                f"{pick['sku']} shipped to replace {req.item}"
+                + (f" {req.asset}" if req.asset else ""),
+            )
+            return Replacement(
+                action_id=receipt.action_id,
+                sku=pick["sku"],
+                family=model["family"],
+                class_rank=pick["class_rank"],
+                same_model=pick["sku"] == req.item,
+            )
 
         return await self.store.once(key, "replace", req, Replacement, effect)
 
@@ -290,9 +361,10 @@ class LocalTelephony:
     async def schedule_call(self, key: str, req: CallRequest) -> ScheduledCall:
         async def effect(conn: aiosqlite.Connection) -> ScheduledCall:
             call = ScheduledCall(call_id=short_id("call", key), idempotency_key=key, at=req.at)
-            await conn.execute("INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               (call.call_id, key, case_of(key), req.to, req.at.isoformat(),
-                                req.reason, now()))
+            await conn.execute(
+                "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (call.call_id, key, case_of(key), req.to, req.at.isoformat(), req.reason, now()),
+            )
             return call
 
         return await self.store.once(key, "schedule_call", req, ScheduledCall, effect)

@@ -149,8 +149,13 @@ class LocalStore:
                 await conn.execute(
                     "INSERT OR IGNORE INTO vehicles (id, class, class_rank, location, available)"
                     " VALUES (?, ?, ?, ?, ?)",
-                    (v["id"], v["class"], int(v["class_rank"]), v["location"],
-                     int(v.get("available", True))),
+                    (
+                        v["id"],
+                        v["class"],
+                        int(v["class_rank"]),
+                        v["location"],
+                        int(v.get("available", True)),
+                    ),
                 )
             for b in data.get("bookings", []):
                 await conn.execute(
@@ -164,8 +169,10 @@ class LocalStore:
                     (s["sku"], int(s["quantity"]), str(s["price"]), s["currency"]),
                 )
                 if "family" in s:
-                    await conn.execute("INSERT OR IGNORE INTO models VALUES (?, ?, ?)",
-                                       (s["sku"], s["family"], int(s["class_rank"])))
+                    await conn.execute(
+                        "INSERT OR IGNORE INTO models VALUES (?, ?, ?)",
+                        (s["sku"], s["family"], int(s["class_rank"])),
+                    )
 
     async def seed_file(self, path: Path) -> None:
         await self.seed(json.loads(await asyncio.to_thread(path.read_text)))

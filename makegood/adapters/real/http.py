@@ -65,44 +65,64 @@ def _reason(response: httpx.Response) -> str:
 
 
 class HttpProvider:
-    def __init__(self, base_url: str, secret: str, *, timeout_s: float = 10.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        secret: str,
+        *,
+        timeout_s: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.secret = secret
         self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, transport=transport)
 
     async def close(self) -> None:
         await self.http.aclose()
 
-    async def request(self, method: str, path: str, result: type[R] | TypeAdapter[R], *,
-                      key: str = "", body: BaseModel | None = None,
-                      params: dict[str, str] | None = None, missing_ok: bool = False
-                      ) -> R | None:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        result: type[R] | TypeAdapter[R],
+        *,
+        key: str = "",
+        body: BaseModel | None = None,
+        params: dict[str, str] | None = None,
+        missing_ok: bool = False,
+    ) -> R | None:
         content = body.model_dump_json().encode() if body is not None else b""
         stamp = str(int(time.time()))
-        headers = {"X-Makegood-Timestamp": stamp,
-                   "X-Makegood-Signature": sign(self.secret, stamp, key, content)}
+        headers = {
+            "X-Makegood-Timestamp": stamp,
+            "X-Makegood-Signature": sign(self.secret, stamp, key, content),
+        }
         if key:
             headers["Idempotency-Key"] = key
         if body is not None:
             headers["Content-Type"] = "application/json"
         try:
-            response = await self.http.request(method, path, content=content or None,
-                                               headers=headers, params=params)
+            response = await self.http.request(
+                method, path, content=content or None, headers=headers, params=params
+            )
         except httpx.TimeoutException as err:
-            raise TransientProviderError(f"{method} {path} timed out ({type(err).__name__})",
-                                         code="timeout") from err
+            raise TransientProviderError(
+                f"{method} {path} timed out ({type(err).__name__})", code="timeout"
+            ) from err
         except httpx.TransportError as err:
-            raise TransientProviderError(f"{method} {path}: {type(err).__name__}: {err}",
-                                         code="connection") from err
+            raise TransientProviderError(
+                f"{method} {path}: {type(err).__name__}: {err}", code="connection"
+            ) from err
         code = response.status_code
         if code == 404 and missing_ok:
             return None
         if code >= 500 or code in RETRYABLE:
-            raise TransientProviderError(f"{method} {path}: {code} {_reason(response)}",
-                                         code=str(code))
+            raise TransientProviderError(
+                f"{method} {path}: {code} {_reason(response)}", code=str(code)
+            )
         if code >= 400:
-            raise PermanentProviderError(f"{method} {path}: {code} {_reason(response)}",
-                                         code=str(code))
+            raise PermanentProviderError(
+                f"{method} {path}: {code} {_reason(response)}", code=str(code)
+            )
         if isinstance(result, TypeAdapter):
             return result.validate_json(response.content)
         return result.model_validate_json(response.content)
@@ -130,16 +150,18 @@ class HttpPayments:
     async def pay(self, key: str, req: PaymentRequest) -> PaymentReceipt:
         # Look the earlier attempt up first: a retry after a lost answer finds its payment
         # even where the provider has already forgotten the idempotency key.
-        earlier = await self.provider.request("GET", f"/payments/{key}", PaymentReceipt,
-                                              missing_ok=True)
+        earlier = await self.provider.request(
+            "GET", f"/payments/{key}", PaymentReceipt, missing_ok=True
+        )
         if earlier is not None:
             return earlier
         return await self.provider.post("/payments", key, req, PaymentReceipt)
 
     async def ledger(self, case_ids: Sequence[str] | None = None) -> list[LedgerEntry]:
         params = {"case_ids": ",".join(case_ids)} if case_ids is not None else None
-        found = await self.provider.request("GET", "/payments", TypeAdapter(list[LedgerEntry]),
-                                            params=params)
+        found = await self.provider.request(
+            "GET", "/payments", TypeAdapter(list[LedgerEntry]), params=params
+        )
         return found or []
 
 

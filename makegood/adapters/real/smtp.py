@@ -53,8 +53,9 @@ def classify(err: Exception) -> Exception:
     text = getattr(err, "message", None) or str(err)
     if isinstance(code, int) and 500 <= code < 600:
         return PermanentProviderError(f"SMTP {code}: {text}", code=f"smtp_{code}")
-    return TransientProviderError(f"SMTP {code or type(err).__name__}: {text}",
-                                  code=f"smtp_{code or 'connection'}")
+    return TransientProviderError(
+        f"SMTP {code or type(err).__name__}: {text}", code=f"smtp_{code or 'connection'}"
+    )
 
 
 class SmtpNotifier:
@@ -63,8 +64,9 @@ class SmtpNotifier:
 
     async def send(self, key: str, req: MessageRequest) -> MessageReceipt:
         if req.channel != "email":
-            raise PermanentProviderError(f"SMTP sends email, not {req.channel}",
-                                         code="wrong_channel")
+            raise PermanentProviderError(
+                f"SMTP sends email, not {req.channel}", code="wrong_channel"
+            )
 
         async def effect(conn: aiosqlite.Connection) -> MessageReceipt:
             msg = EmailMessage()
@@ -75,18 +77,38 @@ class SmtpNotifier:
             c = self.config
             try:
                 await aiosmtplib.send(
-                    msg, hostname=c.host, port=c.port, start_tls=c.starttls, use_tls=c.tls,
+                    msg,
+                    hostname=c.host,
+                    port=c.port,
+                    start_tls=c.starttls,
+                    use_tls=c.tls,
                     username=c.username,
                     password=c.password.get_secret_value() if c.password else None,
-                    timeout=c.timeout_s, tls_context=tls_context(c))
+                    timeout=c.timeout_s,
+                    tls_context=tls_context(c),
+                )
             except (aiosmtplib.SMTPException, OSError) as err:
                 raise classify(err) from err
-            receipt = MessageReceipt(message_id=message_id(key), idempotency_key=key,
-                                     channel="email", to=req.to, sent_at=datetime.now(UTC))
+            receipt = MessageReceipt(
+                message_id=message_id(key),
+                idempotency_key=key,
+                channel="email",
+                to=req.to,
+                sent_at=datetime.now(UTC),
+            )
             await conn.execute(
                 "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (receipt.message_id, key, case_of(key), "email", req.to, req.subject, req.body,
-                 receipt.sent_at.isoformat()))
+                (
+                    receipt.message_id,
+                    key,
+                    case_of(key),
+                    "email",
+                    req.to,
+                    req.subject,
+                    req.body,
+                    receipt.sent_at.isoformat(),
+                ),
+            )
             return receipt
 
         return await self.store.once(key, "send", req, MessageReceipt, effect)
