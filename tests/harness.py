@@ -32,7 +32,7 @@ from makegood.adapters.local.store import LocalStore
 from makegood.adapters.wiring import Adapters
 from makegood.audit.archive import write_history
 from makegood.cases import case_status, open_case, send
-from makegood.domain import contract
+from makegood.domain import contract, ids
 from makegood.domain.actions import Actor, ApprovalDecision, CustomerAnswer, ExpenseClaim
 from makegood.domain.case import CaseOutcome, CaseStatus
 from makegood.domain.money import Money
@@ -234,4 +234,4 @@ async def start(
 
 
 def keys(rows: Sequence[dict[str, Any]]) -> list[str]:
-    return [r["key"].partition(":")[2] for r in rows]
+    return [ids.step_of(r["key"]) for r in rows]

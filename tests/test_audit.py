@@ -24,7 +24,7 @@ from makegood.audit.replay import replay_all
 from makegood.audit.timeline import as_html, as_json, as_markdown, timeline
 from makegood.registry import WORKFLOWS, build_worker
 from makegood.workflows.recovery import RecoveryWorkflow
-from tests.harness import HISTORIES, local_adapters, start, ticket
+from tests.harness import HISTORIES, keys, local_adapters, start, ticket
 
 SCENARIOS = ["s1", "s2", "s3", "s4", "s5", "s6"]
 
@@ -126,7 +126,7 @@ async def test_the_same_change_behind_workflow_patched_keeps_old_cases_replaying
             bare_env.client, store, ticket("s5-wrong-drink.json"), task_queue, env=bare_env
         )
         await case.result()
-    assert [m["key"].partition(":")[2] for m in await case.messages()][:2] == [
+    assert keys(await case.messages())[:2] == [
         "hello:sms",
         "ack:sms",
     ]

@@ -12,6 +12,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from makegood.activities import names
+from makegood.domain import ids
 from makegood.domain.money import Money
 from makegood.domain.provider import LedgerEntry, PaymentReceipt, PaymentRequest
 
@@ -61,7 +62,7 @@ def movements(histories: Iterable[WorkflowHistory]) -> list[Movement]:
                 receipt: PaymentReceipt = convert.from_payloads(
                     list(done.result.payloads), [PaymentReceipt]
                 )[0]
-                case_id = history.workflow_id.split(":")[0]
+                case_id = ids.case_of(history.workflow_id)
                 found.append(
                     Movement(
                         case_id,

@@ -21,7 +21,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from makegood.activities import names
-from makegood.domain import contract
+from makegood.domain import contract, ids
 from makegood.domain.actions import (
     AgentNote,
     ApprovalDecision,
@@ -159,7 +159,7 @@ class _Reader:
 
     def _event_type_workflow_execution_completed(self, e: HistoryEvent) -> None:
         attrs = e.workflow_execution_completed_event_attributes
-        if self.wid.endswith(":callback"):
+        if ids.is_callback(self.wid):
             self.add(e, "callback", "call-back finished")
             return
         out: CaseOutcome = _decode(attrs.result.payloads, CaseOutcome)
@@ -346,7 +346,7 @@ def timeline(histories: Iterable[WorkflowHistory]) -> list[Line]:
         reader = _Reader(history, ops)
         lines += reader.read()
         ops = reader.ops
-    lines.sort(key=lambda line: (line.at, line.workflow_id.endswith(":callback"), line.event_id))
+    lines.sort(key=lambda line: (line.at, ids.is_callback(line.workflow_id), line.event_id))
     return lines
 
 

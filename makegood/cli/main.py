@@ -54,6 +54,7 @@ from makegood.cases import (
 )
 from makegood.cli.render import render_status
 from makegood.connection import connect
+from makegood.domain import ids
 from makegood.domain.actions import (
     Actor,
     AgentNote,
@@ -228,7 +229,7 @@ async def cmd_cancel(client: Client, settings: Settings, args: argparse.Namespac
 async def _histories(client: Client, args: argparse.Namespace) -> AsyncIterator[WorkflowHistory]:
     if args.dir:
         async for history in read_folder(Path(args.dir)):
-            if not args.cases or history.workflow_id.split(":")[0] in args.cases:
+            if not args.cases or ids.case_of(history.workflow_id) in args.cases:
                 yield history
     else:
         async for history in server_histories(client, visibility_query(args.cases, args.query)):
@@ -264,7 +265,7 @@ async def cmd_replay(client: Client, settings: Settings, args: argparse.Namespac
 async def cmd_timeline(client: Client, settings: Settings, args: argparse.Namespace) -> None:
     if args.dir:
         found = [
-            h async for h in read_folder(Path(args.dir)) if h.workflow_id.split(":")[0] == args.case
+            h async for h in read_folder(Path(args.dir)) if ids.case_of(h.workflow_id) == args.case
         ]
     else:
         found = await case_histories(client, args.case)

@@ -18,6 +18,7 @@ from makegood.domain.actions import (
     EscalateCase,
     ExpenseClaim,
 )
+from makegood.domain.ids import callback_id as callback_id
 
 RECOVERY_WORKFLOW: Final = "RecoveryWorkflow"
 STATUS_QUERY: Final = "status_query"
@@ -32,11 +33,6 @@ PAYMENT_EVENT_SIGNAL: Final = "payment_event"
 CALLBACK_WORKFLOW: Final = "CallbackWorkflow"
 CALL_STATUS_SIGNAL: Final = "call_status"
 CALLBACK_STATE_QUERY: Final = "callback_state"
-
-
-def callback_id(case_id: str) -> str:
-    """The call-back workflow of a case: where telephony status callbacks are delivered."""
-    return f"{case_id}:callback"
 
 
 # Search attributes: what visibility can find cases by. No personal data: customers and assets

@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from makegood.domain import ids
 from makegood.domain.money import Money
 
 SAFE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -134,8 +135,4 @@ class Ticket(_Strict):
 
     @property
     def case_id(self) -> str:
-        return case_id_for(self.id)
-
-
-def case_id_for(ticket_id: str) -> str:
-    return f"case-{ticket_id}"
+        return ids.case_id(self.id)

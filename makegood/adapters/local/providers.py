@@ -7,8 +7,9 @@ from decimal import Decimal
 import aiosqlite
 
 from makegood.adapters.base import PermanentProviderError
-from makegood.adapters.local.store import LocalStore, case_of, now, short_id
+from makegood.adapters.local.store import LocalStore, now, short_id
 from makegood.domain.case import CaseOutcome
+from makegood.domain.ids import case_of
 from makegood.domain.money import Money
 from makegood.domain.provider import (
     BookingResult,

@@ -20,6 +20,7 @@ import aiosqlite
 from pydantic import BaseModel
 
 from makegood.adapters.base import PermanentProviderError
+from makegood.domain.ids import case_of
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -60,10 +61,6 @@ CREATE TABLE IF NOT EXISTS outcomes (
 
 def now() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def case_of(key: str) -> str:
-    return key.partition(":")[0]
 
 
 def short_id(prefix: str, key: str) -> str:

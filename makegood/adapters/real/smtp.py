@@ -19,7 +19,8 @@ import aiosqlite
 from pydantic import BaseModel, SecretStr
 
 from makegood.adapters.base import PermanentProviderError, TransientProviderError
-from makegood.adapters.local.store import LocalStore, case_of
+from makegood.adapters.local.store import LocalStore
+from makegood.domain.ids import case_of
 from makegood.domain.provider import MessageReceipt, MessageRequest
 
 
