@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from makegood.cases import TicketRejected, parse_ticket
-from makegood.domain import compensation
+from makegood.domain import compensation, steps
 from makegood.domain.actions import Actor, ExpenseClaim
 from makegood.domain.errors import field_errors
 from makegood.domain.money import Money
@@ -245,3 +245,15 @@ def test_a_bad_playbook_file_stops_start_up_saying_where(tmp_path: Path) -> None
 def test_ticket_model_round_trips_through_json() -> None:
     ticket = Ticket.model_validate(raw())
     assert Ticket.model_validate_json(ticket.model_dump_json()) == ticket
+
+
+def test_ops_messages_are_classified_by_their_step_alone() -> None:
+    assert steps.ops_purpose(steps.approval("compensation")) == "approval"
+    assert steps.ops_purpose(steps.approval_escalated("compensation", 1)) == "escalation"
+    assert steps.ops_purpose(steps.approval_expired("rebook-2")) == "escalation"
+    assert steps.ops_purpose(steps.escalation(3)) == "escalation"
+    assert steps.ops_purpose(steps.sla_warning("approval:compensation")) == "sla_warning"
+    assert steps.ops_purpose(steps.sla_breach("resolution:reopen-1")) == "sla_breach"
+    for customer_step in (steps.ACK, steps.ask("claims", 2), steps.confirm(2), steps.rebook(2)):
+        assert steps.ops_purpose(steps.on_channel(customer_step, "email")) is None
+    assert steps.perk_of(steps.perk("vip")) == "vip"
