@@ -81,7 +81,7 @@ async def test_an_altered_workflow_is_reported_non_deterministic_at_the_right_ev
     original = RecoveryWorkflow._acknowledge
 
     async def chattier(self: RecoveryWorkflow) -> None:  # a new first message, unpatched
-        await self._tell("hello", "Hello", "We got your ticket.")
+        await self.talk.tell("hello", "Hello", "We got your ticket.")
         await original(self)
 
     monkeypatch.setattr(RecoveryWorkflow, "_acknowledge", chattier)
@@ -110,7 +110,7 @@ async def test_the_same_change_behind_workflow_patched_keeps_old_cases_replaying
 
     async def chattier(self: RecoveryWorkflow) -> None:
         if workflow.patched("hello-before-apology"):
-            await self._tell("hello", "Hello", "We got your ticket.")
+            await self.talk.tell("hello", "Hello", "We got your ticket.")
         await original(self)
 
     monkeypatch.setattr(RecoveryWorkflow, "_acknowledge", chattier)

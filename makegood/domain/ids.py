@@ -40,3 +40,9 @@ def idempotency_key(workflow_id: str, step: str) -> str:
 def step_of(key: str) -> str:
     """The logical step of a key, relative to its case (`callback:call:1` for a call-back's)."""
     return key.partition(":")[2]
+
+
+def step_in(key: str, workflow_id: str) -> str | None:
+    """The step of a key made by this workflow; None for a key of any other workflow."""
+    prefix = f"{workflow_id}:"
+    return key[len(prefix) :] if key.startswith(prefix) else None

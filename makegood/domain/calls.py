@@ -1,0 +1,91 @@
+"""The activities' wire contract: each one's name, request type and result type, declared once.
+
+The workflows call activities through these specs (so a wrong result type is a type error),
+the activities register under `spec.name` with the same types (a test checks the signatures
+match), and the audit timeline decodes history payloads with them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from makegood.domain.case import CaseOutcome, RelatedCases
+from makegood.domain.provider import (
+    BookingResult,
+    CallRequest,
+    LocateRequest,
+    LocateResult,
+    MessageReceipt,
+    MessageRequest,
+    PaymentReceipt,
+    PaymentRequest,
+    PerkRequest,
+    ProductReceipt,
+    Quote,
+    QuoteRequest,
+    RebookRequest,
+    RelatedQuery,
+    ReleaseRequest,
+    RemakeRequest,
+    RepairRequest,
+    Replacement,
+    ReplaceRequest,
+    ReturnLabel,
+    ReturnRequest,
+    ScheduledCall,
+    ShipRequest,
+    StockRequest,
+    StockResult,
+    SubstituteRequest,
+)
+
+Req = TypeVar("Req")
+Res = TypeVar("Res")
+
+
+@dataclass(frozen=True)
+class ActivitySpec(Generic[Req, Res]):
+    name: str
+    request: type[Req]
+    result: type[Res]
+
+
+SEND_MESSAGE = ActivitySpec("send_message", MessageRequest, MessageReceipt)
+MAKE_PAYMENT = ActivitySpec("make_payment", PaymentRequest, PaymentReceipt)
+LOCATE_VEHICLE = ActivitySpec("locate_vehicle", LocateRequest, LocateResult)
+REBOOK_VEHICLE = ActivitySpec("rebook_vehicle", RebookRequest, BookingResult)
+RELEASE_BOOKING = ActivitySpec("release_booking", ReleaseRequest, ProductReceipt)
+CHECK_STOCK = ActivitySpec("check_stock", StockRequest, StockResult)
+CREATE_RETURN = ActivitySpec("create_return", ReturnRequest, ReturnLabel)
+QUOTE_SUBSTITUTE = ActivitySpec("quote_substitute", QuoteRequest, Quote)
+PLACE_SUBSTITUTE = ActivitySpec("place_substitute", SubstituteRequest, ProductReceipt)
+SHIP_ITEM = ActivitySpec("ship_item", ShipRequest, ProductReceipt)
+GRANT_PERK = ActivitySpec("grant_perk", PerkRequest, ProductReceipt)
+REMAKE_ORDER = ActivitySpec("remake_order", RemakeRequest, ProductReceipt)
+RECORD_OUTCOME = ActivitySpec("record_outcome", CaseOutcome, type(None))
+BOOK_REPAIR = ActivitySpec("book_repair", RepairRequest, ProductReceipt)
+REPLACE_ITEM = ActivitySpec("replace_item", ReplaceRequest, Replacement)
+FIND_RELATED_CASES = ActivitySpec("find_related_cases", RelatedQuery, RelatedCases)
+SCHEDULE_CALL = ActivitySpec("schedule_call", CallRequest, ScheduledCall)
+
+ALL: tuple[ActivitySpec[Any, Any], ...] = (
+    SEND_MESSAGE,
+    MAKE_PAYMENT,
+    LOCATE_VEHICLE,
+    REBOOK_VEHICLE,
+    RELEASE_BOOKING,
+    CHECK_STOCK,
+    CREATE_RETURN,
+    QUOTE_SUBSTITUTE,
+    PLACE_SUBSTITUTE,
+    SHIP_ITEM,
+    GRANT_PERK,
+    REMAKE_ORDER,
+    RECORD_OUTCOME,
+    BOOK_REPAIR,
+    REPLACE_ITEM,
+    FIND_RELATED_CASES,
+    SCHEDULE_CALL,
+)
+BY_NAME: dict[str, ActivitySpec[Any, Any]] = {spec.name: spec for spec in ALL}

@@ -1,0 +1,239 @@
+"""What the customer reads: every message, question and line of the written confirmation.
+
+Pure functions of the case's facts, so the wording can be read, reviewed and tested in one
+place. The workflow sends exactly these texts; changing one changes only what new messages
+say (message texts are activity inputs, not decisions, so old histories still replay).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from makegood.domain.case import CompensationItem, RelatedCase
+from makegood.domain.money import Money
+from makegood.domain.provider import ReturnLabel
+from makegood.domain.ticket import Incident
+
+
+@dataclass(frozen=True)
+class Message:
+    subject: str
+    body: str
+
+
+def _letter(first_name: str, text: str) -> str:
+    return f"Dear {first_name},\n\n{text}"
+
+
+# ---- the apology
+def what_went_wrong(inc: Incident) -> str:
+    return {
+        "car_missing": f"the car for your reservation {inc.reference} was not at {inc.location}",
+        "wrong_item": f"order {inc.reference} arrived with {inc.item} instead of {inc.wanted}",
+        "wrong_order": f"your order {inc.reference} ({inc.item}) was made wrong",
+        "warranty_fault": f"your {inc.item} ({inc.asset}) has a {inc.fault} fault",
+        "defective_item": f"the {inc.item} from your order {inc.reference} does not work",
+        "support_call": f"you still need help with your {inc.item}",
+    }[inc.kind.value]
+
+
+def apology(
+    first_name: str, inc: Incident, case_id: str, related: Sequence[RelatedCase]
+) -> Message:
+    history = ""
+    if related:
+        earlier = "; ".join(
+            f"{c.case_id} on {c.opened_at:%Y-%m-%d} ({c.summary})" for c in related[-3:]
+        )
+        history = f" We have your earlier case(s) in front of us too: {earlier}."
+    return Message(
+        "We are sorry",
+        _letter(
+            first_name,
+            f"we are sorry: {what_went_wrong(inc)}. You do not need to explain anything again: "
+            f"case {case_id} has everything you told us, and we are fixing it now.{history}",
+        ),
+    )
+
+
+def cancelled(first_name: str, case_id: str, reason: str) -> Message:
+    return Message(
+        "Your case is closed",
+        _letter(
+            first_name,
+            f"we have closed case {case_id}: {reason}. If anything is still not right, reply "
+            "to this message and we pick it up at once.",
+        ),
+    )
+
+
+# ---- questions
+QUESTION_SUBJECT = "A question about your case"
+REMINDER_SUBJECT = "Reminder: your case"
+
+
+def question_body(question_id: str, prompt: str, choices: Sequence[str]) -> str:
+    return f"{prompt}\n\nPlease answer: {' / '.join(choices)} (question {question_id})."
+
+
+def horn_question(vehicle: str) -> str:
+    return f"We just sounded the horn of {vehicle}. Can you see or hear it now?"
+
+
+def pickup_question(vehicle: str, location: str | None) -> str:
+    return f"Did you find {vehicle} at {location}?"
+
+
+def substitute_question(wanted: str, label: ReturnLabel | None) -> str:
+    return (
+        f"{wanted} is out of stock.{return_label_note(label)} Would you like a substitute "
+        "(answer 'substitute' with its SKU as value) or your money back ('refund')?"
+    )
+
+
+CLAIMS_QUESTION = "Please send us every receipt you want reimbursed, then answer 'done'."
+FOLLOW_UP_QUESTION = "Is everything put right for you now?"
+
+
+# ---- remedies: messages and the lines the written confirmation lists
+def new_car(
+    first_name: str,
+    vehicle: str,
+    vehicle_class: str,
+    location: str,
+    *,
+    upgraded: bool,
+    invite_claims: bool,
+) -> Message:
+    upgrade = " (upgraded)" if upgraded else ""
+    claim_hint = (
+        " If you need a taxi to get there, take one and send us the receipt: we reimburse it "
+        "in full."
+        if invite_claims
+        else ""
+    )
+    return Message(
+        "Your new car",
+        _letter(
+            first_name,
+            f"we have booked {vehicle} ({vehicle_class}{upgrade}) for you at {location}."
+            f"{claim_hint}",
+        ),
+    )
+
+
+def rebooked_line(vehicle: str, vehicle_class: str, location: str, *, upgraded: bool) -> str:
+    upgrade = " (upgraded)" if upgraded else ""
+    return f"re-booked to {vehicle}, {vehicle_class}{upgrade}, at {location}"
+
+
+def honked_line(vehicle: str, location: str) -> str:
+    return f"sounded the horn of {vehicle} at {location}"
+
+
+def released_line(booking_id: str, vehicle: str) -> str:
+    return f"released booking {booking_id} ({vehicle})"
+
+
+def replacement(first_name: str, sku: str, better: str) -> Message:
+    return Message(
+        "Your replacement is on its way",
+        _letter(
+            first_name,
+            f"a new {sku}{better} is on its way to you, at no cost, with the details we have "
+            "on file.",
+        ),
+    )
+
+
+def better_model_note(same_model: bool, item: str) -> str:
+    return "" if same_model else f" (a better model than {item})"
+
+
+def replaced_line(sku: str, better: str, item: str, asset: str | None) -> str:
+    return f"replacement {sku}{better} shipped for {item}" + (f" {asset}" if asset else "")
+
+
+def repair(first_name: str, item: str) -> Message:
+    return Message(
+        "Your repair is booked",
+        _letter(
+            first_name,
+            f"we booked the repair of your {item}; a prepaid shipping box is on its way.",
+        ),
+    )
+
+
+def repair_line(item: str, asset: str, fault: str) -> str:
+    return f"repair of {item} {asset} ({fault}) booked with a prepaid shipping box"
+
+
+def return_label_line(label: ReturnLabel, item: str) -> str:
+    return (
+        f"prepaid return label {label.label_id} and pre-filled return form {label.form_id} "
+        f"for {item}"
+    )
+
+
+def return_label_note(label: ReturnLabel | None) -> str:
+    if label is None:
+        return ""
+    return (
+        f" Your prepaid return label is {label.label_id}; the return form {label.form_id} is "
+        "already filled in."
+    )
+
+
+def exchange_shipped(first_name: str, wanted: str, label: ReturnLabel | None) -> Message:
+    return Message(
+        "The right item is on its way",
+        _letter(first_name, f"{wanted} is on its way.{return_label_note(label)}"),
+    )
+
+
+def shipped_line(wanted: str, order: str) -> str:
+    return f"shipped {wanted} for order {order}"
+
+
+def substitute_line(sku: str) -> str:
+    return f"sent {sku} as a substitute"
+
+
+def remade_line(item: str | None, order: str) -> str:
+    return f"remade {item} for order {order}, at no cost"
+
+
+def called_line(calls: int) -> str:
+    return f"support call completed on attempt {calls}"
+
+
+def handed_off_line(phone: str | None) -> str:
+    return f"your case is with a colleague, who calls you personally on {phone}"
+
+
+# ---- the written confirmation
+def confirmation(
+    first_name: str,
+    reference: str,
+    case_id: str,
+    done: Sequence[str],
+    paid_total: Money | None,
+    still_open: Sequence[CompensationItem],
+) -> Message:
+    lines = [f"- {line}" for line in done] or ["- nothing yet"]
+    body = [
+        f"Dear {first_name},",
+        "",
+        f"here is everything we did about {reference} (case {case_id}):",
+        *lines,
+    ]
+    if paid_total is not None:
+        body += ["", f"In all we paid or credited you {paid_total}."]
+    if still_open:
+        body += [
+            "",
+            "Still open, a colleague will contact you about:",
+            *[f"- {i.description}: {i.amount}" for i in still_open],
+        ]
+    return Message("Confirmation: what we did", "\n".join(body))

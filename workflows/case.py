@@ -1,0 +1,159 @@
+"""What every stage of a case shares: its status, its own record of events and of what was done
+for the customer, and the ways out to activities (product calls, messages, escalations).
+
+One `Case` per RecoveryWorkflow run. Stages hold a reference to it and keep their own state;
+nothing here decides the recovery.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from makegood.domain import calls, contract, steps
+    from makegood.domain.calls import ActivitySpec
+    from makegood.domain.case import CaseInput, CaseStatus, Escalation, Event, Stage
+    from makegood.domain.money import Money
+    from makegood.domain.playbook import Backoff
+    from makegood.domain.provider import MessageReceipt, MessageRequest, ReleaseRequest
+    from makegood.domain.sla import SlaBook
+    from makegood.domain.ticket import Channel
+    from makegood.domain.wording import released_line
+
+Req = TypeVar("Req")
+Res = TypeVar("Res")
+
+CALL_TIMEOUT = timedelta(seconds=30)
+STAGE_KEY = SearchAttributeKey.for_keyword(contract.SA_STAGE)
+
+
+def retry_policy(backoff: Backoff) -> RetryPolicy:
+    return RetryPolicy(
+        initial_interval=backoff.initial,
+        maximum_interval=backoff.maximum,
+        maximum_attempts=backoff.attempts,
+    )
+
+
+def failure_reason(err: ActivityError) -> str:
+    """The provider's reason for a failed call, saying whether retries were spent on it."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        retried = "" if cause.non_retryable else " (gave up after retries)"
+        return f"{cause.message}{retried}"
+    return str(cause or err)
+
+
+class Case:
+    def __init__(self, inp: CaseInput, status: CaseStatus) -> None:
+        self.inp = inp
+        self.status = status
+        self.ticket = inp.ticket
+        self.playbook = inp.playbook
+        self.customer = inp.ticket.customer
+        self.incident = inp.ticket.incident
+        self.currency = inp.ticket.incident.paid.currency
+        self.sla = SlaBook(self.playbook.sla, status.slas)
+        self.done: list[str] = []  # what the written confirmation lists
+        self.owner_contact: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.status.case_id
+
+    # ---- the case's own record
+    def event(
+        self, kind: str, detail: str, *, amount: Money | None = None, by: str | None = None
+    ) -> None:
+        self.status.events.append(
+            Event(at=workflow.now(), kind=kind, detail=detail, amount=amount, by=by)
+        )
+
+    def action(self, kind: str, detail: str, *, amount: Money | None = None) -> None:
+        """Something done for the customer: it goes into the written confirmation."""
+        self.event(kind, detail, amount=amount)
+        self.done.append(f"{detail}: {amount}" if amount else detail)
+
+    def stage(self, stage: Stage) -> None:
+        if self.status.stage != stage:
+            self.status.stage = stage
+            self.event("stage", stage.value)
+            workflow.upsert_search_attributes([STAGE_KEY.value_set(stage.value)])
+
+    # ---- the ways out
+    async def call(self, spec: ActivitySpec[Req, Res], arg: Req) -> Res:
+        """A product-control call, retried with the playbook's product backoff."""
+        result: Res = await workflow.execute_activity(
+            spec.name,
+            arg,
+            result_type=None if spec.result is type(None) else spec.result,
+            start_to_close_timeout=CALL_TIMEOUT,
+            retry_policy=retry_policy(self.inp.retries.product),
+        )
+        return result
+
+    async def send(
+        self, step: str, channel: Channel, to: str, subject: str, body: str
+    ) -> MessageReceipt:
+        request = MessageRequest(
+            step=step,
+            channel=channel,
+            to=to,
+            subject=subject,
+            body=body,
+            customer_id=self.customer.id,
+        )
+        receipt: MessageReceipt = await workflow.execute_activity(
+            calls.SEND_MESSAGE.name,
+            request,
+            result_type=calls.SEND_MESSAGE.result,
+            start_to_close_timeout=CALL_TIMEOUT,
+            retry_policy=retry_policy(self.inp.retries.notify),
+        )
+        return receipt
+
+    async def notify_ops(
+        self, step: str, subject: str, body: str, *, to: str | None = None
+    ) -> None:
+        try:
+            await self.send(step, "email", to or self.inp.ops_contact, subject, body)
+        except ActivityError as err:
+            # Nothing left to tell: the failure stays visible in history and status.
+            self.event("ops_unreachable", failure_reason(err))
+
+    async def escalate(self, reason: str, *, step: str | None = None) -> None:
+        self.status.escalations.append(
+            Escalation(at=workflow.now(), reason=reason, to=self.inp.ops_contact)
+        )
+        self.event("escalated", reason)
+        workflow.logger.warning("case escalated: %s", reason)
+        n = len(self.status.escalations)
+        await self.notify_ops(
+            step or steps.escalation(n),
+            f"Escalated: {self.id}",
+            f"{reason}\n\nCase {self.id}, ticket {self.ticket.id}, stage "
+            f"{self.status.stage.value}.",
+        )
+
+    async def release_unused(self) -> None:
+        """Release every booking not in use, newest first."""
+        for booking in reversed(self.status.bookings):
+            if booking.status not in ("active", "failed"):
+                continue
+            try:
+                await self.call(
+                    calls.RELEASE_BOOKING,
+                    ReleaseRequest(step=steps.release(booking.id), booking=booking.id),
+                )
+            except ActivityError as err:
+                await self.escalate(
+                    f"could not release booking {booking.id}: {failure_reason(err)}"
+                )
+                continue
+            booking.status = "released"
+            self.action("released", released_line(booking.id, booking.vehicle))

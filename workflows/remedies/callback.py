@@ -1,0 +1,60 @@
+"""Support calls: a child workflow (`CallbackWorkflow`) calls back until someone answers, and
+a person takes over when it cannot get through."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from makegood.domain import contract, ids, wording
+    from makegood.domain.case import CallbackInput, CallbackState, Stage
+
+from makegood.workflows.remedies.base import Remedy
+
+
+class CallBack(Remedy):
+    async def attempt(self) -> bool:
+        case, inc, customer = self.case, self.case.incident, self.case.customer
+        assert inc.call_at is not None and customer.phone is not None
+        case.stage(Stage.REMEDY)
+        channel = customer.preferred_channel
+        case.status.callback = CallbackState()
+        result: CallbackState = await workflow.execute_child_workflow(
+            contract.CALLBACK_WORKFLOW,
+            CallbackInput(
+                case_id=case.id,
+                customer_id=customer.id,
+                first_name=customer.first_name,
+                phone=customer.phone,
+                written_channel=channel,
+                written_to=customer.contact(channel) or "",
+                at=inc.call_at,
+                reason=f"{inc.item}: {inc.summary}",
+                ops_contact=case.inp.ops_contact,
+                settings=case.playbook.callbacks,
+                notify_retry=case.inp.retries.notify,
+            ),
+            id=ids.callback_id(case.id),
+            result_type=CallbackState,
+        )
+        case.status.callback = result
+        self.result.attempts = len(result.attempts)
+        if result.state == "completed":
+            case.action("called", wording.called_line(len(result.attempts)))
+            return True
+        self.result.failed_attempts += 1
+        history = "; ".join(
+            f"call {a.number} due {a.due:%H:%M}: {a.outcome}"
+            + (
+                f" after {len(a.schedule_failures)} failed scheduling attempt(s) "
+                f"({a.schedule_failures[-1]})"
+                if a.schedule_failures
+                else ""
+            )
+            for a in result.attempts
+        )
+        await case.escalate(
+            f"support call could not be completed, a person must call {customer.phone}: {history}"
+        )
+        case.action("handed_off", wording.handed_off_line(customer.phone))
+        return False

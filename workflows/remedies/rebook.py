@@ -1,0 +1,142 @@
+"""Car sharing: sound the horn, re-book a car nearby, and beyond the frontline's attempts
+re-book with a manager's approval (and an upgrade). Unused bookings are released newest first.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from makegood.domain import calls, steps, wording
+    from makegood.domain.case import Booking, Stage
+    from makegood.domain.provider import LocateRequest, RebookRequest
+
+from makegood.workflows.case import failure_reason
+from makegood.workflows.remedies.base import Remedy
+
+
+class Rebook(Remedy):
+    async def attempt(self) -> bool:
+        case, inc, playbook = self.case, self.case.incident, self.case.playbook
+        assert inc.item is not None and inc.location is not None
+        current = Booking(
+            id=inc.reference, vehicle=inc.item, location=inc.location, origin="original"
+        )
+        case.status.bookings.append(current)
+        case.stage(Stage.DIAGNOSE)
+        found = await self._locate(current)
+        while not found:
+            current.status = "failed"
+            self.result.failed_attempts += 1
+            attempt = self.result.attempts + 1
+            if attempt > playbook.remedy_attempts:
+                await case.escalate(
+                    f"no car after {self.result.attempts} re-booking(s): a person must take over"
+                )
+                await case.release_unused()
+                return False
+            upgrade = False
+            if attempt > playbook.frontline_attempts:
+                what = "with an upgrade" if playbook.upgrade_on_escalation else ""
+                approved = await self.approvals.request(
+                    f"rebook-{attempt}",
+                    f"{self.result.failed_attempts} car(s) missing; approve re-booking "
+                    f"{what}".strip(),
+                )
+                if not approved:
+                    await case.escalate(
+                        f"re-booking {attempt} not approved: a person must take over"
+                    )
+                    await case.release_unused()
+                    return False
+                upgrade = playbook.upgrade_on_escalation
+            case.stage(Stage.REMEDY)
+            self.result.attempts = attempt
+            try:
+                booking = await case.call(
+                    calls.REBOOK_VEHICLE,
+                    RebookRequest(
+                        step=steps.rebook(attempt),
+                        customer_id=case.customer.id,
+                        replaces=current.id,
+                        like_vehicle=inc.item,
+                        near=inc.location,
+                        exclude=[b.vehicle for b in case.status.bookings],
+                        upgrade=upgrade,
+                    ),
+                )
+            except ActivityError as err:
+                await case.escalate(f"re-booking failed: {failure_reason(err)}")
+                await case.release_unused()
+                return False
+            current = Booking(
+                id=booking.booking_id,
+                vehicle=booking.vehicle,
+                vehicle_class=booking.vehicle_class,
+                location=booking.location,
+            )
+            case.status.bookings.append(current)
+            case.action(
+                "rebooked",
+                wording.rebooked_line(
+                    booking.vehicle, booking.vehicle_class, booking.location, upgraded=upgrade
+                ),
+            )
+            self.result.claims_invited = playbook.compensation.reimburse_expenses
+            await self.talk.tell_all(
+                steps.rebook(attempt),
+                wording.new_car(
+                    case.customer.first_name,
+                    booking.vehicle,
+                    booking.vehicle_class,
+                    booking.location,
+                    upgraded=upgrade,
+                    invite_claims=self.result.claims_invited,
+                ),
+            )
+            answer = await self.talk.ask(
+                f"pickup-{attempt}",
+                wording.pickup_question(booking.vehicle, booking.location),
+                ["picked_up", "missing"],
+            )
+            if answer is None:
+                await case.escalate(
+                    f"no answer whether {booking.vehicle} was found; assuming it was, an agent "
+                    "should check"
+                )
+                found = True
+            elif answer.answer == "picked_up":
+                found = True
+            else:
+                case.stage(Stage.DIAGNOSE)
+                found = await self._locate(current)
+        current.status = "in_use"
+        await case.release_unused()
+        return True
+
+    async def _locate(self, booking: Booking) -> bool:
+        """Sound the horn and ask, up to the playbook's attempts: True once the car is found."""
+        case = self.case
+        for attempt in range(1, case.playbook.locate_attempts + 1):
+            try:
+                located = await case.call(
+                    calls.LOCATE_VEHICLE,
+                    LocateRequest(
+                        step=steps.locate(booking.vehicle, attempt),
+                        vehicle=booking.vehicle,
+                        booking=booking.id,
+                    ),
+                )
+            except ActivityError as err:
+                await case.escalate(f"could not locate {booking.vehicle}: {failure_reason(err)}")
+                return False
+            case.action("honked", wording.honked_line(booking.vehicle, located.location))
+            answer = await self.talk.ask(
+                f"locate-{booking.vehicle}-{attempt}",
+                wording.horn_question(booking.vehicle),
+                ["found", "not_found"],
+            )
+            if answer is not None and answer.answer == "found":
+                return True
+        return False

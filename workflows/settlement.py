@@ -1,0 +1,191 @@
+"""Settlement: compensate fairly, within the frontline's discretion or with a manager's
+approval, pay each item exactly once, and follow what the payment provider reports afterwards.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from makegood.domain import calls, compensation, ids, steps, wording
+    from makegood.domain.case import CompensationItem, PaymentEvent, Stage
+    from makegood.domain.money import Money
+    from makegood.domain.provider import PaymentRequest, PerkRequest, Quote, SubstituteRequest
+
+from makegood.workflows.case import CALL_TIMEOUT, Case, failure_reason, retry_policy
+from makegood.workflows.conversation import Conversation
+from makegood.workflows.oversight import Approvals
+from makegood.workflows.remedies import RemedyResult
+
+
+class Settlement:
+    def __init__(self, case: Case, talk: Conversation, approvals: Approvals) -> None:
+        self.case = case
+        self.talk = talk
+        self.approvals = approvals
+        self.claims_open = True  # expense claims are taken until the compensation is decided
+        self.approval_needed = False
+        self._payment_events: set[str] = set()  # provider event ids already handled
+        self.unsettled: list[str] = []  # payments that failed after all: each escalates
+
+    async def compensate(self, remedy: RemedyResult) -> None:
+        """Collect the customer's receipts, plan the compensation per policy, settle it."""
+        case = self.case
+        case.stage(Stage.COMPENSATE)
+        policy = case.playbook.compensation
+        if policy.reimburse_expenses and (remedy.claims_invited or case.status.claims):
+            await self.talk.ask(
+                "claims",
+                wording.CLAIMS_QUESTION,
+                ["done"],
+                wait=case.playbook.timeouts.claims_window,
+            )
+        self.claims_open = False
+        items = compensation.plan(
+            case.playbook,
+            case.incident.paid,
+            failed_attempts=remedy.failed_attempts,
+            refund_requested=remedy.refund_requested,
+            claims=case.status.claims,
+            price_difference=remedy.substitute.difference if remedy.substitute else None,
+        )
+        await self.settle(items, request_id="compensation", substitute=remedy.substitute)
+
+    async def settle(
+        self, items: list[CompensationItem], request_id: str, substitute: Quote | None = None
+    ) -> None:
+        """Pay what the frontline may grant; above the limit (for the whole case) ask first."""
+        case = self.case
+        currency, limit = case.currency, case.status.discretion_limit
+        granted = compensation.money_total(
+            (i for i in case.status.compensation if i.state in ("approved", "paid")), currency
+        )
+        total = compensation.money_total(items, currency)
+        case.status.compensation.extend(items)
+        if granted + total > limit:
+            self.approval_needed = True
+            so_far = f" on top of {granted} already granted" if granted.amount else ""
+            approved = await self.approvals.request(
+                request_id,
+                f"compensation of {total}{so_far} is above the frontline limit of {limit}",
+                amount=total,
+            )
+            headroom = limit - granted if granted <= limit else Money.zero(currency)
+            allowed = items if approved else compensation.within_limit(items, headroom)
+        else:
+            case.event(
+                "within_discretion",
+                f"{total}{' more' if granted.amount else ''} within the frontline limit of {limit}",
+            )
+            allowed = items
+        for item in items:
+            item.state = "approved" if any(a is item for a in allowed) else "declined"
+        for item in items:
+            if item.state == "approved":
+                await self._execute(item)
+        if substitute is not None:
+            await self._place_substitute(substitute, items)
+
+    async def _execute(self, item: CompensationItem) -> None:
+        case = self.case
+        try:
+            if item.kind in ("refund", "reimbursement", "coupon"):
+                assert item.amount is not None
+                receipt = await workflow.execute_activity(
+                    calls.MAKE_PAYMENT.name,
+                    PaymentRequest(
+                        step=item.step,
+                        kind=item.kind,
+                        amount=item.amount,
+                        customer_id=case.customer.id,
+                        reference=case.incident.reference,
+                        memo=item.description,
+                    ),
+                    result_type=calls.MAKE_PAYMENT.result,
+                    start_to_close_timeout=CALL_TIMEOUT,
+                    schedule_to_close_timeout=case.inp.retries.payment_deadline,
+                    retry_policy=retry_policy(case.inp.retries.payment),
+                )
+                item.state, item.receipt = "paid", receipt.payment_id
+                case.action("paid", item.description, amount=item.amount)
+            elif item.kind == "perk":
+                granted = await case.call(
+                    calls.GRANT_PERK,
+                    PerkRequest(
+                        step=item.step, customer_id=case.customer.id, perk=steps.perk_of(item.step)
+                    ),
+                )
+                item.state, item.receipt = "paid", granted.action_id
+                case.action("perk", item.description)
+        except ActivityError as err:
+            item.state, item.failure = "failed", failure_reason(err)
+            await case.escalate(f"{item.description} failed: {item.failure}")
+
+    async def _place_substitute(self, quote: Quote, items: list[CompensationItem]) -> None:
+        """Order the substitute the customer chose, with the waived difference if approved."""
+        case = self.case
+        waiver = next((i for i in items if i.kind == "waiver"), None)
+        waived = (
+            waiver.amount
+            if waiver and waiver.state == "approved" and waiver.amount
+            else Money.zero(case.currency)
+        )
+        try:
+            await case.call(
+                calls.PLACE_SUBSTITUTE,
+                SubstituteRequest(
+                    step=steps.SUBSTITUTE,
+                    order=case.incident.reference,
+                    sku=quote.substitute_sku,
+                    customer_id=case.customer.id,
+                    waived=waived,
+                ),
+            )
+            case.action(
+                "substitute",
+                wording.substitute_line(quote.substitute_sku),
+                amount=waived if waived.amount else None,
+            )
+            if waiver is not None and waiver.state == "approved":
+                waiver.state = "paid"
+        except ActivityError as err:
+            if waiver is not None:
+                waiver.state, waiver.failure = "failed", failure_reason(err)
+            await case.escalate(f"substitute order failed: {failure_reason(err)}")
+
+    # ---- what the payment provider says afterwards: a payment that failed goes to a person
+    def payment_event(self, event: PaymentEvent) -> None:
+        """Delivered at least once and in any order: duplicates and stale events are ignored."""
+        case = self.case
+        if event.event_id in self._payment_events:
+            return
+        self._payment_events.add(event.event_id)
+        step = ids.step_in(event.idempotency_key, case.id)
+        item = next((i for i in case.status.compensation if i.step == step), None)
+        if step is None or item is None:
+            unknown = step or event.idempotency_key
+            case.event("payment_event", f"{event.type} for unknown step {unknown}: ignored")
+            return
+        if item.settlement == "failed" or (
+            item.settlement == "refunded" and event.type == "settled"
+        ):
+            case.event("payment_event", f"{event.type} for {step} after {item.settlement}: ignored")
+            return
+        item.settlement = event.type
+        case.event(
+            "payment_event",
+            f"{step}: {event.type}" + (f" ({event.reason})" if event.reason else ""),
+            amount=item.amount,
+        )
+        if event.type == "failed":
+            item.state, item.failure = "failed", event.reason or "payment failed to settle"
+            self.unsettled.append(
+                f"{item.description} ({item.amount}) did not settle: {item.failure}"
+            )
+
+    async def watch(self) -> None:
+        """Runs beside the recovery: each payment that failed to settle escalates."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self.unsettled))
+            await self.case.escalate(self.unsettled.pop(0))
