@@ -9,7 +9,6 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from makegood.activities import names
 from makegood.adapters.base import (
     Notifier,
     OutcomeStore,
@@ -18,6 +17,7 @@ from makegood.adapters.base import (
     ProviderError,
     Telephony,
 )
+from makegood.domain import calls, ids
 from makegood.domain.case import CaseOutcome
 from makegood.domain.provider import (
     BookingResult,
@@ -52,7 +52,7 @@ log = structlog.get_logger("makegood.activities")
 
 def idempotency_key(step: str) -> str:
     """`<workflow id>:<step>`: the same on every attempt, so a retry cannot act twice."""
-    return f"{activity.info().workflow_id}:{step}"
+    return ids.idempotency_key(activity.info().workflow_id, step)
 
 
 @contextmanager
@@ -77,10 +77,10 @@ class NotificationActivities:
     def __init__(self, notifier: Notifier) -> None:
         self.notifier = notifier
 
-    @activity.defn(name=names.SEND_MESSAGE)
+    @activity.defn(name=calls.SEND_MESSAGE.name)
     async def send_message(self, req: MessageRequest) -> MessageReceipt:
         key = idempotency_key(req.step)
-        with classified(names.SEND_MESSAGE, key) as bound:
+        with classified(calls.SEND_MESSAGE.name, key) as bound:
             receipt = await self.notifier.send(key, req)
             bound.info("message_sent", channel=req.channel, message_id=receipt.message_id)
             return receipt
@@ -90,10 +90,10 @@ class PaymentActivities:
     def __init__(self, payments: Payments) -> None:
         self.payments = payments
 
-    @activity.defn(name=names.MAKE_PAYMENT)
+    @activity.defn(name=calls.MAKE_PAYMENT.name)
     async def make_payment(self, req: PaymentRequest) -> PaymentReceipt:
         key = idempotency_key(req.step)
-        with classified(names.MAKE_PAYMENT, key) as bound:
+        with classified(calls.MAKE_PAYMENT.name, key) as bound:
             receipt = await self.payments.pay(key, req)
             bound.info(
                 "payment_made", kind=req.kind, amount=str(req.amount), payment_id=receipt.payment_id
@@ -105,78 +105,78 @@ class ProductActivities:
     def __init__(self, product: ProductControl) -> None:
         self.product = product
 
-    @activity.defn(name=names.LOCATE_VEHICLE)
+    @activity.defn(name=calls.LOCATE_VEHICLE.name)
     async def locate_vehicle(self, req: LocateRequest) -> LocateResult:
         key = idempotency_key(req.step)
-        with classified(names.LOCATE_VEHICLE, key):
+        with classified(calls.LOCATE_VEHICLE.name, key):
             return await self.product.locate(key, req)
 
-    @activity.defn(name=names.REBOOK_VEHICLE)
+    @activity.defn(name=calls.REBOOK_VEHICLE.name)
     async def rebook_vehicle(self, req: RebookRequest) -> BookingResult:
         key = idempotency_key(req.step)
-        with classified(names.REBOOK_VEHICLE, key) as bound:
+        with classified(calls.REBOOK_VEHICLE.name, key) as bound:
             booking = await self.product.rebook(key, req)
             bound.info("rebooked", booking=booking.booking_id, vehicle=booking.vehicle)
             return booking
 
-    @activity.defn(name=names.RELEASE_BOOKING)
+    @activity.defn(name=calls.RELEASE_BOOKING.name)
     async def release_booking(self, req: ReleaseRequest) -> ProductReceipt:
         key = idempotency_key(req.step)
-        with classified(names.RELEASE_BOOKING, key):
+        with classified(calls.RELEASE_BOOKING.name, key):
             return await self.product.release(key, req)
 
-    @activity.defn(name=names.CHECK_STOCK)
+    @activity.defn(name=calls.CHECK_STOCK.name)
     async def check_stock(self, req: StockRequest) -> StockResult:
-        with classified(names.CHECK_STOCK):
+        with classified(calls.CHECK_STOCK.name):
             return await self.product.stock(req)
 
-    @activity.defn(name=names.CREATE_RETURN)
+    @activity.defn(name=calls.CREATE_RETURN.name)
     async def create_return(self, req: ReturnRequest) -> ReturnLabel:
         key = idempotency_key(req.step)
-        with classified(names.CREATE_RETURN, key):
+        with classified(calls.CREATE_RETURN.name, key):
             return await self.product.create_return(key, req)
 
-    @activity.defn(name=names.QUOTE_SUBSTITUTE)
+    @activity.defn(name=calls.QUOTE_SUBSTITUTE.name)
     async def quote_substitute(self, req: QuoteRequest) -> Quote:
-        with classified(names.QUOTE_SUBSTITUTE):
+        with classified(calls.QUOTE_SUBSTITUTE.name):
             return await self.product.quote_substitute(req)
 
-    @activity.defn(name=names.PLACE_SUBSTITUTE)
+    @activity.defn(name=calls.PLACE_SUBSTITUTE.name)
     async def place_substitute(self, req: SubstituteRequest) -> ProductReceipt:
         key = idempotency_key(req.step)
-        with classified(names.PLACE_SUBSTITUTE, key):
+        with classified(calls.PLACE_SUBSTITUTE.name, key):
             return await self.product.place_substitute(key, req)
 
-    @activity.defn(name=names.SHIP_ITEM)
+    @activity.defn(name=calls.SHIP_ITEM.name)
     async def ship_item(self, req: ShipRequest) -> ProductReceipt:
         key = idempotency_key(req.step)
-        with classified(names.SHIP_ITEM, key):
+        with classified(calls.SHIP_ITEM.name, key):
             return await self.product.ship(key, req)
 
-    @activity.defn(name=names.GRANT_PERK)
+    @activity.defn(name=calls.GRANT_PERK.name)
     async def grant_perk(self, req: PerkRequest) -> ProductReceipt:
         key = idempotency_key(req.step)
-        with classified(names.GRANT_PERK, key):
+        with classified(calls.GRANT_PERK.name, key):
             return await self.product.grant_perk(key, req)
 
-    @activity.defn(name=names.REMAKE_ORDER)
+    @activity.defn(name=calls.REMAKE_ORDER.name)
     async def remake_order(self, req: RemakeRequest) -> ProductReceipt:
         key = idempotency_key(req.step)
-        with classified(names.REMAKE_ORDER, key):
+        with classified(calls.REMAKE_ORDER.name, key):
             return await self.product.remake(key, req)
 
-    @activity.defn(name=names.BOOK_REPAIR)
+    @activity.defn(name=calls.BOOK_REPAIR.name)
     async def book_repair(self, req: RepairRequest) -> ProductReceipt:
         key = idempotency_key(req.step)
-        with classified(names.BOOK_REPAIR, key) as bound:
+        with classified(calls.BOOK_REPAIR.name, key) as bound:
             receipt = await self.product.book_repair(key, req)
             bound.info("repair_booked", asset=req.asset)
             return receipt
 
-    @activity.defn(name=names.REPLACE_ITEM)
+    @activity.defn(name=calls.REPLACE_ITEM.name)
     async def replace_item(self, req: ReplaceRequest) -> Replacement:
         key = idempotency_key(req.step)
-        with classified(names.REPLACE_ITEM, key) as bound:
+        with classified(calls.REPLACE_ITEM.name, key) as bound:
             replacement = await self.product.replace(key, req)
             bound.info("replacement_shipped", sku=replacement.sku, replaces=req.item)
             return replacement
@@ -186,10 +186,10 @@ class TelephonyActivities:
     def __init__(self, telephony: Telephony) -> None:
         self.telephony = telephony
 
-    @activity.defn(name=names.SCHEDULE_CALL)
+    @activity.defn(name=calls.SCHEDULE_CALL.name)
     async def schedule_call(self, req: CallRequest) -> ScheduledCall:
         key = idempotency_key(req.step)
-        with classified(names.SCHEDULE_CALL, key) as bound:
+        with classified(calls.SCHEDULE_CALL.name, key) as bound:
             call = await self.telephony.schedule_call(key, req)
             bound.info("call_scheduled", call_id=call.call_id, at=req.at.isoformat())
             return call
@@ -199,9 +199,9 @@ class RecordActivities:
     def __init__(self, outcomes: OutcomeStore) -> None:
         self.outcomes = outcomes
 
-    @activity.defn(name=names.RECORD_OUTCOME)
+    @activity.defn(name=calls.RECORD_OUTCOME.name)
     async def record_outcome(self, outcome: CaseOutcome) -> None:
-        with classified(names.RECORD_OUTCOME) as bound:
+        with classified(calls.RECORD_OUTCOME.name) as bound:
             await self.outcomes.record(outcome)
             bound.info("outcome_recorded", resolution=outcome.resolution)
 

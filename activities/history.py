@@ -9,9 +9,8 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from makegood.activities import names
 from makegood.adapters.base import TransientProviderError
-from makegood.domain import contract
+from makegood.domain import calls, contract
 from makegood.domain.case import CaseOutcome, RelatedCase, RelatedCases
 from makegood.domain.provider import RelatedQuery
 
@@ -32,9 +31,9 @@ class HistoryActivities:
     def __init__(self, client: Client) -> None:
         self.client = client
 
-    @activity.defn(name=names.FIND_RELATED_CASES)
+    @activity.defn(name=calls.FIND_RELATED_CASES.name)
     async def find_related_cases(self, q: RelatedQuery) -> RelatedCases:
-        bound = log.bind(case_id=q.case_id, activity=names.FIND_RELATED_CASES)
+        bound = log.bind(case_id=q.case_id, activity=calls.FIND_RELATED_CASES.name)
         try:
             found = [wf async for wf in self.client.list_workflows(related_query(q), limit=LIMIT)]
         except RPCError as err:

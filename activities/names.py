@@ -1,19 +1,21 @@
-"""Activity names: what workflows call, without importing any adapter."""
+"""Activity names, for code that has not moved to the specs in `makegood.domain.calls`."""
 
-SEND_MESSAGE = "send_message"
-MAKE_PAYMENT = "make_payment"
-LOCATE_VEHICLE = "locate_vehicle"
-REBOOK_VEHICLE = "rebook_vehicle"
-RELEASE_BOOKING = "release_booking"
-CHECK_STOCK = "check_stock"
-CREATE_RETURN = "create_return"
-QUOTE_SUBSTITUTE = "quote_substitute"
-PLACE_SUBSTITUTE = "place_substitute"
-SHIP_ITEM = "ship_item"
-GRANT_PERK = "grant_perk"
-REMAKE_ORDER = "remake_order"
-RECORD_OUTCOME = "record_outcome"
-BOOK_REPAIR = "book_repair"
-REPLACE_ITEM = "replace_item"
-FIND_RELATED_CASES = "find_related_cases"
-SCHEDULE_CALL = "schedule_call"
+from makegood.domain import calls
+
+SEND_MESSAGE = calls.SEND_MESSAGE.name
+MAKE_PAYMENT = calls.MAKE_PAYMENT.name
+LOCATE_VEHICLE = calls.LOCATE_VEHICLE.name
+REBOOK_VEHICLE = calls.REBOOK_VEHICLE.name
+RELEASE_BOOKING = calls.RELEASE_BOOKING.name
+CHECK_STOCK = calls.CHECK_STOCK.name
+CREATE_RETURN = calls.CREATE_RETURN.name
+QUOTE_SUBSTITUTE = calls.QUOTE_SUBSTITUTE.name
+PLACE_SUBSTITUTE = calls.PLACE_SUBSTITUTE.name
+SHIP_ITEM = calls.SHIP_ITEM.name
+GRANT_PERK = calls.GRANT_PERK.name
+REMAKE_ORDER = calls.REMAKE_ORDER.name
+RECORD_OUTCOME = calls.RECORD_OUTCOME.name
+BOOK_REPAIR = calls.BOOK_REPAIR.name
+REPLACE_ITEM = calls.REPLACE_ITEM.name
+FIND_RELATED_CASES = calls.FIND_RELATED_CASES.name
+SCHEDULE_CALL = calls.SCHEDULE_CALL.name

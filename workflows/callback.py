@@ -16,19 +16,14 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from makegood.activities import names
-    from makegood.domain import contract
+    from makegood.domain import calls, contract, steps, wording
     from makegood.domain.case import CallAttempt, CallbackInput, CallbackState, CallStatus
-    from makegood.domain.provider import CallRequest, MessageReceipt, MessageRequest, ScheduledCall
+    from makegood.domain.provider import CallRequest, MessageRequest, ScheduledCall
     from makegood.domain.ticket import Channel
 
+from makegood.workflows.case import CALL_TIMEOUT, retry_policy
+
 ONCE = RetryPolicy(maximum_attempts=1)
-CALL_TIMEOUT = timedelta(seconds=30)
-WHY = {
-    "dropped": "our call dropped",
-    "no_answer": "we could not reach you",
-    "no_callback": "we did not manage to connect the call",
-}
 
 
 def _reason(err: ActivityError) -> tuple[str, bool]:
@@ -62,11 +57,9 @@ class CallbackWorkflow:
             attempt.call_id = call.call_id
             if number == 1:
                 await self._write(
-                    "call-booked",
-                    "Your support call is booked",
-                    f"we will call you on {inp.phone} at {_hhmm(due)} UTC about "
-                    f"{inp.reason}. If anything goes wrong with the call, we call "
-                    "you back without you having to do anything.",
+                    steps.CALL_BOOKED,
+                    wording.CALL_BOOKED_SUBJECT,
+                    wording.call_booked(inp.phone, due, inp.reason),
                 )
             self.state.state = "waiting"
             attempt.outcome = await self._await_status(call.call_id, due)
@@ -78,11 +71,7 @@ class CallbackWorkflow:
             if number == settings.calls:
                 break
             due = workflow.now() + settings.redial_after
-            await self._text(
-                f"redial-{number}",
-                f"{WHY[attempt.outcome]}. We are calling you back at {_hhmm(due)} "
-                "UTC; you do not need to do anything.",
-            )
+            await self._text(steps.redial(number), wording.calling_again(attempt.outcome, due))
         await self._hand_off()
         return self.state
 
@@ -94,15 +83,15 @@ class CallbackWorkflow:
         for tried in range(1, backoff.attempts + 1):
             try:
                 call: ScheduledCall = await workflow.execute_activity(
-                    names.SCHEDULE_CALL,
+                    calls.SCHEDULE_CALL.name,
                     CallRequest(
-                        step=f"call:{attempt.number}",
+                        step=steps.call(attempt.number),
                         to=self.inp.phone,
                         at=attempt.due,
                         reason=self.inp.reason,
                         customer_id=self.inp.customer_id,
                     ),
-                    result_type=ScheduledCall,
+                    result_type=calls.SCHEDULE_CALL.result,
                     start_to_close_timeout=CALL_TIMEOUT,
                     retry_policy=ONCE,
                 )
@@ -117,10 +106,7 @@ class CallbackWorkflow:
                     return None
                 if tried == 1:
                     await self._text(
-                        f"scheduling-{attempt.number}",
-                        "our scheduling system is having trouble booking your "
-                        "call. We keep trying and will text you as soon as it is "
-                        "booked.",
+                        steps.scheduling_trouble(attempt.number), wording.SCHEDULING_TROUBLE
                     )
                 await workflow.sleep(delay)
                 delay = min(delay * 2, backoff.maximum)
@@ -137,11 +123,7 @@ class CallbackWorkflow:
     async def _hand_off(self) -> None:
         self.state.state = "handed_off"
         by = workflow.now() + self.inp.settings.hand_off_within
-        await self._text(
-            "handed-off",
-            "we could not complete your call. A colleague now has your whole "
-            f"case and will call you personally by {_hhmm(by)} UTC.",
-        )
+        await self._text(steps.HANDED_OFF, wording.call_handed_off(by))
 
     # ---- telephony provider callbacks: at least once, in any order
     @workflow.signal(name=contract.CALL_STATUS_SIGNAL)
@@ -163,36 +145,27 @@ class CallbackWorkflow:
 
     # ---- messages
     async def _text(self, step: str, body: str) -> None:
-        await self._message(step, "sms", self.inp.phone, "About your support call", body)
+        await self._message(step, "sms", self.inp.phone, wording.CALL_SUBJECT, body)
 
     async def _write(self, step: str, subject: str, body: str) -> None:
         await self._message(step, self.inp.written_channel, self.inp.written_to, subject, body)
 
     async def _message(self, step: str, channel: Channel, to: str, subject: str, body: str) -> None:
-        backoff = self.inp.notify_retry
         try:
             await workflow.execute_activity(
-                names.SEND_MESSAGE,
+                calls.SEND_MESSAGE.name,
                 MessageRequest(
-                    step=f"{step}:{channel}",
+                    step=steps.on_channel(step, channel),
                     channel=channel,
                     to=to,
                     subject=subject,
-                    body=f"Dear {self.inp.first_name},\n\n{body}",
+                    body=wording.greeting(self.inp.first_name, body),
                     customer_id=self.inp.customer_id,
                 ),
-                result_type=MessageReceipt,
+                result_type=calls.SEND_MESSAGE.result,
                 start_to_close_timeout=CALL_TIMEOUT,
-                retry_policy=RetryPolicy(
-                    initial_interval=backoff.initial,
-                    maximum_interval=backoff.maximum,
-                    maximum_attempts=backoff.attempts,
-                ),
+                retry_policy=retry_policy(self.inp.notify_retry),
             )
         except ActivityError as err:
             # The case escalates a hand-off anyway; a lost text must not stop the calls.
             workflow.logger.warning("message %s failed: %s", step, _reason(err)[0])
-
-
-def _hhmm(at: datetime) -> str:
-    return at.strftime("%Y-%m-%d %H:%M")

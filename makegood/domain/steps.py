@@ -51,9 +51,21 @@ def release(booking_id: str) -> str:
     return f"release:{booking_id}"
 
 
+# ---- a call-back's steps (under the call-back workflow's id)
+CALL_BOOKED: Final = "call-booked"
+HANDED_OFF: Final = "handed-off"
+
+
 def call(number: int) -> str:
-    """A call-back's call (under the call-back workflow's id)."""
     return f"call:{number}"
+
+
+def redial(number: int) -> str:
+    return f"redial-{number}"
+
+
+def scheduling_trouble(number: int) -> str:
+    return f"scheduling-{number}"
 
 
 # ---- compensation

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from makegood.domain.case import CompensationItem, RelatedCase
 from makegood.domain.money import Money
@@ -237,3 +238,46 @@ def confirmation(
             *[f"- {i.description}: {i.amount}" for i in still_open],
         ]
     return Message("Confirmation: what we did", "\n".join(body))
+
+
+# ---- a call-back's messages (the call-back workflow adds the greeting)
+CALL_SUBJECT = "About your support call"
+CALL_BOOKED_SUBJECT = "Your support call is booked"
+WHY_CALLING_AGAIN = {
+    "dropped": "our call dropped",
+    "no_answer": "we could not reach you",
+    "no_callback": "we did not manage to connect the call",
+}
+SCHEDULING_TROUBLE = (
+    "our scheduling system is having trouble booking your call. We keep trying and will text "
+    "you as soon as it is booked."
+)
+
+
+def greeting(first_name: str, body: str) -> str:
+    return _letter(first_name, body)
+
+
+def hhmm(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M")
+
+
+def call_booked(phone: str, due: datetime, reason: str) -> str:
+    return (
+        f"we will call you on {phone} at {hhmm(due)} UTC about {reason}. If anything goes "
+        "wrong with the call, we call you back without you having to do anything."
+    )
+
+
+def calling_again(outcome: str, due: datetime) -> str:
+    return (
+        f"{WHY_CALLING_AGAIN[outcome]}. We are calling you back at {hhmm(due)} UTC; you do not "
+        "need to do anything."
+    )
+
+
+def call_handed_off(by: datetime) -> str:
+    return (
+        "we could not complete your call. A colleague now has your whole case and will call "
+        f"you personally by {hhmm(by)} UTC."
+    )
