@@ -52,7 +52,9 @@ log = structlog.get_logger("makegood.activities")
 
 def idempotency_key(step: str) -> str:
     """`<workflow id>:<step>`: the same on every attempt, so a retry cannot act twice."""
-    return ids.idempotency_key(activity.info().workflow_id, step)
+    workflow_id = activity.info().workflow_id
+    assert workflow_id is not None, "Makegood's activities run only inside its workflows"
+    return ids.idempotency_key(workflow_id, step)
 
 
 @contextmanager

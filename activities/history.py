@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -49,7 +50,7 @@ class HistoryActivities:
         return RelatedCases(cases=cases)
 
     async def _describe(self, wf: WorkflowExecution, q: RelatedQuery) -> RelatedCase:
-        memo: dict[str, Any] = await wf.memo()
+        memo: Mapping[str, Any] = await wf.memo()
         state = (
             wf.status.name.lower() if isinstance(wf.status, WorkflowExecutionStatus) else "unknown"
         )

@@ -10,6 +10,7 @@ customer and call again; after the playbook's number of calls a person takes ove
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -18,10 +19,10 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from makegood.domain import calls, contract, steps, wording
     from makegood.domain.case import CallAttempt, CallbackInput, CallbackState, CallStatus
-    from makegood.domain.provider import CallRequest, MessageRequest, ScheduledCall
+    from makegood.domain.provider import CallOutcome, CallRequest, MessageRequest, ScheduledCall
     from makegood.domain.ticket import Channel
 
-from makegood.workflows.case import CALL_TIMEOUT, retry_policy
+from makegood.workflows.case import execute, retry_policy
 
 ONCE = RetryPolicy(maximum_attempts=1)
 
@@ -82,8 +83,8 @@ class CallbackWorkflow:
         self.state.state = "scheduling"
         for tried in range(1, backoff.attempts + 1):
             try:
-                call: ScheduledCall = await workflow.execute_activity(
-                    calls.SCHEDULE_CALL.name,
+                return await execute(
+                    calls.SCHEDULE_CALL,
                     CallRequest(
                         step=steps.call(attempt.number),
                         to=self.inp.phone,
@@ -91,11 +92,8 @@ class CallbackWorkflow:
                         reason=self.inp.reason,
                         customer_id=self.inp.customer_id,
                     ),
-                    result_type=calls.SCHEDULE_CALL.result,
-                    start_to_close_timeout=CALL_TIMEOUT,
-                    retry_policy=ONCE,
+                    retry=ONCE,
                 )
-                return call
             except ActivityError as err:
                 reason, retryable = _reason(err)
                 attempt.schedule_failures.append(reason)
@@ -112,7 +110,9 @@ class CallbackWorkflow:
                 delay = min(delay * 2, backoff.maximum)
         return None
 
-    async def _await_status(self, call_id: str, due: datetime) -> str:
+    async def _await_status(
+        self, call_id: str, due: datetime
+    ) -> CallOutcome | Literal["no_callback"]:
         wait = max(due - workflow.now(), timedelta(0)) + self.inp.settings.status_timeout
         try:
             await workflow.wait_condition(lambda: call_id in self._statuses, timeout=wait)
@@ -152,8 +152,8 @@ class CallbackWorkflow:
 
     async def _message(self, step: str, channel: Channel, to: str, subject: str, body: str) -> None:
         try:
-            await workflow.execute_activity(
-                calls.SEND_MESSAGE.name,
+            await execute(
+                calls.SEND_MESSAGE,
                 MessageRequest(
                     step=steps.on_channel(step, channel),
                     channel=channel,
@@ -162,9 +162,7 @@ class CallbackWorkflow:
                     body=wording.greeting(self.inp.first_name, body),
                     customer_id=self.inp.customer_id,
                 ),
-                result_type=calls.SEND_MESSAGE.result,
-                start_to_close_timeout=CALL_TIMEOUT,
-                retry_policy=retry_policy(self.inp.notify_retry),
+                retry=retry_policy(self.inp.notify_retry),
             )
         except ActivityError as err:
             # The case escalates a hand-off anyway; a lost text must not stop the calls.

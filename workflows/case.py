@@ -49,6 +49,26 @@ def failure_reason(err: ActivityError) -> str:
     return str(cause or err)
 
 
+async def execute(
+    spec: ActivitySpec[Req, Res],
+    arg: Req,
+    *,
+    retry: RetryPolicy,
+    start_to_close: timedelta = CALL_TIMEOUT,
+    schedule_to_close: timedelta | None = None,
+) -> Res:
+    """Run the activity a spec names: its request and result types are checked statically."""
+    result: Res = await workflow.execute_activity(
+        spec.name,
+        arg,
+        result_type=spec.result_type,
+        start_to_close_timeout=start_to_close,
+        schedule_to_close_timeout=schedule_to_close,
+        retry_policy=retry,
+    )
+    return result
+
+
 class Case:
     def __init__(self, inp: CaseInput, status: CaseStatus) -> None:
         self.inp = inp
@@ -88,14 +108,7 @@ class Case:
     # ---- the ways out
     async def call(self, spec: ActivitySpec[Req, Res], arg: Req) -> Res:
         """A product-control call, retried with the playbook's product backoff."""
-        result: Res = await workflow.execute_activity(
-            spec.name,
-            arg,
-            result_type=None if spec.result is type(None) else spec.result,
-            start_to_close_timeout=CALL_TIMEOUT,
-            retry_policy=retry_policy(self.inp.retries.product),
-        )
-        return result
+        return await execute(spec, arg, retry=retry_policy(self.inp.retries.product))
 
     async def send(
         self, step: str, channel: Channel, to: str, subject: str, body: str
@@ -108,14 +121,9 @@ class Case:
             body=body,
             customer_id=self.customer.id,
         )
-        receipt: MessageReceipt = await workflow.execute_activity(
-            calls.SEND_MESSAGE.name,
-            request,
-            result_type=calls.SEND_MESSAGE.result,
-            start_to_close_timeout=CALL_TIMEOUT,
-            retry_policy=retry_policy(self.inp.retries.notify),
+        return await execute(
+            calls.SEND_MESSAGE, request, retry=retry_policy(self.inp.retries.notify)
         )
-        return receipt
 
     async def notify_ops(
         self, step: str, subject: str, body: str, *, to: str | None = None

@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from makegood.domain.provider import RelatedQuery
 
 from makegood.workflows.aftercare import Aftercare
-from makegood.workflows.case import Case, failure_reason
+from makegood.workflows.case import Case, execute, failure_reason
 from makegood.workflows.conversation import Conversation
 from makegood.workflows.oversight import Approvals, SlaWatch
 from makegood.workflows.remedies import REMEDIES
@@ -135,17 +135,16 @@ class RecoveryWorkflow:
         """Earlier cases of this customer or asset, for the agent and for the apology."""
         case, inc = self.case, self.case.incident
         try:
-            found = await workflow.execute_activity(
-                calls.FIND_RELATED_CASES.name,
+            found = await execute(
+                calls.FIND_RELATED_CASES,
                 RelatedQuery(
                     case_id=case.id,
                     customer_id=case.customer.id,
                     asset=inc.asset,
                     reference=inc.reference,
                 ),
-                result_type=calls.FIND_RELATED_CASES.result,
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=HISTORY_RETRY,
+                retry=HISTORY_RETRY,
+                start_to_close=timedelta(seconds=10),
             )
         except ActivityError as err:
             case.event("history", f"earlier cases unavailable: {failure_reason(err)}")

@@ -13,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from makegood.domain.money import Money
     from makegood.domain.provider import PaymentRequest, PerkRequest, Quote, SubstituteRequest
 
-from makegood.workflows.case import CALL_TIMEOUT, Case, failure_reason, retry_policy
+from makegood.workflows.case import Case, execute, failure_reason, retry_policy
 from makegood.workflows.conversation import Conversation
 from makegood.workflows.oversight import Approvals
 from makegood.workflows.remedies import RemedyResult
@@ -92,8 +92,8 @@ class Settlement:
         try:
             if item.kind in ("refund", "reimbursement", "coupon"):
                 assert item.amount is not None
-                receipt = await workflow.execute_activity(
-                    calls.MAKE_PAYMENT.name,
+                receipt = await execute(
+                    calls.MAKE_PAYMENT,
                     PaymentRequest(
                         step=item.step,
                         kind=item.kind,
@@ -102,10 +102,8 @@ class Settlement:
                         reference=case.incident.reference,
                         memo=item.description,
                     ),
-                    result_type=calls.MAKE_PAYMENT.result,
-                    start_to_close_timeout=CALL_TIMEOUT,
-                    schedule_to_close_timeout=case.inp.retries.payment_deadline,
-                    retry_policy=retry_policy(case.inp.retries.payment),
+                    retry=retry_policy(case.inp.retries.payment),
+                    schedule_to_close=case.inp.retries.payment_deadline,
                 )
                 item.state, item.receipt = "paid", receipt.payment_id
                 case.action("paid", item.description, amount=item.amount)

@@ -50,6 +50,12 @@ class ActivitySpec(Generic[Req, Res]):
     request: type[Req]
     result: type[Res]
 
+    @property
+    def result_type(self) -> type[Any] | None:
+        """What a workflow decodes the result as: None for an activity that returns nothing."""
+        result: type[Any] = self.result
+        return None if result is type(None) else result
+
 
 SEND_MESSAGE = ActivitySpec("send_message", MessageRequest, MessageReceipt)
 MAKE_PAYMENT = ActivitySpec("make_payment", PaymentRequest, PaymentReceipt)

@@ -20,7 +20,7 @@ def reason(e: Any) -> str:
 
 def _reason(e: Any) -> str:
     if e["type"] == "string_pattern_mismatch":
-        meaning = _PATTERN_MEANS.get((e.get("ctx") or {}).get("pattern"))
+        meaning = _PATTERN_MEANS.get(str((e.get("ctx") or {}).get("pattern")))
         if meaning:
             shown = (
                 repr(e["input"])

@@ -20,6 +20,10 @@ NonNegDecimal = Annotated[Decimal, Field(ge=0, le=Decimal(100000))]
 NotifyChannel = Channel | Literal["preferred"]
 
 
+def _preferred_only() -> list[NotifyChannel]:
+    return ["preferred"]
+
+
 class _Data(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -146,7 +150,7 @@ class Playbook(_Data):
     remedy_attempts: Annotated[int, Field(ge=1, le=10)] = 3
     frontline_attempts: Annotated[int, Field(ge=1, le=10)] = 1
     upgrade_on_escalation: bool = False
-    notify_on_remedy: list[NotifyChannel] = Field(default_factory=lambda: ["preferred"])
+    notify_on_remedy: list[NotifyChannel] = Field(default_factory=_preferred_only)
     callbacks: Callbacks = Callbacks()
     sla: Sla = Sla()
     compensation: CompensationPolicy = CompensationPolicy()

@@ -129,7 +129,7 @@ def rebooked_line(vehicle: str, vehicle_class: str, location: str, *, upgraded: 
     return f"re-booked to {vehicle}, {vehicle_class}{upgrade}, at {location}"
 
 
-def honked_line(vehicle: str, location: str) -> str:
+def honked_line(vehicle: str, location: str | None) -> str:
     return f"sounded the horn of {vehicle} at {location}"
 
 
