@@ -29,14 +29,16 @@ def _letter(first_name: str, text: str) -> str:
 
 # ---- the apology
 def what_went_wrong(inc: Incident) -> str:
-    return {
+    """The failure in the customer's own terms; a kind without its own words uses the summary."""
+    own_words = {
         "car_missing": f"the car for your reservation {inc.reference} was not at {inc.location}",
         "wrong_item": f"order {inc.reference} arrived with {inc.item} instead of {inc.wanted}",
         "wrong_order": f"your order {inc.reference} ({inc.item}) was made wrong",
         "warranty_fault": f"your {inc.item} ({inc.asset}) has a {inc.fault} fault",
         "defective_item": f"the {inc.item} from your order {inc.reference} does not work",
         "support_call": f"you still need help with your {inc.item}",
-    }[inc.kind.value]
+    }
+    return own_words.get(inc.kind.value, f"{inc.summary} ({inc.reference})")
 
 
 def apology(
