@@ -27,7 +27,15 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from makegood.domain import contract
 from makegood.domain.actions import Accepted
-from makegood.domain.case import CallbackState, CallStatus, CaseInput, CaseOutcome, CaseStatus
+from makegood.domain.case import (
+    CallbackState,
+    CallStatus,
+    CaseInput,
+    CaseOutcome,
+    CaseStatus,
+    SlaLevel,
+    Stage,
+)
 from makegood.domain.errors import field_errors
 from makegood.domain.playbook import PlaybookSet
 from makegood.domain.ticket import Ticket
@@ -98,8 +106,10 @@ def case_search_attributes(ticket: Ticket) -> TypedSearchAttributes:
                 contract.pseudonym("asset", inc.asset or inc.reference),
             ),
             SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_KIND), inc.kind.value),
-            SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_STAGE), "acknowledge"),
-            SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_SLA), "ok"),
+            SearchAttributePair(
+                SearchAttributeKey.for_keyword(contract.SA_STAGE), Stage.ACKNOWLEDGE.value
+            ),
+            SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_SLA), SlaLevel.OK.value),
         ]
     )
 
@@ -254,25 +264,12 @@ class CaseRow(BaseModel):
     closed: datetime | None
 
 
-STAGES = (
-    "acknowledge",
-    "diagnose",
-    "remedy",
-    "compensate",
-    "confirm",
-    "follow_up",
-    "document",
-    "closed",
-)
-SLA_LEVELS = ("ok", "warning", "breached")
-
-
 async def list_cases(
     client: Client,
     *,
     open_only: bool = False,
-    stage: str | None = None,
-    sla: str | None = None,
+    stage: Stage | str | None = None,
+    sla: SlaLevel | str | None = None,
     limit: int = 100,
 ) -> list[CaseRow]:
     """Cases from visibility, newest first; stage and SLA level come from search attributes."""
@@ -280,13 +277,13 @@ async def list_cases(
     if open_only:
         clauses.append('ExecutionStatus = "Running"')
     if stage is not None:
-        if stage not in STAGES:
-            raise Invalid([f"stage: unknown stage {stage!r}; one of {', '.join(STAGES)}"])
-        clauses.append(f'{contract.SA_STAGE} = "{stage}"')
+        if stage not in set(Stage):
+            raise Invalid([f"stage: unknown stage {stage!r}; one of {', '.join(Stage)}"])
+        clauses.append(f'{contract.SA_STAGE} = "{Stage(stage).value}"')
     if sla is not None:
-        if sla not in SLA_LEVELS:
-            raise Invalid([f"sla: unknown level {sla!r}; one of {', '.join(SLA_LEVELS)}"])
-        clauses.append(f'{contract.SA_SLA} = "{sla}"')
+        if sla not in set(SlaLevel):
+            raise Invalid([f"sla: unknown level {sla!r}; one of {', '.join(SlaLevel)}"])
+        clauses.append(f'{contract.SA_SLA} = "{SlaLevel(sla).value}"')
     keys = {
         name: SearchAttributeKey.for_keyword(name)
         for name in (contract.SA_KIND, contract.SA_STAGE, contract.SA_SLA)
@@ -303,7 +300,7 @@ async def list_cases(
                 status=status,
                 kind=attrs.get(keys[contract.SA_KIND]),
                 stage=attrs.get(keys[contract.SA_STAGE]),
-                sla=attrs.get(keys[contract.SA_SLA]) or "ok",
+                sla=attrs.get(keys[contract.SA_SLA]) or SlaLevel.OK.value,
                 started=wf.start_time,
                 closed=wf.close_time,
             )

@@ -12,9 +12,10 @@ import pytest
 from temporalio.service import RPCError
 
 from makegood.adapters.local.store import LocalStore
-from makegood.api.app import StageName
-from makegood.cases import STAGES
-from tests.api_harness import Api, running_api
+from makegood.api.app import create_app
+from makegood.domain.case import SlaLevel, Stage
+from makegood.settings import Settings
+from tests.api_harness import TOKENS, Api, running_api
 from tests.harness import TICKETS
 
 
@@ -36,8 +37,17 @@ async def nothing_started(api: Api, case_id: str) -> bool:
     return False
 
 
-def test_the_api_knows_every_stage() -> None:
-    assert list(StageName.__args__) == list(STAGES)
+def test_list_filters_offer_exactly_the_domain_stages_and_sla_levels() -> None:
+    doc = create_app(Settings(api_tokens=TOKENS)).openapi()
+    schemas = doc["components"]["schemas"]
+    params = {p["name"]: p["schema"] for p in doc["paths"]["/cases"]["get"]["parameters"]}
+
+    def values(param: str) -> list[str]:
+        ref = next(s["$ref"] for s in params[param]["anyOf"] if "$ref" in s)
+        return schemas[ref.rsplit("/", 1)[-1]]["enum"]  # type: ignore[no-any-return]
+
+    assert values("stage") == [s.value for s in Stage]
+    assert values("sla") == [level.value for level in SlaLevel]
 
 
 async def test_tickets_open_cases_and_duplicates_return_the_existing_one(api: Api) -> None:
@@ -51,6 +61,12 @@ async def test_tickets_open_cases_and_duplicates_return_the_existing_one(api: Ap
     assert status["resolution"] == "resolved"
     listed = await api.get("/cases", role="auditor", stage="closed")
     assert [c["case_id"] for c in listed.json()] == ["case-T-3001"]
+    assert [c["sla"] for c in listed.json()] == ["ok"]
+    assert (await api.get("/cases", stage="closed", sla="breached")).json() == []
+    unknown = await api.get("/cases", stage="shipped")
+    assert unknown.status_code == 422
+    [problem] = unknown.json()["problems"]
+    assert problem["field"] == "query.stage" and "'follow_up'" in problem["reason"], problem
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,11 @@ from pydantic import ValidationError
 from makegood.cases import TicketRejected, parse_ticket
 from makegood.domain import compensation, steps
 from makegood.domain.actions import Actor, ExpenseClaim
+from makegood.domain.case import SlaClock, SlaLevel, Stage
 from makegood.domain.errors import field_errors
 from makegood.domain.money import Money
-from makegood.domain.playbook import Discretion, Playbook, PlaybookSet
+from makegood.domain.playbook import Discretion, Playbook, PlaybookSet, Sla
+from makegood.domain.sla import SlaBook
 from makegood.domain.ticket import Ticket
 from makegood.settings import PlaybookFileError, load_playbooks
 from tests.harness import TICKETS, playbooks
@@ -257,3 +260,21 @@ def test_ops_messages_are_classified_by_their_step_alone() -> None:
     for customer_step in (steps.ACK, steps.ask("claims", 2), steps.confirm(2), steps.rebook(2)):
         assert steps.ops_purpose(steps.on_channel(customer_step, "email")) is None
     assert steps.perk_of(steps.perk("vip")) == "vip"
+
+
+def test_a_case_stands_at_its_worst_sla_clock_with_the_stored_wire_values() -> None:
+    # Running cases hold these values in the MakegoodSla / MakegoodStage search attributes.
+    assert [level.value for level in SlaLevel] == ["ok", "warning", "breached"]
+    assert Stage.FOLLOW_UP.value == "follow_up" and len(Stage) == 8
+    at = datetime(2026, 11, 23, 9, 0)
+    clocks: list[SlaClock] = []
+    book = SlaBook(Sla(first_contact=None), clocks)
+    assert book.level() is SlaLevel.OK  # no clocks at all
+    for name in ("remedy_offer", "approval_decision", "resolution"):
+        book.start(name, at)  # type: ignore[arg-type]
+    book.fire(clocks[0], "warning", at)
+    assert book.level() is SlaLevel.WARNING
+    book.fire(clocks[2], "breach", at)
+    book.fire(clocks[1], "warning", at)
+    assert [c.level for c in clocks] == ["warning", "warning", "breached"]
+    assert book.level() is SlaLevel.BREACHED and book.level() == "breached"

@@ -52,7 +52,7 @@ from makegood.domain.actions import (
     EscalateCase,
     ExpenseClaim,
 )
-from makegood.domain.case import CallStatus, CaseStatus, PaymentEvent
+from makegood.domain.case import CallStatus, CaseStatus, PaymentEvent, SlaLevel, Stage
 from makegood.domain.errors import reason
 from makegood.domain.money import Money
 from makegood.domain.provider import CallOutcome
@@ -71,9 +71,6 @@ def temporal(request: Request) -> Client:
 
 
 Temporal = Annotated[Client, Depends(temporal)]
-StageName = Literal[
-    "acknowledge", "diagnose", "remedy", "compensate", "confirm", "follow_up", "document", "closed"
-]
 Agent = Annotated[Caller, Depends(require("agent", "manager"))]
 Manager = Annotated[Caller, Depends(require("manager"))]
 Reader = Annotated[Caller, Depends(require("agent", "manager", "auditor"))]
@@ -280,8 +277,8 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     async def cases(
         who: Reader,
         client: Temporal,
-        stage: StageName | None = None,
-        sla: Literal["ok", "warning", "breached"] | None = None,
+        stage: Stage | None = None,
+        sla: SlaLevel | None = None,
         open: bool = False,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[CaseRow]:

@@ -26,6 +26,16 @@ class Stage(StrEnum):
     CLOSED = "closed"
 
 
+class SlaLevel(StrEnum):
+    """How a case stands against its SLA clocks: the worst of them, mildest level first."""
+
+    # Stored in the MakegoodSla search attribute of running cases (as Stage's values are in
+    # MakegoodStage): never rename a value.
+    OK = "ok"
+    WARNING = "warning"
+    BREACHED = "breached"
+
+
 Resolution = Literal["resolved", "unresolved", "unreachable", "cancelled"]
 
 
@@ -174,8 +184,10 @@ class SlaClock(BaseModel):
         return self.elapsed + max(running, timedelta(0))
 
     @property
-    def level(self) -> Literal["ok", "warning", "breached"]:
-        return "breached" if self.breached_at else "warning" if self.warned_at else "ok"
+    def level(self) -> SlaLevel:
+        if self.breached_at:
+            return SlaLevel.BREACHED
+        return SlaLevel.WARNING if self.warned_at else SlaLevel.OK
 
 
 class RelatedCase(BaseModel):

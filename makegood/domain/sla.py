@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from makegood.domain.case import SlaClock, SlaName
+from makegood.domain.case import SlaClock, SlaLevel, SlaName
 from makegood.domain.playbook import Sla
 
 Alarm = Literal["warning", "breach"]
@@ -94,9 +94,12 @@ class SlaBook:
             clock.breached_at = at
         self.changed = True
 
-    def level(self) -> Literal["ok", "warning", "breached"]:
-        levels = {c.level for c in self.clocks}
-        return "breached" if "breached" in levels else "warning" if "warning" in levels else "ok"
+    def level(self) -> SlaLevel:
+        """The worst level of any clock: one breach makes the case breached."""
+        return max((c.level for c in self.clocks), key=_SEVERITY.index, default=SlaLevel.OK)
+
+
+_SEVERITY = list(SlaLevel)  # declared mildest first
 
 
 def _scale(target: timedelta, fraction: Decimal) -> timedelta:
