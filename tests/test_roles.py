@@ -1,0 +1,130 @@
+"""The role table: who may do what, and the reasons it gives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from makegood.domain import contract, roles
+from makegood.domain.actions import (
+    Actor,
+    AgentNote,
+    ApprovalDecision,
+    AssignCase,
+    CancelCase,
+    CustomerAnswer,
+    EscalateCase,
+    ExpenseClaim,
+)
+from makegood.domain.money import Money
+
+UPDATES = list(contract.UPDATE_FOR.values())
+
+
+def test_every_update_and_every_staff_view_has_a_rule_in_role_order() -> None:
+    assert set(UPDATES) | {roles.OPEN, roles.STATUS, roles.LIST, roles.TIMELINE, roles.OWN} == set(
+        roles.RULES
+    )
+    for action, rule in roles.RULES.items():
+        assert rule.roles, action
+        assert list(rule.roles) == [r for r in roles.ROLES if r in rule.roles], action
+        for role in roles.ROLES:
+            assert roles.may(role, action) == (roles.refusal(role, action) is None)
+
+
+@pytest.mark.parametrize(
+    ("role", "action", "reason"),
+    [
+        (
+            "auditor",
+            contract.ANSWER,
+            "answers come from the customer, an agent or a manager, not an auditor",
+        ),
+        (
+            "system",
+            contract.SUBMIT_CLAIM,
+            "expense claims come from the customer, an agent or a manager, not the system",
+        ),
+        ("agent", contract.DECIDE, "approval decisions come from a manager, not an agent"),
+        ("customer", contract.ADD_NOTE, "notes come from an agent or a manager, not a customer"),
+        ("auditor", contract.ASSIGN, "cases are assigned by an agent or a manager, not an auditor"),
+        (
+            "customer",
+            contract.ESCALATE,
+            "escalations come from an agent or a manager, not a customer",
+        ),
+        (
+            "customer",
+            contract.CANCEL,
+            "cases are cancelled by an agent or a manager, not a customer",
+        ),
+        ("customer", roles.OWN, "a case is owned by an agent or a manager, not a customer"),
+        ("auditor", roles.OPEN, "cases are opened by an agent or a manager, not an auditor"),
+        (
+            "agent",
+            roles.TIMELINE,
+            "audit timelines are shown to a manager or an auditor, not an agent",
+        ),
+        (
+            "customer",
+            roles.STATUS,
+            "a case's status is shown to an agent, a manager or an auditor, not a customer",
+        ),
+    ],
+)
+def test_refusals_name_who_may_and_who_asked(role: str, action: str, reason: str) -> None:
+    assert roles.refusal(role, action) == reason
+    assert roles.refusal(Actor(id="x", role=role), action) == reason  # type: ignore[arg-type]
+    assert not roles.may(role, action)
+
+
+def test_people_act_for_customers_managers_decide_auditors_only_read() -> None:
+    for action in (contract.ANSWER, contract.SUBMIT_CLAIM):
+        assert roles.allowed(action) == ("customer", "agent", "manager")
+    assert roles.allowed(contract.DECIDE) == ("manager",)
+    assert all(not roles.may(r, a) for r in ("auditor", "system") for a in UPDATES)
+    assert [a for a in roles.RULES if roles.may("auditor", a)] == [
+        roles.STATUS,
+        roles.LIST,
+        roles.TIMELINE,
+    ]
+    assert [a for a in roles.RULES if roles.may("customer", a)] == [
+        contract.ANSWER,
+        contract.SUBMIT_CLAIM,
+    ]
+
+
+def test_an_unknown_action_or_role_is_an_error_or_a_refusal_never_a_pass() -> None:
+    with pytest.raises(ValueError, match=r"no role rule for 'approve'; the rules cover open, "):
+        roles.may("manager", "approve")
+    assert roles.refusal("boss", contract.ADD_NOTE) == (
+        "notes come from an agent or a manager, not a boss"
+    )
+
+
+def _models(by: Actor, to: Actor) -> list[Any]:
+    usd = Money.of("5", "USD")
+    return [
+        CustomerAnswer(question_id="q", answer="yes", by=by),
+        ExpenseClaim(claim_id="c", description="Taxi", amount=usd, by=by),
+        ApprovalDecision(request_id="r", approved=True, by=by),
+        AgentNote(text="hi", by=by),
+        AssignCase(to=to, by=by),
+        EscalateCase(reason="why", by=by),
+        CancelCase(reason="why", by=by),
+    ]
+
+
+@pytest.mark.parametrize("role", roles.ROLES)
+def test_a_validator_asks_one_question_per_update(role: str) -> None:
+    sender = Actor(id="x", role=role)  # type: ignore[arg-type]
+    for model in _models(sender, Actor(id="sam", role="agent")):
+        update = contract.UPDATE_FOR[type(model)]
+        assert roles.refusal_for(model) == roles.refusal(role, update)
+    # An assignment is refused for its sender first, then for the owner it names.
+    to_auditor = AssignCase(to=Actor(id="ann", role="auditor"), by=sender)
+    expected = roles.refusal(role, contract.ASSIGN) or (
+        "a case is owned by an agent or a manager, not an auditor"
+    )
+    assert roles.refusal_for(to_auditor) == expected
