@@ -16,14 +16,17 @@ from typing import Any
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from standardwebhooks import Webhook
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from makegood.adapters.local.store import LocalStore
-from makegood.api.app import create_app
-from makegood.api.auth import zendesk_signature
+from makegood.api.app import ROUTERS, create_app
+from makegood.api.auth import Allowed, zendesk_signature
 from makegood.registry import build_worker
 from makegood.serve import ApiServer
 from makegood.settings import Settings
@@ -36,6 +39,28 @@ TOKENS = {
 }
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"test-provider-secret-0123456789").decode()
 ZENDESK_SECRET = "test-zendesk-secret"
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every operation of the app: its own routes and those of the routers it includes."""
+    own = [r for r in app.routes if isinstance(r, APIRoute)]
+    return own + [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+
+
+def guards(dependant: Dependant) -> list[Allowed]:
+    """The role-table guards a route depends on, however deep."""
+    found = [d.call for d in dependant.dependencies if isinstance(d.call, Allowed)]
+    return found + [g for d in dependant.dependencies for g in guards(d)]
+
+
+def guarded_routes(app: FastAPI) -> list[tuple[str, str, str]]:
+    """(method, path, action) for every route behind a role-table guard, in the app's order."""
+    out = []
+    for route in api_routes(app):
+        found = guards(route.dependant)
+        assert len(found) <= 1, f"{route.path} has more than one guard: {found}"
+        out += [(m, route.path, g.action) for g in found for m in sorted(route.methods)]
+    return out
 
 
 def free_port() -> int:

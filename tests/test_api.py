@@ -13,9 +13,10 @@ from temporalio.service import RPCError
 
 from makegood.adapters.local.store import LocalStore
 from makegood.api.app import create_app
+from makegood.domain import contract, roles
 from makegood.domain.case import SlaLevel, Stage
 from makegood.settings import Settings
-from tests.api_harness import TOKENS, Api, running_api
+from tests.api_harness import TOKENS, Api, guarded_routes, running_api
 from tests.harness import TICKETS
 
 
@@ -132,7 +133,7 @@ async def test_tokens_and_roles_decide_who_may_do_what(api: Api) -> None:
     assert unknown.status_code == 401
     auditor = await api.post("/cases", body, role="auditor")
     assert auditor.status_code == 403
-    assert "needs the agent or manager role" in auditor.json()["detail"]
+    assert auditor.json()["detail"] == "cases are opened by an agent or a manager, not an auditor"
     assert await nothing_started(api, "case-T-1001")
 
     assert (await api.post("/cases", body)).status_code == 201
@@ -165,6 +166,7 @@ async def test_tokens_and_roles_decide_who_may_do_what(api: Api) -> None:
         "/cases/case-T-1001/approvals", {"request_id": "compensation", "approved": True}
     )
     assert by_agent.status_code == 403
+    assert by_agent.json()["detail"] == "approval decisions come from a manager, not an agent"
     wrong = await api.post(
         "/cases/case-T-1001/approvals", {"request_id": "rebook-9", "approved": True}, role="manager"
     )
@@ -296,3 +298,95 @@ async def test_a_payment_that_fails_to_settle_escalates_once(api: Api) -> None:
         "/callbacks/payments", {**failed, "idempotency_key": "case-nope:coupon"}
     )
     assert unknown.status_code == 404
+
+
+# Every guarded request, with a body the route accepts, against a case that does not exist:
+# a caller the role table allows gets past the guard to the case (404), or the request itself
+# (422 for an empty ticket, 200 for the list); anyone else gets 403 with the table's reason.
+GUARDED: list[tuple[str, str, str, Any, int]] = [
+    (roles.OPEN, "POST", "/cases", {}, 422),
+    (roles.LIST, "GET", "/cases", None, 200),
+    (roles.STATUS, "GET", "/cases/case-nope", None, 404),
+    (roles.TIMELINE, "GET", "/cases/case-nope/timeline", None, 404),
+    (contract.ANSWER, "POST", "/cases/case-nope/answers", {"question_id": "q", "answer": "a"}, 404),
+    (
+        contract.SUBMIT_CLAIM,
+        "POST",
+        "/cases/case-nope/claims",
+        {"claim_id": "c", "description": "Taxi", "amount": {"amount": "1", "currency": "USD"}},
+        404,
+    ),
+    (
+        contract.DECIDE,
+        "POST",
+        "/cases/case-nope/approvals",
+        {"request_id": "r", "approved": 1},
+        404,
+    ),
+    (contract.ADD_NOTE, "POST", "/cases/case-nope/notes", {"text": "hello"}, 404),
+    (contract.ASSIGN, "POST", "/cases/case-nope/assign", {"to": "agent:sam"}, 404),
+    (contract.ESCALATE, "POST", "/cases/case-nope/escalate", {"reason": "why"}, 404),
+    (contract.CANCEL, "POST", "/cases/case-nope/cancel", {"reason": "why"}, 404),
+]
+
+
+def test_the_matrix_covers_every_guarded_route() -> None:
+    assert sorted(a for a, *_ in GUARDED) == sorted(set(roles.RULES) - {roles.OWN})
+    assert sorted((m, p) for _, m, p, *_ in GUARDED) == sorted(
+        (method, path.replace("{case_id}", "case-nope"))
+        for method, path, _ in guarded_routes(create_app(Settings(api_tokens=TOKENS)))
+    )
+
+
+async def test_every_role_gets_exactly_what_the_role_table_allows(api: Api) -> None:
+    for action, method, path, body, passed in GUARDED:
+        for role in roles.TOKEN_ROLES:
+            response = await api.http.request(method, path, json=body, headers=api.auth(role))
+            where = f"{role} {method} {path}: {response.status_code} {response.text}"
+            if roles.may(role, action):
+                assert response.status_code == passed, where
+            else:
+                assert response.status_code == 403, where
+                assert response.json() == {"detail": roles.refusal(role, action)}, where
+    assert await nothing_started(api, "case-nope")
+
+    # Who may own a case is the table's too: anyone else is refused with its reason.
+    for owner in ("auditor:ann", "customer:M-42", "boss:x"):
+        response = await api.post("/cases/case-nope/assign", {"to": owner}, role="manager")
+        assert response.status_code == 422, response.text
+        [problem] = response.json()["problems"]
+        role = owner.partition(":")[0]
+        expected = roles.refusal(role, roles.OWN) if role in roles.ROLES else "expected agent:ID"
+        assert problem["field"] == "to" and problem["reason"].startswith(expected), problem
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the workflow's answer and submit_claim validators still refuse managers; "
+    "remove this mark once they ask makegood.domain.roles (the integrator's step)",
+)
+async def test_a_manager_answers_and_claims_on_the_customers_behalf(api: Api) -> None:
+    assert (await api.post("/cases", raw("s1-missing-car.json"))).status_code == 201
+    for qid, answer in (
+        ("locate-CAR-1-1", "not_found"),
+        ("locate-CAR-1-2", "not_found"),
+        ("pickup-1", "picked_up"),
+    ):
+        await api.until("case-T-1001", lambda s, q=qid: (s["question"] or {}).get("id") == q, qid)
+        sent = await api.post(
+            "/cases/case-T-1001/answers", {"question_id": qid, "answer": answer}, role="manager"
+        )
+        assert sent.status_code == 200, sent.text
+    await api.until("case-T-1001", lambda s: (s["question"] or {}).get("id") == "claims", "claims")
+    claim = await api.post(
+        "/cases/case-T-1001/claims",
+        {
+            "claim_id": "taxi-1",
+            "description": "Taxi",
+            "amount": {"amount": "18.50", "currency": "USD"},
+        },
+        role="manager",
+    )
+    assert claim.status_code == 200, claim.text
+    events = (await api.status("case-T-1001"))["events"]
+    assert [e["by"] for e in events if e["kind"] in ("answer", "claim")] == ["manager:mia"] * 4

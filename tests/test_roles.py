@@ -1,11 +1,15 @@
-"""The role table: who may do what, and the reasons it gives."""
+"""The role table: who may do what, the reasons it gives, and that the API asks nothing else."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from fastapi.security import HTTPBearer
 
+from makegood.api.app import create_app
+from makegood.api.auth import Tokens
 from makegood.domain import contract, roles
 from makegood.domain.actions import (
     Actor,
@@ -18,6 +22,9 @@ from makegood.domain.actions import (
     ExpenseClaim,
 )
 from makegood.domain.money import Money
+from makegood.settings import Settings
+from tests.api_harness import TOKENS, api_routes, guarded_routes
+from tests.harness import ROOT
 
 UPDATES = list(contract.UPDATE_FOR.values())
 
@@ -128,3 +135,33 @@ def test_a_validator_asks_one_question_per_update(role: str) -> None:
         "a case is owned by an agent or a manager, not an auditor"
     )
     assert roles.refusal_for(to_auditor) == expected
+
+
+def test_api_tokens_carry_only_staff_roles() -> None:
+    assert roles.TOKEN_ROLES == ("agent", "manager", "auditor")
+    assert all(any(roles.may(r, a) for a in roles.RULES) for r in roles.TOKEN_ROLES)
+    for who in ("customer:M-42", "system:temporal"):
+        with pytest.raises(ValueError, match=f"may carry agent, manager, auditor, not {who}$"):
+            Tokens({"t": who})
+
+
+def test_every_route_that_takes_a_token_is_guarded_by_the_table_alone() -> None:
+    app = create_app(Settings(api_tokens=TOKENS))
+    listed = {(m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops}
+    seen = {(m, r.path) for r in api_routes(app) for m in r.methods}
+    assert seen == listed, "api_routes must see every operation"
+    guarded = {(m, p) for m, p, _ in guarded_routes(app)}
+    for route in api_routes(app):
+        bearer = any(isinstance(d.call, HTTPBearer) for d in _all(route.dependant))
+        for method in route.methods:
+            assert bearer == ((method, route.path) in guarded), (method, route.path)
+    assert {a for *_, a in guarded_routes(app)} == set(roles.RULES) - {roles.OWN}
+    source = "\n".join(
+        (ROOT / "makegood" / "api" / name).read_text()
+        for name in ("app.py", "case_routes.py", "webhook_routes.py", "deps.py")
+    )
+    assert not re.search(r'"(customer|agent|manager|auditor|system)"', source)
+
+
+def _all(dependant: Any) -> list[Any]:
+    return [d for sub in dependant.dependencies for d in (sub, *_all(sub))]

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -17,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from makegood.domain import roles
 from makegood.domain.actions import Actor
 
 
@@ -32,11 +32,11 @@ class Caller:
 class Tokens:
     def __init__(self, tokens: dict[str, str]) -> None:
         self.by_token = {token: Actor.parse(who) for token, who in tokens.items()}
-        bad = [
-            str(a) for a in self.by_token.values() if a.role not in ("agent", "manager", "auditor")
-        ]
+        bad = [str(a) for a in self.by_token.values() if a.role not in roles.TOKEN_ROLES]
         if bad:
-            raise ValueError(f"API tokens may carry agent, manager or auditor, not {bad}")
+            raise ValueError(
+                f"API tokens may carry {', '.join(roles.TOKEN_ROLES)}, not {', '.join(bad)}"
+            )
 
     def caller(self, token: str) -> Caller | None:
         for known, actor in self.by_token.items():
@@ -65,16 +65,22 @@ def caller(
     return found
 
 
-def require(*roles: str) -> Callable[[Caller], Caller]:
-    def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
-        if who.role not in roles:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"this needs the {' or '.join(roles)} role; {who.actor} has {who.role}",
-            )
+class Allowed:
+    """A route's guard: the caller's role must be allowed `action` by the role table
+    (`makegood.domain.roles`), else 403 with the table's reason."""
+
+    def __init__(self, action: str) -> None:
+        self.roles = roles.allowed(action)  # an action the table does not know fails here
+        self.action = action
+
+    def __call__(self, who: Annotated[Caller, Depends(caller)]) -> Caller:
+        reason = roles.refusal(who.actor, self.action)
+        if reason is not None:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, reason)
         return who
 
-    return check
+    def __repr__(self) -> str:
+        return f"Allowed({self.action!r})"
 
 
 class ReplayGuard:

@@ -1,0 +1,218 @@
+"""People's routes: open a case from a ticket, list and read cases, act on one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import structlog
+from fastapi import APIRouter, Query, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from pydantic import BaseModel, ValidationError
+from temporalio.client import Client
+
+from makegood.api.bodies import (
+    AnswerBody,
+    AssignBody,
+    ClaimBody,
+    DecisionBody,
+    NoteBody,
+    Opened,
+    ProblemReport,
+    ReasonBody,
+)
+from makegood.api.deps import (
+    AppSettings,
+    CaseId,
+    MayAnswer,
+    MayAssign,
+    MayAudit,
+    MayCancel,
+    MayClaim,
+    MayDecide,
+    MayEscalate,
+    MayList,
+    MayNote,
+    MayOpen,
+    MayRead,
+    Playbooks,
+    Temporal,
+)
+from makegood.audit.server import case_histories
+from makegood.audit.timeline import as_html, as_json, as_markdown, timeline
+from makegood.cases import (
+    CaseNotFound,
+    CaseRow,
+    TicketRejected,
+    case_status,
+    list_cases,
+    open_case,
+    send,
+)
+from makegood.domain.actions import (
+    Accepted,
+    Actor,
+    AgentNote,
+    ApprovalDecision,
+    AssignCase,
+    CancelCase,
+    CustomerAnswer,
+    EscalateCase,
+    ExpenseClaim,
+)
+from makegood.domain.case import CaseStatus, SlaLevel, Stage
+from makegood.domain.playbook import PlaybookSet
+from makegood.domain.ticket import Ticket
+from makegood.settings import Settings
+
+log = structlog.get_logger("makegood.api")
+router = APIRouter()
+
+
+async def open_ticket_case(
+    client: Client,
+    settings: Settings,
+    playbooks: PlaybookSet,
+    ticket: Ticket,
+    response: Response,
+) -> Opened:
+    """Start the case for a ticket (201), or find the one it already has (200)."""
+    if ticket.incident.kind not in playbooks.playbooks:
+        raise TicketRejected(
+            [
+                f"incident.kind: no playbook for {ticket.incident.kind.value!r}"
+                f" in playbook set {playbooks.version}"
+            ]
+        )
+    opened = await open_case(
+        client,
+        ticket,
+        playbooks,
+        task_queue=settings.task_queue,
+        ops_contact=settings.ops_contact,
+    )
+    response.status_code = status.HTTP_201_CREATED if opened.created else status.HTTP_200_OK
+    log.info(
+        "case_opened" if opened.created else "duplicate_ticket",
+        case_id=opened.case_id,
+        source=ticket.source,
+    )
+    return Opened(case_id=opened.case_id, created=opened.created, run_id=opened.run_id)
+
+
+@router.post(
+    "/cases",
+    tags=["cases"],
+    status_code=201,
+    responses={
+        200: {"model": Opened, "description": "duplicate: the existing case"},
+        422: {"model": ProblemReport},
+    },
+)
+async def open_ticket(
+    ticket: Ticket,
+    response: Response,
+    who: MayOpen,
+    client: Temporal,
+    settings: AppSettings,
+    playbooks: Playbooks,
+) -> Opened:
+    return await open_ticket_case(client, settings, playbooks, ticket, response)
+
+
+@router.get("/cases", tags=["cases"])
+async def cases(
+    who: MayList,
+    client: Temporal,
+    stage: Stage | None = None,
+    sla: SlaLevel | None = None,
+    open: bool = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[CaseRow]:
+    return await list_cases(client, open_only=open, stage=stage, sla=sla, limit=limit)
+
+
+@router.get("/cases/{case_id}", tags=["cases"], responses={404: {"model": ProblemReport}})
+async def get_case(case_id: CaseId, who: MayRead, client: Temporal) -> CaseStatus:
+    return await case_status(client, case_id)
+
+
+@router.get("/cases/{case_id}/timeline", tags=["audit"], responses={404: {"model": ProblemReport}})
+async def get_timeline(
+    case_id: CaseId,
+    who: MayAudit,
+    client: Temporal,
+    format: Literal["json", "md", "html"] = "json",
+) -> Response:
+    found = await case_histories(client, case_id)
+    if not found:
+        raise CaseNotFound(case_id)
+    lines = timeline(found)
+    if format == "md":
+        return PlainTextResponse(as_markdown(lines, case_id), media_type="text/markdown")
+    if format == "html":
+        return HTMLResponse(as_html(lines, case_id))
+    return Response(as_json(lines), media_type="application/json")
+
+
+# ---- actions: the caller's identity from the token is the action's `by`
+async def _act(client: Client, case_id: str, action: Any) -> Accepted:
+    accepted = await send(client, case_id, action)
+    log.info("case_action", case_id=case_id, action=type(action).__name__, by=str(action.by))
+    return accepted
+
+
+def _build(model: type[BaseModel], **fields: Any) -> Any:
+    try:
+        return model.model_validate(fields)
+    except ValidationError as err:
+        raise RequestValidationError(err.errors()) from None
+
+
+_ACTED: dict[int | str, dict[str, Any]] = {
+    404: {"model": ProblemReport},
+    409: {"model": ProblemReport},
+}
+
+
+@router.post("/cases/{case_id}/answers", tags=["actions"], responses=_ACTED)
+async def answer(case_id: CaseId, body: AnswerBody, who: MayAnswer, client: Temporal) -> Accepted:
+    return await _act(client, case_id, _build(CustomerAnswer, **body.model_dump(), by=who.actor))
+
+
+@router.post("/cases/{case_id}/claims", tags=["actions"], responses=_ACTED)
+async def claim(case_id: CaseId, body: ClaimBody, who: MayClaim, client: Temporal) -> Accepted:
+    return await _act(client, case_id, _build(ExpenseClaim, **body.model_dump(), by=who.actor))
+
+
+@router.post("/cases/{case_id}/approvals", tags=["actions"], responses=_ACTED)
+async def approve(
+    case_id: CaseId, body: DecisionBody, who: MayDecide, client: Temporal
+) -> Accepted:
+    return await _act(client, case_id, _build(ApprovalDecision, **body.model_dump(), by=who.actor))
+
+
+@router.post("/cases/{case_id}/notes", tags=["actions"], responses=_ACTED)
+async def note(case_id: CaseId, body: NoteBody, who: MayNote, client: Temporal) -> Accepted:
+    return await _act(client, case_id, _build(AgentNote, text=body.text, by=who.actor))
+
+
+@router.post("/cases/{case_id}/assign", tags=["actions"], responses=_ACTED)
+async def assign(case_id: CaseId, body: AssignBody, who: MayAssign, client: Temporal) -> Accepted:
+    return await _act(
+        client,
+        case_id,
+        _build(AssignCase, to=Actor.parse(body.to), contact=body.contact, by=who.actor),
+    )
+
+
+@router.post("/cases/{case_id}/escalate", tags=["actions"], responses=_ACTED)
+async def escalate(
+    case_id: CaseId, body: ReasonBody, who: MayEscalate, client: Temporal
+) -> Accepted:
+    return await _act(client, case_id, _build(EscalateCase, reason=body.reason, by=who.actor))
+
+
+@router.post("/cases/{case_id}/cancel", tags=["actions"], responses=_ACTED)
+async def cancel(case_id: CaseId, body: ReasonBody, who: MayCancel, client: Temporal) -> Accepted:
+    return await _act(client, case_id, _build(CancelCase, reason=body.reason, by=who.actor))
