@@ -165,3 +165,25 @@ def test_every_route_that_takes_a_token_is_guarded_by_the_table_alone() -> None:
 
 def _all(dependant: Any) -> list[Any]:
     return [d for sub in dependant.dependencies for d in (sub, *_all(sub))]
+
+
+def readme_table() -> str:
+    """The README's "Who may do what" table, as the role table and the app's routes say."""
+    routes: dict[str, list[str]] = {}
+    for method, path, action in guarded_routes(create_app(Settings(api_tokens=TOKENS))):
+        routes.setdefault(action, []).append(f"`{method} {path}`")
+    routes[roles.OWN] = ["`to` of `POST /cases/{case_id}/assign`"]
+    rows = [
+        f"| `{action}` | {', '.join(routes[action])} | {', '.join(rule.roles)} |"
+        for action, rule in roles.RULES.items()
+    ]
+    return "\n".join(["| action | request | who may |", "|---|---|---|", *rows])
+
+
+def test_the_readme_shows_the_role_table() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert readme_table() in readme, f"README's table should read:\n{readme_table()}"
+
+
+if __name__ == "__main__":  # python -m tests.test_roles: the table for the README
+    print(readme_table())
