@@ -59,7 +59,7 @@ def guarded_routes(app: FastAPI) -> list[tuple[str, str, str]]:
     for route in api_routes(app):
         found = guards(route.dependant)
         assert len(found) <= 1, f"{route.path} has more than one guard: {found}"
-        out += [(m, route.path, g.action) for g in found for m in sorted(route.methods)]
+        out += [(m, route.path, g.action) for g in found for m in sorted(route.methods or ())]
     return out
 
 

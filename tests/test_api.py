@@ -355,8 +355,8 @@ async def test_every_role_gets_exactly_what_the_role_table_allows(api: Api) -> N
         response = await api.post("/cases/case-nope/assign", {"to": owner}, role="manager")
         assert response.status_code == 422, response.text
         [problem] = response.json()["problems"]
-        role = owner.partition(":")[0]
-        expected = roles.refusal(role, roles.OWN) if role in roles.ROLES else "expected agent:ID"
+        named = owner.partition(":")[0]
+        expected = roles.refusal(named, roles.OWN) if named in roles.ROLES else "expected agent:ID"
         assert problem["field"] == "to" and problem["reason"].startswith(expected), problem
 
 

@@ -3,7 +3,7 @@ cases; telephony and payment providers report how calls and payments went."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Final, Literal
 
 import structlog
 from fastapi import APIRouter, Body, HTTPException, Request, Response, status
@@ -24,6 +24,12 @@ from makegood.domain.ticket import Ticket
 
 log = structlog.get_logger("makegood.api")
 router = APIRouter()
+
+_EVENT_TYPE: Final[dict[str, Literal["settled", "failed", "refunded"]]] = {
+    "payment.settled": "settled",
+    "payment.failed": "failed",
+    "payment.refunded": "refunded",
+}
 
 
 @router.post(
@@ -128,7 +134,7 @@ async def payments(
     await _exists(client, case_id)
     event = PaymentEvent(
         event_id=delivery,
-        type=notice.type.removeprefix("payment."),
+        type=_EVENT_TYPE[notice.type],
         idempotency_key=notice.idempotency_key,
         payment_id=notice.payment_id,
         reason=notice.reason,

@@ -55,7 +55,7 @@ def to_ticket(payload: ZendeskWebhook) -> dict[str, Any]:
         "preferred_channel": fields.pop("preferred_channel", "email"),
     }
     paid = {"amount": fields.pop("paid_amount", "0"), "currency": fields.pop("currency", "USD")}
-    incident = {
+    incident: dict[str, Any] = {
         "kind": fields.pop("incident_kind", None),
         "reference": fields.pop("reference", f"ZD-{t.id}"),
         "summary": t.description or t.subject,
