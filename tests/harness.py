@@ -48,6 +48,7 @@ HISTORIES = ROOT / "tests" / "histories"
 SEED = ROOT / "makegood" / "examples" / "seed.json"
 CUSTOMER = Actor(id="M-42", role="customer")
 MANAGER = Actor(id="mia", role="manager")
+AUDITOR = Actor(id="ann", role="auditor")
 AGENT = Actor(id="sam", role="agent")
 
 

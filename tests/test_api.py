@@ -360,11 +360,6 @@ async def test_every_role_gets_exactly_what_the_role_table_allows(api: Api) -> N
         assert problem["field"] == "to" and problem["reason"].startswith(expected), problem
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the workflow's answer and submit_claim validators still refuse managers; "
-    "remove this mark once they ask makegood.domain.roles (the integrator's step)",
-)
 async def test_a_manager_answers_and_claims_on_the_customers_behalf(api: Api) -> None:
     assert (await api.post("/cases", raw("s1-missing-car.json"))).status_code == 201
     for qid, answer in (

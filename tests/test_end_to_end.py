@@ -203,7 +203,7 @@ async def test_s1_through_the_cli_survives_a_killed_worker(deployment: Deploymen
         await d.ok("answer", case, qid, "not_found")
     await d.until(case, lambda s: s.approval is not None, "rebook approval")
     wrong_role = await d.cli("approve", case, "rebook-2", "--as", "agent:sam")
-    assert wrong_role.code == 1 and "approvals need the manager role" in wrong_role.err
+    assert wrong_role.code == 1 and "approval decisions come from a manager" in wrong_role.err
     await d.ok("approve", case, "rebook-2", "--as", "manager:mia")
     await d.question(case, "pickup-2")
     await d.ok("claim", case, "taxi-2", "23.75", "Taxi to the third car")

@@ -175,7 +175,7 @@ async def test_cancel_releases_reservations_tells_the_customer_and_records_who(
     await case.answer("locate-CAR-1-1", "not_found")
     await case.answer("locate-CAR-1-2", "not_found")
     await case.question("pickup-1")  # CAR-2 is booked and waiting
-    with pytest.raises(Refused, match="cancelled by agents and managers, not a customer"):
+    with pytest.raises(Refused, match="cancelled by an agent or a manager, not a customer"):
         await send(case.client, case.id, CancelCase(reason="never mind", by=CUSTOMER))
     await send(case.client, case.id, CancelCase(reason="member took a train instead", by=MANAGER))
     outcome = await case.result()

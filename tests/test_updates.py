@@ -14,7 +14,7 @@ from makegood.adapters.local.store import LocalStore
 from makegood.cases import CaseNotFound, Refused, send
 from makegood.domain.actions import Actor, AgentNote, ApprovalDecision, CustomerAnswer, ExpenseClaim
 from makegood.domain.money import Money
-from tests.harness import AGENT, CUSTOMER, MANAGER, Case, start, ticket
+from tests.harness import AGENT, AUDITOR, CUSTOMER, MANAGER, Case, start, ticket
 
 
 def claim(claim_id: str, amount: str, currency: str = "USD", by: Actor = CUSTOMER) -> ExpenseClaim:
@@ -52,7 +52,7 @@ async def test_refusals_on_a_waiting_case_name_the_reason_and_change_nothing(
     cases = [
         (
             ApprovalDecision(request_id="compensation", approved=True, by=AGENT),
-            "approvals need the manager role; agent:sam is not a manager",
+            "approval decisions come from a manager, not an agent",
         ),
         (
             ApprovalDecision(request_id="compensation", approved=True, by=MANAGER),
@@ -67,8 +67,8 @@ async def test_refusals_on_a_waiting_case_name_the_reason_and_change_nothing(
             "the open question is 'locate-CAR-1-1', not 'pickup-1'",
         ),
         (
-            CustomerAnswer(question_id="locate-CAR-1-1", answer="found", by=MANAGER),
-            "answers come from the customer or an agent, not a manager",
+            CustomerAnswer(question_id="locate-CAR-1-1", answer="found", by=AUDITOR),
+            "answers come from the customer, an agent or a manager, not an auditor",
         ),
         (claim("taxi-1", "0.00"), "a claim must be for more than zero"),
         (claim("taxi-1", "12.00", "EUR"), "claim is in EUR but this case is in USD"),
@@ -77,12 +77,12 @@ async def test_refusals_on_a_waiting_case_name_the_reason_and_change_nothing(
             "250.00 USD is above the per-claim maximum of 200 USD: a manager must handle it",
         ),
         (
-            claim("taxi-1", "12.00", by=MANAGER),
-            "claims come from the customer or an agent, not a manager",
+            claim("taxi-1", "12.00", by=AUDITOR),
+            "expense claims come from the customer, an agent or a manager, not an auditor",
         ),
         (
             AgentNote(text="hello", by=CUSTOMER),
-            "notes come from agents and managers, not a customer",
+            "notes come from an agent or a manager, not a customer",
         ),
     ]
     for action, reason in cases:

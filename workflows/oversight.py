@@ -14,7 +14,7 @@ from temporalio.common import SearchAttributeKey
 with workflow.unsafe.imports_passed_through():
     from makegood.domain import contract, steps
     from makegood.domain.actions import ApprovalDecision
-    from makegood.domain.case import ApprovalRequest
+    from makegood.domain.case import ApprovalRequest, SlaLevel
     from makegood.domain.money import Money
 
 from makegood.workflows.case import Case
@@ -86,7 +86,7 @@ class SlaWatch:
 
     def __init__(self, case: Case) -> None:
         self.case = case
-        self.level = "ok"  # the worst level so far, as the MakegoodSla search attribute has it
+        self.level = SlaLevel.OK  # the worst so far, as the MakegoodSla search attribute has it
 
     async def run(self) -> None:
         case, sla = self.case, self.case.sla

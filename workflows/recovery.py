@@ -19,7 +19,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from makegood.domain import calls, contract, steps, wording
+    from makegood.domain import calls, contract, roles, steps, wording
     from makegood.domain.actions import (
         Accepted,
         AgentNote,
@@ -53,6 +53,11 @@ HISTORY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximu
 
 def _reject(message: str) -> None:
     raise ApplicationError(message, type="InvalidUpdate", non_retryable=True)
+
+
+def _reject_if(reason: str | None) -> None:
+    if reason is not None:
+        _reject(reason)
 
 
 @workflow.defn(name=contract.RECOVERY_WORKFLOW)
@@ -192,8 +197,7 @@ class RecoveryWorkflow:
     @answer.validator
     def _check_answer(self, answer: CustomerAnswer) -> None:
         self._check_open()
-        if answer.by.role not in ("customer", "agent"):
-            _reject(f"answers come from the customer or an agent, not a {answer.by.role}")
+        _reject_if(roles.refusal_for(answer))
         question = self.status.question
         if question is None:
             _reject("the case is not waiting for an answer")
@@ -224,8 +228,7 @@ class RecoveryWorkflow:
             _reject(f"{self.status.kind} cases do not reimburse expenses")
         if not self.settlement.claims_open:
             _reject("expense claims are closed: the compensation has already been decided")
-        if claim.by.role not in ("customer", "agent"):
-            _reject(f"claims come from the customer or an agent, not a {claim.by.role}")
+        _reject_if(roles.refusal_for(claim))
         currency = self.case.currency
         if claim.amount.currency != currency:
             _reject(f"claim is in {claim.amount.currency} but this case is in {currency}")
@@ -255,8 +258,7 @@ class RecoveryWorkflow:
     @decide.validator
     def _check_decision(self, decision: ApprovalDecision) -> None:
         self._check_open()
-        if decision.by.role != "manager":
-            _reject(f"approvals need the manager role; {decision.by} is not a manager")
+        _reject_if(roles.refusal_for(decision))
         pending = self.status.approval
         if pending is None:
             _reject("nothing is waiting for approval")
@@ -273,8 +275,7 @@ class RecoveryWorkflow:
     @add_note.validator
     def _check_note(self, note: AgentNote) -> None:
         self._check_open()
-        if note.by.role not in ("agent", "manager"):
-            _reject(f"notes come from agents and managers, not a {note.by.role}")
+        _reject_if(roles.refusal_for(note))
 
     @workflow.update(name=contract.ASSIGN)
     def assign(self, req: AssignCase) -> Accepted:
@@ -286,10 +287,7 @@ class RecoveryWorkflow:
     @assign.validator
     def _check_assign(self, req: AssignCase) -> None:
         self._check_open()
-        if req.by.role not in ("agent", "manager"):
-            _reject(f"cases are assigned by agents and managers, not a {req.by.role}")
-        if req.to.role not in ("agent", "manager"):
-            _reject(f"a case is owned by an agent or a manager, not a {req.to.role}")
+        _reject_if(roles.refusal_for(req))
         if self.status.owner == str(req.to):
             _reject(f"the case is already assigned to {req.to}")
 
@@ -301,8 +299,7 @@ class RecoveryWorkflow:
     @escalate.validator
     def _check_escalate(self, req: EscalateCase) -> None:
         self._check_open()
-        if req.by.role not in ("agent", "manager"):
-            _reject(f"escalations come from agents and managers, not a {req.by.role}")
+        _reject_if(roles.refusal_for(req))
 
     @workflow.update(name=contract.CANCEL)
     def cancel(self, req: CancelCase) -> Accepted:
@@ -317,8 +314,7 @@ class RecoveryWorkflow:
     @cancel.validator
     def _check_cancel(self, req: CancelCase) -> None:
         self._check_open()
-        if req.by.role not in ("agent", "manager"):
-            _reject(f"cases are cancelled by agents and managers, not a {req.by.role}")
+        _reject_if(roles.refusal_for(req))
         if self._cancel is not None:
             _reject(f"case {self.status.case_id} is already being cancelled")
         if self._main is None or self._main.done():
