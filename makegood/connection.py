@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dotenv import dotenv_values  # pydantic-settings' own .env reader
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import (
@@ -166,15 +167,25 @@ def default_config_file(env: Mapping[str, str]) -> Path | None:
     return base / "temporalio" / "temporal.toml" if base else None
 
 
+def dot_env(path: Path = Path(".env")) -> dict[str, str]:
+    """The TEMPORAL_* variables of a `.env` file: the SDK reads only the process environment."""
+    if not path.is_file():
+        return {}
+    return {
+        k: v for k, v in dotenv_values(path).items() if k.startswith("TEMPORAL_") and v is not None
+    }
+
+
 def load_connection(
     settings: Settings | None = None, env: Mapping[str, str] | None = None
 ) -> TemporalConnection:
     """The connection the SDK's configuration describes, or every reason it cannot work.
 
-    `env` defaults to the process environment; `settings` is only asked about the renamed
-    MAKEGOOD_TEMPORAL_* settings (which a `.env` file may still hold).
+    `env` defaults to the process environment, over the TEMPORAL_* lines of the `.env` file
+    that Settings reads too; `settings` is only asked about the renamed MAKEGOOD_TEMPORAL_*
+    settings (which that file may still hold).
     """
-    env = dict(os.environ if env is None else env)
+    env = {**dot_env(), **os.environ} if env is None else dict(env)
     renamed = set(env) | set(settings.renamed_temporal_settings() if settings else ())
     problems = [
         f"{old} was renamed: set {new} instead (the Temporal SDK's own name)"

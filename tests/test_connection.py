@@ -6,6 +6,7 @@ TEMPORAL_* variables and ~/.config/temporalio/temporal.toml play no part.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -153,6 +154,21 @@ def test_the_renamed_makegood_settings_are_refused_from_the_environment_and_dot_
         "MAKEGOOD_TEMPORAL_NAMESPACE was renamed: set TEMPORAL_NAMESPACE instead "
         "(the Temporal SDK's own name)"
     ]
+
+
+def test_the_process_environment_wins_over_the_dot_env_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in os.environ if n.startswith("TEMPORAL_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("TEMPORAL_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:7300")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(
+        "TEMPORAL_ADDRESS=elsewhere:7233\nTEMPORAL_NAMESPACE=from-dot-env\n"
+    )
+    connection = load_connection(Settings())
+    assert (connection.address, connection.namespace) == ("127.0.0.1:7300", "from-dot-env")
 
 
 PROFILE = '[profile.default]\naddress = "localhost:7233"\n'
