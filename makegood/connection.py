@@ -264,7 +264,8 @@ class _Sources:
         if not self.env.get("TEMPORAL_PROFILE") or self.profile in config.profiles:
             return None
         if config.path is None or not config.path.exists():
-            where = f"there is no config file (looked for {config.path})"
+            looked = f"looked for {config.path}" if config.path else "no HOME to look in"
+            where = f"there is no config file ({looked})"
         else:
             names = ", ".join(sorted(config.profiles)) or "none"
             where = f"{config.path} has no [profile.{self.profile}] (it has: {names})"
@@ -307,7 +308,11 @@ class _Sources:
 
     def check(self, profile: ClientConfigProfile) -> list[str]:
         problems: list[str] = []
-        if profile.address is not None:
+        if profile.address is not None and not profile.address.strip():
+            problems.append(
+                f"{self.where(('TEMPORAL_ADDRESS',), 'address', value=False)}: set but empty"
+            )
+        elif profile.address is not None:
             problems += _address_problems(
                 self.where(("TEMPORAL_ADDRESS",), "address"), profile.address
             )
@@ -393,8 +398,6 @@ def _host_of(address: str | None) -> str:
 
 
 def _address_problems(where: str, address: str) -> list[str]:
-    if not address.strip():
-        return [f"{where.partition('=')[0]}: set but empty"]
     match = _ADDRESS.fullmatch(address)
     if match and not 0 < int(match["port"]) < 65536:
         return [f"{where}: the port must be 1 to 65535"]

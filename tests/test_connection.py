@@ -239,6 +239,11 @@ REFUSED: dict[str, tuple[str | None, dict[str, str], str | tuple[str, ...]]] = {
         "profile.default.address = 'temporal 7233' in {dir}/temporal.toml: expected host:port",
     ),
     "empty address": (None, {"TEMPORAL_ADDRESS": ""}, "TEMPORAL_ADDRESS: set but empty"),
+    "empty address in the profile": (
+        '[profile.default]\naddress = ""\n',
+        {},
+        "profile.default.address in {dir}/temporal.toml: set but empty",
+    ),
     "empty namespace": (None, {"TEMPORAL_NAMESPACE": " "}, "TEMPORAL_NAMESPACE: set but empty"),
     "api key with a newline": (
         None,
