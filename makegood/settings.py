@@ -1,4 +1,7 @@
-"""Configuration from MAKEGOOD_* environment variables (or a .env file); defaults need nothing."""
+"""Configuration from MAKEGOOD_* environment variables (or a .env file); defaults need nothing.
+
+The Temporal connection is not here: it uses the SDK's TEMPORAL_* settings (makegood.connection).
+"""
 
 from __future__ import annotations
 
@@ -34,8 +37,15 @@ DEV_ZENDESK_SECRET = "makegood-local-zendesk-secret"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MAKEGOOD_", env_file=".env", extra="ignore")
 
-    temporal_address: str = "localhost:7233"
-    temporal_namespace: str = "default"
+    # Where Temporal is comes from the SDK's own settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+    # TLS, API key, profiles): see makegood.connection. The two settings that used to say it are
+    # read only so that start-up can refuse them instead of quietly connecting to localhost.
+    renamed_temporal_address: str | None = Field(
+        default=None, validation_alias="MAKEGOOD_TEMPORAL_ADDRESS", exclude=True
+    )
+    renamed_temporal_namespace: str | None = Field(
+        default=None, validation_alias="MAKEGOOD_TEMPORAL_NAMESPACE", exclude=True
+    )
     task_queue: str = "makegood"
     data_dir: Path = Path("data")
     playbooks: Path | None = Field(
@@ -87,6 +97,17 @@ class Settings(BaseSettings):
     )
     webhook_tolerance_s: int = 300
     max_body_bytes: int = 64 * 1024
+
+    def renamed_temporal_settings(self) -> list[str]:
+        """The retired MAKEGOOD_TEMPORAL_* variables this configuration still sets."""
+        return [
+            name
+            for name, value in (
+                ("MAKEGOOD_TEMPORAL_ADDRESS", self.renamed_temporal_address),
+                ("MAKEGOOD_TEMPORAL_NAMESPACE", self.renamed_temporal_namespace),
+            )
+            if value is not None
+        ]
 
     @property
     def store_path(self) -> Path:

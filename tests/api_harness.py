@@ -151,9 +151,7 @@ async def running_api(tmp_path: Path, store: LocalStore, task_queue: str) -> Asy
         dev_server_existing_path=binary("temporal"),
         dev_server_log_level="error",
     ) as env:
-        target = env.client.service_client.config.target_host
         settings = Settings(
-            temporal_address=target,
             task_queue=task_queue,
             data_dir=tmp_path,
             api_port=port,

@@ -58,6 +58,18 @@ def binary(name: str) -> str:
     return found
 
 
+def temporal_env(address: str, **variables: str) -> dict[str, str]:
+    """The environment of a subprocess that must reach `address` and nothing else.
+
+    The developer's own TEMPORAL_* variables and temporal.toml profile (an API key, a TLS
+    certificate) would otherwise be merged into the test's settings field by field.
+    """
+    own = {
+        k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "MAKEGOOD_TEMPORAL_"))
+    }
+    return {**own, "TEMPORAL_CONFIG_FILE": os.devnull, "TEMPORAL_ADDRESS": address, **variables}
+
+
 async def time_skipping_env() -> WorkflowEnvironment:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,

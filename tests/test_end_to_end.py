@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
 import sys
@@ -28,7 +27,7 @@ from temporalio.testing import WorkflowEnvironment
 from makegood.adapters.local.store import LocalStore
 from makegood.cases import case_status
 from makegood.domain.case import CaseStatus
-from tests.harness import ROOT, TICKETS, binary
+from tests.harness import ROOT, TICKETS, binary, temporal_env
 
 
 def free_port() -> int:
@@ -127,13 +126,12 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
         dev_server_existing_path=binary("temporal"),
         dev_server_log_level="error",
     ) as env:
-        environ = {
-            **os.environ,
-            "MAKEGOOD_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
-            "MAKEGOOD_DATA_DIR": str(tmp_path),
-            "MAKEGOOD_TASK_QUEUE": f"e2e-{port}",
-            "MAKEGOOD_LOG_FORMAT": "json",
-        }
+        environ = temporal_env(
+            f"127.0.0.1:{port}",
+            MAKEGOOD_DATA_DIR=str(tmp_path),
+            MAKEGOOD_TASK_QUEUE=f"e2e-{port}",
+            MAKEGOOD_LOG_FORMAT="json",
+        )
         dep = Deployment(env.client, environ, tmp_path)
         await dep.start_worker()
         try:
@@ -239,14 +237,13 @@ async def test_s1_through_the_cli_survives_a_killed_worker(deployment: Deploymen
 
 async def test_embedded_mode_stops_cleanly_and_keeps_its_cases(tmp_path: Path) -> None:
     port, ui_port = free_port(), free_port()
-    environ = {
-        **os.environ,
-        "MAKEGOOD_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
-        "MAKEGOOD_UI_PORT": str(ui_port),
-        "MAKEGOOD_API_PORT": str(free_port()),
-        "MAKEGOOD_DATA_DIR": str(tmp_path),
-        "MAKEGOOD_LOG_FORMAT": "json",
-    }
+    environ = temporal_env(
+        f"127.0.0.1:{port}",
+        MAKEGOOD_UI_PORT=str(ui_port),
+        MAKEGOOD_API_PORT=str(free_port()),
+        MAKEGOOD_DATA_DIR=str(tmp_path),
+        MAKEGOOD_LOG_FORMAT="json",
+    )
     client_box: list[Client] = []
 
     async def embedded() -> Deployment:
@@ -420,7 +417,7 @@ async def test_auditors_export_replay_timeline_and_reconcile_from_the_server(
         "-w",
         "case-T-3001",
         "--address",
-        d.env["MAKEGOOD_TEMPORAL_ADDRESS"],
+        d.env["TEMPORAL_ADDRESS"],
         stdout=asyncio.subprocess.PIPE,
     )
     cli_json, _ = await proc.communicate()

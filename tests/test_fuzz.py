@@ -7,7 +7,6 @@ requests, authenticated as a manager so that they reach the cases and Temporal.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from hypothesis import HealthCheck, settings
 from makegood.api.app import create_app
 from makegood.settings import Settings
 from tests.api_harness import TOKENS, free_port
-from tests.harness import ROOT
+from tests.harness import ROOT, temporal_env
 
 schema = schemathesis.openapi.from_dict(create_app(Settings(api_tokens=TOKENS)).openapi())
 
@@ -32,15 +31,14 @@ schema = schemathesis.openapi.from_dict(create_app(Settings(api_tokens=TOKENS)).
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data: Path = tmp_path_factory.mktemp("fuzz")
     api_port = free_port()
-    env = {
-        **os.environ,
-        "MAKEGOOD_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
-        "MAKEGOOD_UI_PORT": str(free_port()),
-        "MAKEGOOD_API_PORT": str(api_port),
-        "MAKEGOOD_DATA_DIR": str(data),
-        "MAKEGOOD_LOG_LEVEL": "WARNING",
-        "MAKEGOOD_API_TOKENS": '{"manager-token": "manager:fuzz"}',
-    }
+    env = temporal_env(
+        f"127.0.0.1:{free_port()}",
+        MAKEGOOD_UI_PORT=str(free_port()),
+        MAKEGOOD_API_PORT=str(api_port),
+        MAKEGOOD_DATA_DIR=str(data),
+        MAKEGOOD_LOG_LEVEL="WARNING",
+        MAKEGOOD_API_TOKENS='{"manager-token": "manager:fuzz"}',
+    )
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "worker.py"), "--embedded"],
         env=env,

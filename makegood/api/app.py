@@ -19,7 +19,7 @@ from makegood.api.auth import ReplayGuard, Tokens
 from makegood.api.bodies import Problem, ProblemReport
 from makegood.api.deps import Temporal
 from makegood.cases import CaseNotFound, Invalid, Refused
-from makegood.connection import connect
+from makegood.connection import connect, load_connection
 from makegood.domain.errors import reason
 from makegood.settings import Settings
 
@@ -32,7 +32,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.client = client or await connect(settings)
+        app.state.client = client or await connect(load_connection(settings))
         yield
 
     app = FastAPI(
@@ -57,7 +57,9 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
             return JSONResponse(
                 {"status": "not ready", "detail": err.message}, status.HTTP_503_SERVICE_UNAVAILABLE
             )
-        return JSONResponse({"status": "ready", "temporal": settings.temporal_address})
+        return JSONResponse(
+            {"status": "ready", "temporal": client.service_client.config.target_host}
+        )
 
     for router in ROUTERS:
         app.include_router(router)

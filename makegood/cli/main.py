@@ -12,8 +12,8 @@
     makegood note case-T-1001 "Customer prefers a call after 5pm" --as agent:sam
     makegood call-status case-T-6001 call_0123abcd dropped   # as the telephony provider
 
-Exit status: 0 done, 1 refused by the case (the reason is printed), 2 bad input (nothing
-was sent), 3 Temporal unreachable.
+Exit status: 0 done, 1 refused by the case (the reason is printed), 2 bad input or bad
+Temporal connection settings (nothing was sent), 3 Temporal unreachable.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from makegood.cases import (
     send,
 )
 from makegood.cli.render import render_status
-from makegood.connection import connect
+from makegood.connection import ConnectionConfigError, connect, load_connection
 from makegood.domain import ids
 from makegood.domain.actions import (
     Actor,
@@ -316,7 +316,8 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="makegood",
         description=__doc__.splitlines()[0] if __doc__ else None,
-        epilog="Configuration comes from MAKEGOOD_* environment variables; see README.",
+        epilog="Configuration comes from MAKEGOOD_* environment variables, and the Temporal "
+        "connection from the SDK's TEMPORAL_* variables and profiles; see README.",
     )
     sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -500,11 +501,12 @@ async def _run(args: argparse.Namespace) -> int:
     settings = Settings()
     client: Client | None = None
     if not (args.command in OFFLINE and args.dir):
+        connection = load_connection(settings)
         try:
-            client = await connect(settings)
+            client = await connect(connection)
         except RuntimeError as err:
             print(
-                f"makegood: cannot reach Temporal at {settings.temporal_address} ({err}); "
+                f"makegood: cannot reach Temporal at {connection.address} ({err}); "
                 "is `make run` (or the worker) up?",
                 file=sys.stderr,
             )
@@ -530,7 +532,11 @@ async def _run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    code = asyncio.run(_run(args))
+    try:
+        code = asyncio.run(_run(args))
+    except ConnectionConfigError as err:  # from any command, the processes' too
+        print(err, file=sys.stderr)
+        code = EXIT_BAD_INPUT
     # The SDK's Rust runtime threads can abort a short-lived client process during interpreter
     # teardown (temporalio/sdk-python#300); nothing is left to clean up, so skip the teardown.
     sys.stdout.flush()
