@@ -8,6 +8,7 @@ mid-case to show a case survives it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -118,8 +119,9 @@ class Deployment:
             await store.close()
 
 
-@pytest.fixture
-async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
+@contextlib.asynccontextmanager
+async def deployed(data: Path, **environ: str) -> AsyncIterator[Deployment]:
+    """A dev server and a worker process on it; `environ` adds MAKEGOOD_* settings."""
     port = free_port()
     async with await WorkflowEnvironment.start_local(
         port=port,
@@ -130,17 +132,24 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
         environ = {
             **os.environ,
             "MAKEGOOD_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
-            "MAKEGOOD_DATA_DIR": str(tmp_path),
+            "MAKEGOOD_DATA_DIR": str(data),
             "MAKEGOOD_TASK_QUEUE": f"e2e-{port}",
             "MAKEGOOD_LOG_FORMAT": "json",
+            **environ,
         }
-        dep = Deployment(env.client, environ, tmp_path)
+        dep = Deployment(env.client, environ, data)
         await dep.start_worker()
         try:
             yield dep
         finally:
             if dep.worker is not None:
                 await dep.stop_worker()
+
+
+@pytest.fixture
+async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
+    async with deployed(tmp_path) as dep:
+        yield dep
 
 
 async def test_s5_through_the_cli_with_duplicates_and_bad_tickets_refused(

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from temporalio.client import Client, WorkflowHistory
 
-from makegood.adapters.local.providers import LocalPayments
-from makegood.adapters.local.store import LocalStore
+from makegood.adapters.base import ProviderError
+from makegood.adapters.wiring import configured_payments
 from makegood.audit.archive import read_folder
 from makegood.audit.reconcile import movements, reconcile
 from makegood.audit.replay import replay_all, terminal_progress
@@ -23,8 +23,9 @@ from makegood.audit.server import case_histories, export_closed, visibility_quer
 from makegood.audit.server import histories as server_histories
 from makegood.audit.timeline import as_html, as_json, as_markdown, as_text, timeline
 from makegood.cases import CaseNotFound, Refused
-from makegood.cli.base import Subcommands
+from makegood.cli.base import Subcommands, Unreachable
 from makegood.domain import ids
+from makegood.domain.provider import LedgerEntry
 from makegood.registry import build_replayer
 from makegood.settings import Settings
 
@@ -102,19 +103,32 @@ async def cmd_export(client: Client, settings: Settings, args: argparse.Namespac
 async def cmd_reconcile(
     client: Client | None, settings: Settings, args: argparse.Namespace
 ) -> None:
-    moves = movements([h async for h in _histories(client, args)])
-    store = await LocalStore(settings.store_path).open()
-    try:
-        cases = sorted({m.case_id for m in moves}) if args.cases or args.query else None
-        ledger = await LocalPayments(store).ledger(cases)
-    finally:
-        await store.close()
+    histories = [h async for h in _histories(client, args)]
+    moves = movements(histories)
+    # Narrowed to some cases, read only their part of the ledger: the cases asked for and
+    # those the query found, with or without payments in their histories (money moved behind
+    # the engine's back for a case that paid nothing is exactly what reconcile is for).
+    scope: list[str] | None = None
+    if args.cases or args.query:
+        scope = sorted(set(args.cases) | {ids.case_of(h.workflow_id) for h in histories})
+    where = (
+        f"the payment provider at {settings.payments_url}"
+        if settings.payments == "http"
+        else f"the local payments in {settings.store_path}"
+    )
+    ledger: list[LedgerEntry] = []
+    if scope != []:  # a query that matched nothing has no ledger to compare
+        try:
+            async with configured_payments(settings) as payments:
+                ledger = await payments.ledger(scope)
+        except ProviderError as err:
+            raise Unreachable(f"cannot read the ledger of {where}: {err.reason}") from None
     diffs = reconcile(moves, ledger)
     for d in diffs:
         print(f"{d.problem:<18} {d.key:<48} {d.detail}")
     print(
         f"{len(moves)} payments in histories, {len(ledger)} in the ledger, "
-        f"{len(diffs)} difference(s)"
+        f"{len(diffs)} difference(s) (ledger of {where})"
     )
     if diffs:
         raise Refused(f"{len(diffs)} difference(s) between the histories and the ledger")

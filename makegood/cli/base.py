@@ -19,6 +19,10 @@ Command = Callable[[Client, Settings, argparse.Namespace], Awaitable[None]]
 Process = Callable[[argparse.Namespace], Awaitable[None]]
 
 
+class Unreachable(Exception):
+    """A service the command needs (Temporal, a provider) could not be asked: exit 3."""
+
+
 class Subcommands:
     """The `makegood COMMAND` parsers; each command module adds its own."""
 

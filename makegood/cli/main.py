@@ -15,7 +15,7 @@
     makegood timeline|replay|export|reconcile ...           # for auditors
 
 Exit status: 0 done, 1 refused by the case (the reason is printed), 2 bad input (nothing
-was sent), 3 Temporal unreachable.
+was sent), 3 Temporal (or, for reconcile, the payment provider) unreachable.
 
 The commands live in `cli/cases.py` (cases), `cli/audit.py` (auditors) and
 `cli/processes.py` (dev, worker, api); this module builds the parser, connects, and turns
@@ -34,7 +34,7 @@ from temporalio.client import Client
 
 from makegood.cases import CaseNotFound, Invalid, Refused
 from makegood.cli import audit, cases, processes
-from makegood.cli.base import Subcommands
+from makegood.cli.base import Subcommands, Unreachable
 from makegood.connection import connect
 from makegood.settings import Settings
 
@@ -78,11 +78,17 @@ async def _run(args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Refused as err:
-        print(f"makegood: {getattr(args, 'case', 'the case')} refused it: {err}", file=sys.stderr)
+        # A case's refusal names the case; an audit's finding (a history that no longer
+        # replays, a difference in the books) speaks for itself.
+        who = f"{args.case} refused it: " if hasattr(args, "case") else ""
+        print(f"makegood: {who}{err}", file=sys.stderr)
         return EXIT_REFUSED
     except CaseNotFound as err:
         print(f"makegood: {err}", file=sys.stderr)
         return EXIT_REFUSED
+    except Unreachable as err:
+        print(f"makegood: {err}", file=sys.stderr)
+        return EXIT_UNREACHABLE
     except (FileNotFoundError, ValueError) as err:  # an export folder that is not one
         print(f"makegood: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
