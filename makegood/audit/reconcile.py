@@ -66,7 +66,7 @@ def movements(histories: Iterable[WorkflowHistory]) -> list[Movement]:
                 found.append(
                     Movement(
                         case_id,
-                        f"{history.workflow_id}:{req.step}",
+                        ids.idempotency_key(history.workflow_id, req.step),
                         req.kind,
                         req.amount,
                         receipt.payment_id,

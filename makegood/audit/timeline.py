@@ -2,6 +2,11 @@
 
 Read from the Temporal event history alone (the audit record), never from the case's own
 status, so it shows what actually happened, including every retry and its reason.
+
+Every line is classified by what the history says in types, never by wording: the event
+type, the workflow type, the activity name (`activities/names.py`), the update or signal name
+(`domain/contract.py`) and, for a message, its logical step (`domain/steps.py`), so the
+workflow's wording can change without the account changing its meaning.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from makegood.activities import names
-from makegood.domain import contract, ids
+from makegood.domain import contract, ids, steps
 from makegood.domain.actions import (
     AgentNote,
     ApprovalDecision,
@@ -114,10 +119,10 @@ def _at(event: HistoryEvent) -> datetime:
 
 
 class _Reader:
-    def __init__(self, history: WorkflowHistory, ops_contact: str | None) -> None:
+    def __init__(self, history: WorkflowHistory) -> None:
         self.wid = history.workflow_id
         self.history = history
-        self.ops = ops_contact
+        self.workflow_type = ""
         self.scheduled: dict[int, tuple[str, Any]] = {}
         self.retried: dict[int, tuple[int, str]] = {}
         self.deliveries: set[str] = set()
@@ -136,7 +141,8 @@ class _Reader:
     # ---- the case itself
     def _event_type_workflow_execution_started(self, e: HistoryEvent) -> None:
         attrs = e.workflow_execution_started_event_attributes
-        if attrs.workflow_type.name == contract.CALLBACK_WORKFLOW:
+        self.workflow_type = attrs.workflow_type.name
+        if self.workflow_type == contract.CALLBACK_WORKFLOW:
             cb: CallbackInput = _decode(attrs.input.payloads, CallbackInput)
             self.add(
                 e,
@@ -146,7 +152,6 @@ class _Reader:
             )
             return
         inp: CaseInput = _decode(attrs.input.payloads, CaseInput)
-        self.ops = self.ops or inp.ops_contact
         t, inc = inp.ticket, inp.ticket.incident
         self.add(
             e,
@@ -159,7 +164,7 @@ class _Reader:
 
     def _event_type_workflow_execution_completed(self, e: HistoryEvent) -> None:
         attrs = e.workflow_execution_completed_event_attributes
-        if ids.is_callback(self.wid):
+        if self.workflow_type == contract.CALLBACK_WORKFLOW:
             self.add(e, "callback", "call-back finished")
             return
         out: CaseOutcome = _decode(attrs.result.payloads, CaseOutcome)
@@ -219,7 +224,11 @@ class _Reader:
         name, req = self.scheduled.get(attrs.scheduled_event_id, ("activity", None))
         self._retries(e, attrs.scheduled_event_id, name)
         result = _decode(attrs.result.payloads, RESULTS.get(name))
-        key = f"{self.wid}:{req.step}" if req is not None and hasattr(req, "step") else None
+        key = (
+            ids.idempotency_key(self.wid, req.step)
+            if req is not None and hasattr(req, "step")
+            else None
+        )
         if name == names.SEND_MESSAGE:
             self._message(e, req, key)
         elif name == names.MAKE_PAYMENT:
@@ -277,17 +286,19 @@ class _Reader:
             self.add(e, "product", detail, key=key)
 
     def _message(self, e: HistoryEvent, req: MessageRequest, key: str | None) -> None:
-        step = req.step
-        if req.to != self.ops:
+        """A message's purpose is its step's: who it went to says nothing (an SLA warning goes
+        to the case owner's own address, not only to the ops contact)."""
+        purpose = steps.ops_purpose(req.step)
+        if purpose is None:
             self.add(e, "message", f"{req.channel} to {req.to}: {req.subject}", key=key)
-        elif step.startswith("sla:") and ":warning" in step:
-            self.add(e, "sla_warning", f"{req.subject}: {req.body.splitlines()[0]}", key=key)
-        elif step.startswith("sla:"):
-            self.add(e, "sla_breach", f"{req.subject}: {req.body.splitlines()[0]}", key=key)
-        elif req.subject.startswith("Approval needed"):
-            self.add(e, "approval", f"approval asked: {req.body.split('. Decide')[0]}", key=key)
+            return
+        first = req.body.splitlines()[0] if req.body else req.subject
+        if purpose == "approval":
+            # The request's reason, without the how-to-decide hint the manager was sent.
+            reason = first.split(". Decide with:")[0]
+            self.add(e, "approval", f"approval asked of {req.to}: {reason}", key=key)
         else:
-            self.add(e, "escalation", f"to {req.to}: {req.body.splitlines()[0]}", key=key)
+            self.add(e, purpose, f"to {req.to}: {first}", key=key)
 
     # ---- people and providers
     def _event_type_workflow_execution_update_accepted(self, e: HistoryEvent) -> None:
@@ -341,11 +352,8 @@ class _Reader:
 def timeline(histories: Iterable[WorkflowHistory]) -> list[Line]:
     """Every history of a case (the case and its call-back), as one chronological account."""
     lines: list[Line] = []
-    ops = None
     for history in histories:
-        reader = _Reader(history, ops)
-        lines += reader.read()
-        ops = reader.ops
+        lines += _Reader(history).read()
     lines.sort(key=lambda line: (line.at, ids.is_callback(line.workflow_id), line.event_id))
     return lines
 
