@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -29,13 +28,8 @@ from temporalio.testing import WorkflowEnvironment
 from makegood.adapters.local.store import LocalStore
 from makegood.cases import case_status
 from makegood.domain.case import CaseStatus
+from tests.api_harness import free_port
 from tests.harness import ROOT, TICKETS, binary
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
