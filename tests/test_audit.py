@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,11 +23,16 @@ from makegood.audit.archive import Manifest, read_folder
 from makegood.audit.reconcile import movements, reconcile
 from makegood.audit.replay import replay_all
 from makegood.audit.timeline import as_html, as_json, as_markdown, timeline
+from makegood.cases import send
+from makegood.domain import ids
+from makegood.domain.actions import Actor, AssignCase, EscalateCase
 from makegood.registry import WORKFLOWS, build_worker
 from makegood.workflows.recovery import RecoveryWorkflow
-from tests.harness import HISTORIES, keys, local_adapters, start, ticket
+from tests.harness import AGENT, HISTORIES, MANAGER, keys, local_adapters, start, ticket
+from tests.test_sla import OPS, with_sla
 
 SCENARIOS = ["s1", "s2", "s3", "s4", "s5", "s6"]
+SAM = "sam@makegood.example.com"
 
 
 async def committed() -> list[WorkflowHistory]:
@@ -175,6 +181,49 @@ async def test_the_s1_timeline_lists_every_action_and_amount() -> None:
     assert json.loads(as_json(lines))[0]["kind"] == "report"
     assert "| payment | refund of 42.00 USD" in as_markdown(lines, wid)
     assert "<td>23.75 USD</td>" in as_html(lines, wid)
+
+
+async def test_the_timeline_tells_operations_messages_by_their_step_not_their_recipient(
+    env: WorkflowEnvironment, store: LocalStore, task_queue: str
+) -> None:
+    """An SLA warning goes to the owner's own address: it is still an SLA warning, and an
+    approval request, an escalation and a breach are told apart whatever their wording."""
+    book = with_sla("car_missing", approval_decision="PT10M")
+    case = await start(env.client, store, ticket("s1-missing-car.json"), task_queue, book, env)
+    await case.answer("locate-CAR-1-1", "not_found")
+    await case.answer("locate-CAR-1-2", "not_found")
+    await case.answer("pickup-1", "picked_up")
+    await case.answer("claims", "done")
+    await case.until(lambda s: s.approval is not None, "approval")
+    sam = Actor(id="sam", role="agent")
+    await send(case.client, case.id, AssignCase(to=sam, contact=SAM, by=MANAGER))
+    await send(case.client, case.id, EscalateCase(reason="customer is a journalist", by=AGENT))
+    await case.skip(timedelta(minutes=8, seconds=30))
+    await case.until(lambda s: any(c.warned_at for c in s.slas), "warning")
+    await case.skip(timedelta(minutes=2))
+    await case.until(lambda s: any(c.breached_at for c in s.slas), "breach")
+    await case.approve("compensation")
+    await case.until(lambda s: s.stage == "follow_up", "follow-up")
+
+    lines = timeline([await case.handle.fetch_history()])
+    told = [
+        (line.kind, ids.step_of(line.key), line.text.partition(":")[0])
+        for line in lines
+        if line.kind in ("approval", "escalation", "sla_warning", "sla_breach") and line.key
+    ]
+    assert told == [
+        ("approval", "approval:compensation", f"approval asked of {OPS}"),
+        ("escalation", "escalation:1", f"to {OPS}"),
+        ("sla_warning", "sla:approval:compensation:warning", f"to {SAM}"),
+        ("sla_breach", "sla:approval:compensation:breach", f"to {OPS}"),
+    ]
+    (warning,) = [line for line in lines if line.kind == "sla_warning"]
+    assert "is at 0:08:00 of its 0:10:00 target. Owner: agent:sam" in warning.text
+    assert not [ln for ln in lines if ln.kind == "message" and (SAM in ln.text or OPS in ln.text)]
+    assert {ids.step_of(ln.key) for ln in lines if ln.kind == "message" and ln.key} >= {
+        "ack:email",
+        "confirm:email",
+    }
 
 
 async def test_the_s6_timeline_shows_every_call_and_callback() -> None:

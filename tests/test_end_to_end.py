@@ -8,9 +8,9 @@ mid-case to show a case survives it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,13 +27,8 @@ from temporalio.testing import WorkflowEnvironment
 from makegood.adapters.local.store import LocalStore
 from makegood.cases import case_status
 from makegood.domain.case import CaseStatus
+from tests.api_harness import free_port
 from tests.harness import ROOT, TICKETS, binary, temporal_env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -117,8 +112,9 @@ class Deployment:
             await store.close()
 
 
-@pytest.fixture
-async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
+@contextlib.asynccontextmanager
+async def deployed(data: Path, **environ: str) -> AsyncIterator[Deployment]:
+    """A dev server and a worker process on it; `environ` adds MAKEGOOD_* settings."""
     port = free_port()
     async with await WorkflowEnvironment.start_local(
         port=port,
@@ -128,17 +124,24 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
     ) as env:
         environ = temporal_env(
             f"127.0.0.1:{port}",
-            MAKEGOOD_DATA_DIR=str(tmp_path),
+            MAKEGOOD_DATA_DIR=str(data),
             MAKEGOOD_TASK_QUEUE=f"e2e-{port}",
             MAKEGOOD_LOG_FORMAT="json",
+            **environ,
         )
-        dep = Deployment(env.client, environ, tmp_path)
+        dep = Deployment(env.client, environ, data)
         await dep.start_worker()
         try:
             yield dep
         finally:
             if dep.worker is not None:
                 await dep.stop_worker()
+
+
+@pytest.fixture
+async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
+    async with deployed(tmp_path) as dep:
+        yield dep
 
 
 async def test_s5_through_the_cli_with_duplicates_and_bad_tickets_refused(

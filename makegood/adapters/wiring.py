@@ -42,6 +42,14 @@ class Adapters:
         )
 
 
+def _http_provider(settings: Settings, url: str) -> HttpProvider:
+    return HttpProvider(
+        url,
+        settings.provider_secret.get_secret_value(),
+        timeout_s=settings.provider_timeout_s,
+    )
+
+
 @contextlib.asynccontextmanager
 async def configured_adapters(settings: Settings) -> AsyncIterator[Adapters]:
     """The adapters the settings ask for: `local` ones over SQLite, or SMTP and HTTP."""
@@ -49,13 +57,7 @@ async def configured_adapters(settings: Settings) -> AsyncIterator[Adapters]:
     clients: list[HttpProvider] = []
 
     def http(url: str) -> HttpProvider:
-        clients.append(
-            HttpProvider(
-                url,
-                settings.provider_secret.get_secret_value(),
-                timeout_s=settings.provider_timeout_s,
-            )
-        )
+        clients.append(_http_provider(settings, url))
         return clients[-1]
 
     try:
@@ -96,4 +98,25 @@ async def configured_adapters(settings: Settings) -> AsyncIterator[Adapters]:
     finally:
         for client in clients:
             await client.close()
+        await store.close()
+
+
+@contextlib.asynccontextmanager
+async def configured_payments(settings: Settings) -> AsyncIterator[Payments]:
+    """The payments adapter alone, as the worker's would be: for reading its ledger.
+
+    Unlike `configured_adapters` it seeds nothing and opens nothing else: with
+    `MAKEGOOD_PAYMENTS=http` it does not touch the local SQLite file at all.
+    """
+    if settings.payments == "http":
+        provider = _http_provider(settings, settings.payments_url)
+        try:
+            yield HttpPayments(provider)
+        finally:
+            await provider.close()
+        return
+    store = await LocalStore(settings.store_path).open()
+    try:
+        yield LocalPayments(store)
+    finally:
         await store.close()

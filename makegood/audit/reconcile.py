@@ -11,8 +11,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from makegood.activities import names
-from makegood.domain import ids
+from makegood.domain import calls, ids
 from makegood.domain.money import Money
 from makegood.domain.provider import LedgerEntry, PaymentReceipt, PaymentRequest
 
@@ -50,9 +49,9 @@ def movements(histories: Iterable[WorkflowHistory]) -> list[Movement]:
         for event in history.events:
             if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                 attrs = event.activity_task_scheduled_event_attributes
-                if attrs.activity_type.name == names.MAKE_PAYMENT:
+                if attrs.activity_type.name == calls.MAKE_PAYMENT.name:
                     requests[event.event_id] = convert.from_payloads(
-                        list(attrs.input.payloads), [PaymentRequest]
+                        list(attrs.input.payloads), [calls.MAKE_PAYMENT.request]
                     )[0]
             elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
                 done = event.activity_task_completed_event_attributes
@@ -60,13 +59,13 @@ def movements(histories: Iterable[WorkflowHistory]) -> list[Movement]:
                 if req is None:
                     continue
                 receipt: PaymentReceipt = convert.from_payloads(
-                    list(done.result.payloads), [PaymentReceipt]
+                    list(done.result.payloads), [calls.MAKE_PAYMENT.result]
                 )[0]
                 case_id = ids.case_of(history.workflow_id)
                 found.append(
                     Movement(
                         case_id,
-                        f"{history.workflow_id}:{req.step}",
+                        ids.idempotency_key(history.workflow_id, req.step),
                         req.kind,
                         req.amount,
                         receipt.payment_id,

@@ -2,13 +2,18 @@
 
 Read from the Temporal event history alone (the audit record), never from the case's own
 status, so it shows what actually happened, including every retry and its reason.
+
+Every line is classified by what the history says in types, never by wording: the event
+type, the workflow type, the activity (its spec in `domain/calls.py`), the update or signal name
+(`domain/contract.py`) and, for a message, its logical step (`domain/steps.py`), so the
+workflow's wording can change without the account changing its meaning.
 """
 
 from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -20,8 +25,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from makegood.activities import names
-from makegood.domain import contract, ids
+from makegood.domain import calls, contract, ids, steps
 from makegood.domain.actions import (
     AgentNote,
     ApprovalDecision,
@@ -31,52 +35,21 @@ from makegood.domain.actions import (
     EscalateCase,
     ExpenseClaim,
 )
-from makegood.domain.case import CallbackInput, CallStatus, CaseInput, CaseOutcome, RelatedCases
-from makegood.domain.provider import (
-    BookingResult,
-    CallRequest,
-    LocateRequest,
-    MessageRequest,
-    PaymentReceipt,
-    PaymentRequest,
-    PerkRequest,
-    ProductReceipt,
-    RebookRequest,
-    ReleaseRequest,
-    RemakeRequest,
-    RepairRequest,
-    Replacement,
-    ReplaceRequest,
-    ReturnLabel,
-    ReturnRequest,
-    ScheduledCall,
-    ShipRequest,
-    SubstituteRequest,
-)
+from makegood.domain.case import CallbackInput, CallStatus, CaseInput, CaseOutcome
+from makegood.domain.provider import MessageRequest
 
-REQUESTS: dict[str, type[BaseModel]] = {
-    names.SEND_MESSAGE: MessageRequest,
-    names.MAKE_PAYMENT: PaymentRequest,
-    names.LOCATE_VEHICLE: LocateRequest,
-    names.REBOOK_VEHICLE: RebookRequest,
-    names.RELEASE_BOOKING: ReleaseRequest,
-    names.CREATE_RETURN: ReturnRequest,
-    names.PLACE_SUBSTITUTE: SubstituteRequest,
-    names.SHIP_ITEM: ShipRequest,
-    names.GRANT_PERK: PerkRequest,
-    names.REMAKE_ORDER: RemakeRequest,
-    names.BOOK_REPAIR: RepairRequest,
-    names.REPLACE_ITEM: ReplaceRequest,
-    names.SCHEDULE_CALL: CallRequest,
-}
-RESULTS: dict[str, type[BaseModel]] = {
-    names.MAKE_PAYMENT: PaymentReceipt,
-    names.REBOOK_VEHICLE: BookingResult,
-    names.CREATE_RETURN: ReturnLabel,
-    names.REPLACE_ITEM: Replacement,
-    names.SCHEDULE_CALL: ScheduledCall,
-    names.RELEASE_BOOKING: ProductReceipt,
-    names.FIND_RELATED_CASES: RelatedCases,
+# Product actions with nothing more to them than a line of text, from request and result.
+PRODUCT: dict[str, Callable[[Any, Any], str]] = {
+    calls.LOCATE_VEHICLE.name: lambda req, res: f"sounded the horn of {req.vehicle}",
+    calls.CREATE_RETURN.name: lambda req, res: f"return label for {req.sku} on {req.order}",
+    calls.PLACE_SUBSTITUTE.name: lambda req, res: (
+        f"substitute {req.sku} ordered, {req.waived} waived"
+    ),
+    calls.SHIP_ITEM.name: lambda req, res: f"shipped {req.sku} for {req.order}",
+    calls.GRANT_PERK.name: lambda req, res: f"perk {req.perk} granted",
+    calls.REMAKE_ORDER.name: lambda req, res: f"remade {req.item} for {req.order}",
+    calls.BOOK_REPAIR.name: lambda req, res: f"repair of {req.item} {req.asset} booked",
+    calls.REPLACE_ITEM.name: lambda req, res: f"replacement {res.sku} shipped for {req.item}",
 }
 UPDATES: dict[str, type[BaseModel]] = {
     contract.ANSWER: CustomerAnswer,
@@ -114,10 +87,10 @@ def _at(event: HistoryEvent) -> datetime:
 
 
 class _Reader:
-    def __init__(self, history: WorkflowHistory, ops_contact: str | None) -> None:
+    def __init__(self, history: WorkflowHistory) -> None:
         self.wid = history.workflow_id
         self.history = history
-        self.ops = ops_contact
+        self.workflow_type = ""
         self.scheduled: dict[int, tuple[str, Any]] = {}
         self.retried: dict[int, tuple[int, str]] = {}
         self.deliveries: set[str] = set()
@@ -136,7 +109,8 @@ class _Reader:
     # ---- the case itself
     def _event_type_workflow_execution_started(self, e: HistoryEvent) -> None:
         attrs = e.workflow_execution_started_event_attributes
-        if attrs.workflow_type.name == contract.CALLBACK_WORKFLOW:
+        self.workflow_type = attrs.workflow_type.name
+        if self.workflow_type == contract.CALLBACK_WORKFLOW:
             cb: CallbackInput = _decode(attrs.input.payloads, CallbackInput)
             self.add(
                 e,
@@ -146,7 +120,6 @@ class _Reader:
             )
             return
         inp: CaseInput = _decode(attrs.input.payloads, CaseInput)
-        self.ops = self.ops or inp.ops_contact
         t, inc = inp.ticket, inp.ticket.incident
         self.add(
             e,
@@ -159,7 +132,7 @@ class _Reader:
 
     def _event_type_workflow_execution_completed(self, e: HistoryEvent) -> None:
         attrs = e.workflow_execution_completed_event_attributes
-        if ids.is_callback(self.wid):
+        if self.workflow_type == contract.CALLBACK_WORKFLOW:
             self.add(e, "callback", "call-back finished")
             return
         out: CaseOutcome = _decode(attrs.result.payloads, CaseOutcome)
@@ -185,7 +158,9 @@ class _Reader:
     def _event_type_activity_task_scheduled(self, e: HistoryEvent) -> None:
         attrs = e.activity_task_scheduled_event_attributes
         name = attrs.activity_type.name
-        self.scheduled[e.event_id] = (name, _decode(attrs.input.payloads, REQUESTS.get(name)))
+        spec = calls.BY_NAME.get(name)
+        request = _decode(attrs.input.payloads, spec.request if spec else None)
+        self.scheduled[e.event_id] = (name, request)
 
     def _event_type_activity_task_started(self, e: HistoryEvent) -> None:
         attrs = e.activity_task_started_event_attributes
@@ -218,11 +193,16 @@ class _Reader:
         attrs = e.activity_task_completed_event_attributes
         name, req = self.scheduled.get(attrs.scheduled_event_id, ("activity", None))
         self._retries(e, attrs.scheduled_event_id, name)
-        result = _decode(attrs.result.payloads, RESULTS.get(name))
-        key = f"{self.wid}:{req.step}" if req is not None and hasattr(req, "step") else None
-        if name == names.SEND_MESSAGE:
+        spec = calls.BY_NAME.get(name)
+        result = _decode(attrs.result.payloads, spec.result_type if spec else None)
+        key = (
+            ids.idempotency_key(self.wid, req.step)
+            if req is not None and hasattr(req, "step")
+            else None
+        )
+        if name == calls.SEND_MESSAGE.name:
             self._message(e, req, key)
-        elif name == names.MAKE_PAYMENT:
+        elif name == calls.MAKE_PAYMENT.name:
             self.add(
                 e,
                 "payment",
@@ -231,7 +211,7 @@ class _Reader:
                 amount=str(req.amount),
                 key=key,
             )
-        elif name == names.REBOOK_VEHICLE:
+        elif name == calls.REBOOK_VEHICLE.name:
             self.add(
                 e,
                 "booking",
@@ -240,18 +220,16 @@ class _Reader:
                 + (", upgraded" if req.upgrade else ""),
                 key=key,
             )
-        elif name == names.RELEASE_BOOKING:
+        elif name == calls.RELEASE_BOOKING.name:
             self.add(e, "release", f"released booking {req.booking}", key=key)
-        elif name == names.LOCATE_VEHICLE:
-            self.add(e, "product", f"sounded the horn of {req.vehicle}", key=key)
-        elif name == names.SCHEDULE_CALL:
+        elif name == calls.SCHEDULE_CALL.name:
             self.add(
                 e,
                 "callback",
                 f"call {result.call_id} booked for {req.at:%Y-%m-%d %H:%M} UTC",
                 key=key,
             )
-        elif name == names.FIND_RELATED_CASES:
+        elif name == calls.FIND_RELATED_CASES.name:
             self.add(
                 e,
                 "history",
@@ -260,34 +238,25 @@ class _Reader:
                 else f"{len(result.cases)} earlier case(s) of this customer or asset"
                 + "".join(f"; {c.case_id}" for c in result.cases),
             )
-        elif name == names.RECORD_OUTCOME:
+        elif name == calls.RECORD_OUTCOME.name:
             self.add(e, "documented", "outcome recorded")
-        elif name in REQUESTS:
-            detail = {
-                names.CREATE_RETURN: lambda: f"return label for {req.sku} on {req.order}",
-                names.PLACE_SUBSTITUTE: lambda: (
-                    f"substitute {req.sku} ordered, {req.waived} waived"
-                ),
-                names.SHIP_ITEM: lambda: f"shipped {req.sku} for {req.order}",
-                names.GRANT_PERK: lambda: f"perk {req.perk} granted",
-                names.REMAKE_ORDER: lambda: f"remade {req.item} for {req.order}",
-                names.BOOK_REPAIR: lambda: f"repair of {req.item} {req.asset} booked",
-                names.REPLACE_ITEM: lambda: f"replacement {result.sku} shipped for {req.item}",
-            }[name]()
-            self.add(e, "product", detail, key=key)
+        elif name in PRODUCT:
+            self.add(e, "product", PRODUCT[name](req, result), key=key)
 
     def _message(self, e: HistoryEvent, req: MessageRequest, key: str | None) -> None:
-        step = req.step
-        if req.to != self.ops:
+        """A message's purpose is its step's: who it went to says nothing (an SLA warning goes
+        to the case owner's own address, not only to the ops contact)."""
+        purpose = steps.ops_purpose(req.step)
+        if purpose is None:
             self.add(e, "message", f"{req.channel} to {req.to}: {req.subject}", key=key)
-        elif step.startswith("sla:") and ":warning" in step:
-            self.add(e, "sla_warning", f"{req.subject}: {req.body.splitlines()[0]}", key=key)
-        elif step.startswith("sla:"):
-            self.add(e, "sla_breach", f"{req.subject}: {req.body.splitlines()[0]}", key=key)
-        elif req.subject.startswith("Approval needed"):
-            self.add(e, "approval", f"approval asked: {req.body.split('. Decide')[0]}", key=key)
+            return
+        first = req.body.splitlines()[0] if req.body else req.subject
+        if purpose == "approval":
+            # The request's reason, without the how-to-decide hint the manager was sent.
+            reason = first.split(". Decide with:")[0]
+            self.add(e, "approval", f"approval asked of {req.to}: {reason}", key=key)
         else:
-            self.add(e, "escalation", f"to {req.to}: {req.body.splitlines()[0]}", key=key)
+            self.add(e, purpose, f"to {req.to}: {first}", key=key)
 
     # ---- people and providers
     def _event_type_workflow_execution_update_accepted(self, e: HistoryEvent) -> None:
@@ -341,11 +310,8 @@ class _Reader:
 def timeline(histories: Iterable[WorkflowHistory]) -> list[Line]:
     """Every history of a case (the case and its call-back), as one chronological account."""
     lines: list[Line] = []
-    ops = None
     for history in histories:
-        reader = _Reader(history, ops)
-        lines += reader.read()
-        ops = reader.ops
+        lines += _Reader(history).read()
     lines.sort(key=lambda line: (line.at, ids.is_callback(line.workflow_id), line.event_id))
     return lines
 

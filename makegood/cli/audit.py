@@ -1,0 +1,179 @@
+"""The auditors' commands: replay, timeline, export and reconcile.
+
+They read histories from the server (by case id or visibility query) or, with `--dir`, from a
+folder `makegood export` wrote; replay, timeline and reconcile then need no server at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowHistory
+
+from makegood.adapters.base import ProviderError
+from makegood.adapters.wiring import configured_payments
+from makegood.audit.archive import read_folder
+from makegood.audit.reconcile import movements, reconcile
+from makegood.audit.replay import replay_all, terminal_progress
+from makegood.audit.server import case_histories, export_closed, visibility_query
+from makegood.audit.server import histories as server_histories
+from makegood.audit.timeline import as_html, as_json, as_markdown, as_text, timeline
+from makegood.cases import CaseNotFound, Refused
+from makegood.cli.base import Subcommands, Unreachable
+from makegood.domain import ids
+from makegood.domain.provider import LedgerEntry
+from makegood.registry import build_replayer
+from makegood.settings import Settings
+
+OFFLINE = {"replay", "timeline", "reconcile"}  # with --dir they need no server
+
+
+async def _histories(
+    client: Client | None, args: argparse.Namespace
+) -> AsyncIterator[WorkflowHistory]:
+    if args.dir:
+        async for history in read_folder(Path(args.dir)):
+            if not args.cases or ids.case_of(history.workflow_id) in args.cases:
+                yield history
+    else:
+        assert client is not None, "main connects unless --dir is given"
+        async for history in server_histories(client, visibility_query(args.cases, args.query)):
+            yield history
+
+
+async def cmd_replay(client: Client | None, settings: Settings, args: argparse.Namespace) -> None:
+    started = time.perf_counter()
+    results = await replay_all(
+        _histories(client, args),
+        terminal_progress if sys.stderr.isatty() else None,
+        replayer=build_replayer(quiet=True, sandbox=not args.no_sandbox),
+    )
+    elapsed = time.perf_counter() - started
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    failed = [r for r in results if not r.ok]
+    for r in results if args.verbose else failed:
+        where = f" at event {r.diverged_at}" if r.diverged_at else ""
+        verdict = "reproduced" if r.ok else f"NON-DETERMINISTIC{where}: {r.error}"
+        print(f"{r.workflow_id:<36} {r.workflow_type:<17} {r.events:>5} events  {verdict}")
+    rate = len(results) / elapsed if elapsed else 0.0
+    print(
+        f"{len(results) - len(failed)} of {len(results)} histories reproduced by the current "
+        f"code, {len(failed)} non-deterministic ({elapsed:.1f} s, {rate:.0f}/s)"
+    )
+    if not results:
+        raise Refused("no histories matched")
+    if failed:
+        raise Refused(f"{len(failed)} history(ies) no longer replay: see above")
+
+
+async def cmd_timeline(client: Client | None, settings: Settings, args: argparse.Namespace) -> None:
+    if args.dir:
+        found = [
+            h async for h in read_folder(Path(args.dir)) if ids.case_of(h.workflow_id) == args.case
+        ]
+    else:
+        assert client is not None, "main connects unless --dir is given"
+        found = await case_histories(client, args.case)
+    if not found:
+        raise CaseNotFound(args.case)
+    lines = timeline(found)
+    render = {
+        "text": as_text,
+        "json": as_json,
+        "md": lambda ls: as_markdown(ls, args.case),
+        "html": lambda ls: as_html(ls, args.case),
+    }[args.format]
+    print(render(lines))
+
+
+async def cmd_export(client: Client, settings: Settings, args: argparse.Namespace) -> None:
+    folder = Path(args.dir)
+    manifest = await export_closed(client, folder, args.query, progress=sys.stderr.isatty())
+    print(
+        f"{len(manifest.entries)} closed workflow histories in {folder} "
+        f"(manifest {folder / 'manifest.json'})"
+    )
+
+
+async def cmd_reconcile(
+    client: Client | None, settings: Settings, args: argparse.Namespace
+) -> None:
+    histories = [h async for h in _histories(client, args)]
+    moves = movements(histories)
+    # Narrowed to some cases, read only their part of the ledger: the cases asked for and
+    # those the query found, with or without payments in their histories (money moved behind
+    # the engine's back for a case that paid nothing is exactly what reconcile is for).
+    scope: list[str] | None = None
+    if args.cases or args.query:
+        scope = sorted(set(args.cases) | {ids.case_of(h.workflow_id) for h in histories})
+    where = (
+        f"the payment provider at {settings.payments_url}"
+        if settings.payments == "http"
+        else f"the local payments in {settings.store_path}"
+    )
+    ledger: list[LedgerEntry] = []
+    if scope != []:  # a query that matched nothing has no ledger to compare
+        try:
+            async with configured_payments(settings) as payments:
+                ledger = await payments.ledger(scope)
+        except ProviderError as err:
+            raise Unreachable(f"cannot read the ledger of {where}: {err.reason}") from None
+    diffs = reconcile(moves, ledger)
+    for d in diffs:
+        print(f"{d.problem:<18} {d.key:<48} {d.detail}")
+    print(
+        f"{len(moves)} payments in histories, {len(ledger)} in the ledger, "
+        f"{len(diffs)} difference(s) (ledger of {where})"
+    )
+    if diffs:
+        raise Refused(f"{len(diffs)} difference(s) between the histories and the ledger")
+
+
+def _sources(p: argparse.ArgumentParser) -> None:
+    p.add_argument("cases", nargs="*", metavar="CASE", help="case ids (default: all)")
+    p.add_argument("--query", help="a visibility query, e.g. 'CloseTime > \"2026-11-01\"'")
+    p.add_argument("--dir", help="a folder written by `makegood export` instead of the server")
+
+
+def add_commands(sub: Subcommands) -> None:
+    p = sub.add(
+        "replay",
+        cmd_replay,
+        "prove the current code reproduces every decision in the "
+        "cases' histories (exit 1 if any does not)",
+    )
+    _sources(p)
+    p.add_argument("-v", "--verbose", action="store_true", help="list every history")
+    p.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="about 2x faster; the same determinism check, without the sandbox's "
+        "guard against forbidden calls in workflow code",
+    )
+
+    p = sub.add("timeline", cmd_timeline, "one case's history as a chronological account")
+    p.add_argument("case")
+    p.add_argument("--format", choices=["text", "json", "md", "html"], default="text")
+    p.add_argument("--dir", help="read from an export folder instead of the server")
+
+    p = sub.add(
+        "export",
+        cmd_export,
+        "write closed cases' histories (temporal CLI JSON format) "
+        "and a manifest to a folder, for archiving",
+    )
+    p.add_argument("dir")
+    p.add_argument("--query", help="narrow with a visibility query")
+
+    p = sub.add(
+        "reconcile",
+        cmd_reconcile,
+        "compare the payments in histories with the payment "
+        "provider's ledger (exit 1 on any difference)",
+    )
+    _sources(p)
