@@ -31,7 +31,7 @@ from makegood.domain.actions import (
     EscalateCase,
     ExpenseClaim,
 )
-from makegood.domain.case import CallStatus
+from makegood.domain.case import CallStatus, SlaLevel, Stage
 from makegood.domain.contract import Action
 from makegood.domain.errors import field_errors
 from makegood.domain.money import Money
@@ -200,10 +200,12 @@ def add_commands(sub: Subcommands) -> None:
 
     p = sub.add("list", cmd_list, "list cases, newest first")
     p.add_argument("--open", action="store_true", help="only cases still running")
-    p.add_argument("--stage", help="only cases at this stage, e.g. remedy")
+    p.add_argument(
+        "--stage", choices=[stage.value for stage in Stage], help="only cases at this stage"
+    )
     p.add_argument(
         "--sla",
-        choices=["ok", "warning", "breached"],
+        choices=[level.value for level in SlaLevel],
         help="only cases whose worst SLA clock is at this level",
     )
     p.add_argument("--limit", type=int, default=100)

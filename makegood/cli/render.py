@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from makegood.domain.case import CaseStatus
+from makegood.domain.case import CaseStatus, SlaLevel
 
 
 def _when(at: datetime | None) -> str:
@@ -101,7 +101,7 @@ def render_status(status: CaseStatus, *, events: int = 12) -> str:
         lines += ["", "SLA clocks:"]
         for c in s.slas:
             elapsed = c.elapsed_at(now if c.stopped_at is None else c.stopped_at)
-            level = {"ok": "", "warning": "  WARNING", "breached": "  BREACHED"}[c.level]
+            level = "" if c.level == SlaLevel.OK else f"  {c.level.value.upper()}"
             lines.append(
                 f"  {c.label:<28} {_span(elapsed):>9} of {_span(c.target):<9} {c.state}{level}"
             )
