@@ -186,7 +186,7 @@ class Refused(Exception):
 
 async def case_status(client: Client, case_id: str) -> CaseStatus:
     try:
-        status = await case_handle(client, case_id).query(
+        status: CaseStatus = await case_handle(client, case_id).query(
             contract.STATUS_QUERY, result_type=CaseStatus
         )
     except RPCError as err:
@@ -231,9 +231,10 @@ async def send(client: Client, case_id: str, action: contract.Action) -> Accepte
     """
     handle = case_handle(client, case_id)
     try:
-        return await handle.execute_update(
+        accepted: Accepted = await handle.execute_update(
             contract.UPDATE_FOR[type(action)], action, result_type=Accepted
         )
+        return accepted
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         reason = cause.message if isinstance(cause, ApplicationError) else str(cause)

@@ -57,7 +57,7 @@ def caller(
             "a bearer token is required",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    found = request.app.state.tokens.caller(credentials.credentials)
+    found: Caller | None = request.app.state.tokens.caller(credentials.credentials)
     if found is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "unknown token", headers={"WWW-Authenticate": "Bearer"}

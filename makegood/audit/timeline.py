@@ -263,35 +263,34 @@ class _Reader:
         request = e.workflow_execution_update_accepted_event_attributes.accepted_request
         name = request.input.name
         action = _decode(request.input.args.payloads, UPDATES.get(name))
-        if not isinstance(action, BaseModel):
-            self.add(e, "update", f"{name}")
-            return
-        by = str(action.by)  # type: ignore[attr-defined]
-        text, kind, amount = {
-            contract.ANSWER: lambda: (
-                f"answered {action.question_id}: {action.answer}"
-                + (f" ({action.value})" if action.value else ""),
-                "answer",
-                None,
-            ),
-            contract.SUBMIT_CLAIM: lambda: (
-                f"claim {action.claim_id}: {action.description}",
-                "claim",
-                str(action.amount),
-            ),
-            contract.DECIDE: lambda: (
-                f"{action.request_id} "
-                f"{'approved' if action.approved else 'rejected'}"
-                + (f": {action.note}" if action.note else ""),
-                "approval",
-                None,
-            ),
-            contract.ADD_NOTE: lambda: (f"note: {action.text}", "note", None),
-            contract.ASSIGN: lambda: (f"assigned to {action.to}", "operator", None),
-            contract.ESCALATE: lambda: (f"escalated: {action.reason}", "operator", None),
-            contract.CANCEL: lambda: (f"cancelled: {action.reason}", "operator", None),
-        }[name]()
-        self.add(e, kind, text, by=by, amount=amount)
+        amount: str | None = None
+        match action:
+            case CustomerAnswer():
+                kind = "answer"
+                text = f"answered {action.question_id}: {action.answer}" + (
+                    f" ({action.value})" if action.value else ""
+                )
+            case ExpenseClaim():
+                kind, amount = "claim", str(action.amount)
+                text = f"claim {action.claim_id}: {action.description}"
+            case ApprovalDecision():
+                kind = "approval"
+                verdict = "approved" if action.approved else "rejected"
+                text = f"{action.request_id} {verdict}" + (
+                    f": {action.note}" if action.note else ""
+                )
+            case AgentNote():
+                kind, text = "note", f"note: {action.text}"
+            case AssignCase():
+                kind, text = "operator", f"assigned to {action.to}"
+            case EscalateCase():
+                kind, text = "operator", f"escalated: {action.reason}"
+            case CancelCase():
+                kind, text = "operator", f"cancelled: {action.reason}"
+            case _:
+                self.add(e, "update", f"{name}")
+                return
+        self.add(e, kind, text, by=str(action.by), amount=amount)
 
     def _event_type_workflow_execution_signaled(self, e: HistoryEvent) -> None:
         attrs = e.workflow_execution_signaled_event_attributes

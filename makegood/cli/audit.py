@@ -82,13 +82,12 @@ async def cmd_timeline(client: Client | None, settings: Settings, args: argparse
     if not found:
         raise CaseNotFound(args.case)
     lines = timeline(found)
-    render = {
-        "text": as_text,
-        "json": as_json,
-        "md": lambda ls: as_markdown(ls, args.case),
-        "html": lambda ls: as_html(ls, args.case),
-    }[args.format]
-    print(render(lines))
+    if args.format == "md":
+        print(as_markdown(lines, args.case))
+    elif args.format == "html":
+        print(as_html(lines, args.case))
+    else:
+        print(as_json(lines) if args.format == "json" else as_text(lines))
 
 
 async def cmd_export(client: Client, settings: Settings, args: argparse.Namespace) -> None:

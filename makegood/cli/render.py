@@ -67,15 +67,16 @@ def render_status(status: CaseStatus, *, events: int = 12) -> str:
     if s.callback:
         cb = s.callback
         lines += ["", f"Call-back: {cb.state}"]
-        for a in cb.attempts:
+        for call in cb.attempts:
             tried = (
-                f", {len(a.schedule_failures)} failed scheduling attempt(s): "
-                f"{a.schedule_failures[-1]}"
-                if a.schedule_failures
+                f", {len(call.schedule_failures)} failed scheduling attempt(s): "
+                f"{call.schedule_failures[-1]}"
+                if call.schedule_failures
                 else ""
             )
             lines.append(
-                f"  call {a.number}  due {_when(a.due)}  {a.call_id or '-':<22} {a.outcome}{tried}"
+                f"  call {call.number}  due {_when(call.due)}  {call.call_id or '-':<22} "
+                f"{call.outcome}{tried}"
             )
         if cb.state == "waiting" and cb.attempts and cb.attempts[-1].call_id:
             lines.append(

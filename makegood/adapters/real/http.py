@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
@@ -47,7 +47,19 @@ from makegood.domain.provider import (
     SubstituteRequest,
 )
 
-R = TypeVar("R", bound=BaseModel)
+R = TypeVar("R")
+
+
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+
+
+def _adapter(model: type[R]) -> TypeAdapter[R]:
+    """One TypeAdapter per result type: building one per request would cost a schema each."""
+    if model not in _ADAPTERS:
+        _ADAPTERS[model] = TypeAdapter(model)
+    return _ADAPTERS[model]
+
+
 RETRYABLE = {408, 425, 429}
 
 
@@ -123,9 +135,8 @@ class HttpProvider:
             raise PermanentProviderError(
                 f"{method} {path}: {code} {_reason(response)}", code=str(code)
             )
-        if isinstance(result, TypeAdapter):
-            return result.validate_json(response.content)
-        return result.model_validate_json(response.content)
+        adapter = result if isinstance(result, TypeAdapter) else _adapter(result)
+        return adapter.validate_json(response.content)
 
     async def post(self, path: str, key: str, body: BaseModel, result: type[R]) -> R:
         found = await self.request("POST", path, result, key=key, body=body)
