@@ -26,6 +26,8 @@ from makegood.domain.provider import (
     LocateResult,
     MessageReceipt,
     MessageRequest,
+    Ownership,
+    OwnershipRequest,
     PaymentReceipt,
     PaymentRequest,
     PerkRequest,
@@ -167,6 +169,13 @@ class ProductActivities:
         with classified(calls.REMAKE_ORDER.name, key):
             return await self.product.remake(key, req)
 
+    @activity.defn(name=calls.VERIFY_OWNERSHIP.name)
+    async def verify_ownership(self, req: OwnershipRequest) -> Ownership:
+        with classified(calls.VERIFY_OWNERSHIP.name) as bound:
+            found = await self.product.verify_ownership(req)
+            bound.info("ownership", kind=req.kind, owned=found.owned)
+            return found
+
     @activity.defn(name=calls.BOOK_REPAIR.name)
     async def book_repair(self, req: RepairRequest) -> ProductReceipt:
         key = idempotency_key(req.step)
@@ -237,6 +246,7 @@ def all_activities(
         pc.remake_order,
         pc.book_repair,
         pc.replace_item,
+        pc.verify_ownership,
         t.schedule_call,
         r.record_outcome,
     ]

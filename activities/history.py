@@ -8,6 +8,7 @@ from typing import Any
 import structlog
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
+from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
 from makegood.adapters.base import TransientProviderError
@@ -16,6 +17,7 @@ from makegood.domain.case import CaseOutcome, RelatedCase, RelatedCases
 from makegood.domain.provider import RelatedQuery
 
 log = structlog.get_logger("makegood.activities")
+CUSTOMER_KEY = SearchAttributeKey.for_keyword(contract.SA_CUSTOMER)
 LIMIT = 10  # the most recent: enough to spare the customer re-explaining, cheap to read
 
 
@@ -62,6 +64,7 @@ class HistoryActivities:
             )
             resolution = (await handle.result()).resolution
         asset = memo.get("asset")
+        customer = wf.typed_search_attributes.get(CUSTOMER_KEY)
         return RelatedCase(
             case_id=wf.id,
             kind=memo.get("kind", "unknown"),
@@ -72,5 +75,6 @@ class HistoryActivities:
             opened_at=wf.start_time,
             state=state,
             same_asset=q.asset is not None and asset == q.asset,
+            same_customer=customer == contract.pseudonym("customer", q.customer_id),
             resolution=resolution,
         )

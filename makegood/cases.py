@@ -26,7 +26,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from makegood.domain import contract
-from makegood.domain.actions import Accepted
+from makegood.domain.actions import Accepted, Actor
 from makegood.domain.case import (
     CallbackState,
     CallStatus,
@@ -75,14 +75,26 @@ def parse_ticket(raw: str | bytes, playbooks: PlaybookSet) -> Ticket:
         ticket = Ticket.model_validate(data)
     except ValidationError as err:
         raise TicketRejected(field_errors(err)) from None
-    if ticket.incident.kind not in playbooks.playbooks:
+    check_ticket(ticket, playbooks)
+    return ticket
+
+
+def check_ticket(ticket: Ticket, playbooks: PlaybookSet) -> None:
+    """A ticket the playbooks can carry to an end, or TicketRejected naming why not."""
+    kind = ticket.incident.kind
+    if kind not in playbooks.playbooks:
+        raise TicketRejected(
+            [f"incident.kind: no playbook for {kind.value!r} in playbook set {playbooks.version}"]
+        )
+    paid = ticket.incident.paid.currency
+    if paid != playbooks.currency:
         raise TicketRejected(
             [
-                f"incident.kind: no playbook for {ticket.incident.kind.value!r} "
-                f"in playbook set {playbooks.version}"
+                f"incident.paid.currency: the playbooks' limits and amounts are in "
+                f"{playbooks.currency}; a case paid in {paid} needs playbooks in {paid} "
+                "(amounts are never relabelled)"
             ]
         )
-    return ticket
 
 
 @dataclass
@@ -133,8 +145,13 @@ async def open_case(
     *,
     task_queue: str,
     ops_contact: str,
+    opened_by: Actor | None = None,
 ) -> Opened:
-    """Start the case for this ticket; a duplicate ticket returns the existing case."""
+    """Start the case for this ticket; a duplicate ticket returns the existing case.
+
+    `opened_by` is who opened it, from their verified credential (never from a payload).
+    """
+    check_ticket(ticket, playbooks)
     case_input = CaseInput(
         ticket=ticket,
         playbook=playbooks.for_kind(ticket.incident.kind),
@@ -142,6 +159,7 @@ async def open_case(
         retries=playbooks.retries,
         ops_contact=ops_contact,
         received_at=datetime.now(UTC),
+        opened_by=opened_by,
     )
     try:
         return await _start(client, ticket, case_input, task_queue)

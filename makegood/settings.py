@@ -149,4 +149,4 @@ def load_playbooks(path: Path | None = None) -> PlaybookSet:
     except tomllib.TOMLDecodeError as err:
         raise PlaybookFileError(shown, [f"not TOML: {err}"]) from None
     except ValidationError as err:
-        raise PlaybookFileError(shown, field_errors(err)) from None
+        raise PlaybookFileError(shown, field_errors(err, root="(file)")) from None

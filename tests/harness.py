@@ -235,11 +235,13 @@ async def start(
     task_queue: str,
     book: PlaybookSet | None = None,
     env: WorkflowEnvironment | None = None,
+    opened_by: Actor | None = None,
 ) -> Case:
     opened = await open_case(
         client,
         t,
         book or playbooks(),
+        opened_by=opened_by,
         task_queue=task_queue,
         ops_contact="ops@makegood.example.com",
     )

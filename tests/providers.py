@@ -37,6 +37,7 @@ Fault = Literal["pass", "500", "slow", "commit_then_500", "400"]
 
 PRODUCT = {
     "locate": (p.LocateRequest, "locate", True),
+    "ownership": (p.OwnershipRequest, "verify_ownership", False),
     "rebook": (p.RebookRequest, "rebook", True),
     "release": (p.ReleaseRequest, "release", True),
     "stock": (p.StockRequest, "stock", False),

@@ -21,7 +21,7 @@ from makegood.domain.playbook import Discretion, Playbook, PlaybookSet, Sla
 from makegood.domain.sla import SlaBook
 from makegood.domain.ticket import Ticket
 from makegood.settings import PlaybookFileError, load_playbooks
-from tests.harness import TICKETS, playbooks
+from tests.harness import TICKETS, playbooks, ticket
 
 
 def raw(name: str = "s1-missing-car.json") -> dict[str, Any]:
@@ -111,7 +111,9 @@ def test_malformed_json_and_kinds_without_a_playbook_are_refused() -> None:
     with pytest.raises(TicketRejected, match=r"\(body\): not valid JSON: .* line 1 column 2"):
         parse_ticket("{oops", playbooks())
     only_cars = PlaybookSet(
-        version="v1", playbooks={"car_missing": playbooks().playbooks["car_missing"]}
+        version="v1",
+        currency="USD",
+        playbooks={"car_missing": playbooks().playbooks["car_missing"]},
     )
     with pytest.raises(
         TicketRejected,
@@ -227,7 +229,7 @@ def test_inconsistent_playbooks_are_refused() -> None:
 def test_a_bad_playbook_file_stops_start_up_saying_where(tmp_path: Path) -> None:
     path = tmp_path / "playbooks.toml"
     path.write_text(
-        'version = "v1"\n[playbooks.car_missing]\ntitle = "Cars"\n'
+        'version = "v1"\ncurrency = "USD"\n[playbooks.car_missing]\ntitle = "Cars"\n'
         'remedy = "teleport"\n[retries]\npayment_deadline = "P2D"\n'
     )
     with pytest.raises(PlaybookFileError) as err:
@@ -278,3 +280,30 @@ def test_a_case_stands_at_its_worst_sla_clock_with_the_stored_wire_values() -> N
     book.fire(clocks[1], "warning", at)
     assert [c.level for c in clocks] == ["warning", "warning", "breached"]
     assert book.level() is SlaLevel.BREACHED and book.level() == "breached"
+
+
+def test_playbook_amounts_carry_a_currency_and_other_currencies_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "playbooks.toml"
+    path.write_text(
+        'version = "v1"\n[playbooks.wrong_order]\ntitle = "Coffee"\nremedy = "remake"\n'
+    )
+    with pytest.raises(PlaybookFileError) as err:
+        load_playbooks(path)
+    assert err.value.problems == ["currency: Field required"]
+    path.write_text(
+        'version = "v1"\ncurrency = "USD"\n[playbooks.wrong_order]\ntitle = "Coffee"\n'
+        'remedy = "remake"\ncurrency = "EUR"\n'
+    )
+    with pytest.raises(PlaybookFileError) as err:
+        load_playbooks(path)
+    assert err.value.problems == [
+        "(file): playbooks.wrong_order.currency is EUR, but the file's amounts are in USD"
+    ]
+    eur = ticket("s5-wrong-drink.json").model_dump(mode="json")
+    eur["incident"]["paid"]["currency"] = "EUR"
+    with pytest.raises(TicketRejected) as refused:
+        parse_ticket(json.dumps(eur), playbooks())
+    assert refused.value.problems == [
+        "incident.paid.currency: the playbooks' limits and amounts are in USD; a case paid in "
+        "EUR needs playbooks in EUR (amounts are never relabelled)"
+    ]

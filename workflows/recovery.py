@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         ExpenseClaim,
     )
     from makegood.domain.case import (
+        ApprovalRecord,
         CaseInput,
         CaseOutcome,
         CaseStatus,
@@ -170,7 +171,12 @@ class RecoveryWorkflow:
         case.stage(Stage.ACKNOWLEDGE)
         await self.talk.tell_message(
             steps.ACK,
-            wording.apology(case.customer.first_name, case.incident, case.id, self.status.related),
+            wording.apology(
+                case.customer.first_name,
+                case.incident,
+                case.id,
+                [c for c in self.status.related if c.same_customer],  # never someone else's
+            ),
         )
 
     # ---- payment provider events: a payment that failed after all goes to a person
@@ -248,9 +254,23 @@ class RecoveryWorkflow:
     def decide(self, decision: ApprovalDecision) -> Accepted:
         self.approvals.take(decision)
         verdict = "approved" if decision.approved else "rejected"
+        opened_by = self.case.inp.opened_by
+        pending = self.status.approval
+        self.status.decisions.append(
+            ApprovalRecord(
+                request_id=decision.request_id,
+                amount=pending.amount if pending is not None else None,
+                approved=decision.approved,
+                by=str(decision.by),
+                opened_by=str(opened_by) if opened_by is not None else None,
+                at=workflow.now(),
+            )
+        )
         self.case.event(
             "approval",
-            f"{decision.request_id} {verdict}" + (f": {decision.note}" if decision.note else ""),
+            f"{decision.request_id} {verdict}"
+            + (f" (case opened by {opened_by})" if opened_by is not None else "")
+            + (f": {decision.note}" if decision.note else ""),
             by=str(decision.by),
         )
         return Accepted(case_id=self.status.case_id, detail=f"{decision.request_id} {verdict}")
@@ -265,6 +285,23 @@ class RecoveryWorkflow:
         assert pending is not None
         if decision.request_id != pending.id:
             _reject(f"the pending approval is {pending.id!r}, not {decision.request_id!r}")
+        if pending.amount is not None and self.case.playbook.four_eyes:
+            involved = self._involvement(str(decision.by))
+            if involved:
+                _reject(
+                    f"{decision.by} {involved}: money on a case needs a second manager's "
+                    "approval (four eyes)"
+                )
+
+    def _involvement(self, who: str) -> str | None:
+        """How a person took part in this case, if they did: they may not approve its money."""
+        if self.case.inp.opened_by is not None and str(self.case.inp.opened_by) == who:
+            return "opened this case"
+        if any(str(c.by) == who for c in self.status.claims):
+            return "claimed expenses in this case"
+        if self.status.owner == who:
+            return "owns this case"
+        return None
 
     @workflow.update(name=contract.ADD_NOTE)
     def add_note(self, note: AgentNote) -> Accepted:

@@ -33,6 +33,10 @@ class Settlement:
         """Collect the customer's receipts, plan the compensation per policy, settle it."""
         case = self.case
         case.stage(Stage.COMPENSATE)
+        if remedy.unverified:  # what the case is about is not (verified as) theirs
+            self.claims_open = False
+            case.event("compensation_withheld", "not verified as the customer's: a person decides")
+            return
         policy = case.playbook.compensation
         if policy.reimburse_expenses and (remedy.claims_invited or case.status.claims):
             await self.talk.ask(

@@ -12,6 +12,8 @@ from makegood.domain.provider import (
     LocateResult,
     MessageReceipt,
     MessageRequest,
+    Ownership,
+    OwnershipRequest,
     PaymentReceipt,
     PaymentRequest,
     PerkRequest,
@@ -77,6 +79,7 @@ class ProductControl(Protocol):
     async def remake(self, key: str, req: RemakeRequest) -> ProductReceipt: ...
     async def book_repair(self, key: str, req: RepairRequest) -> ProductReceipt: ...
     async def replace(self, key: str, req: ReplaceRequest) -> Replacement: ...
+    async def verify_ownership(self, req: OwnershipRequest) -> Ownership: ...
 
 
 class Telephony(Protocol):

@@ -43,7 +43,6 @@ from makegood.audit.timeline import as_html, as_json, as_markdown, timeline
 from makegood.cases import (
     CaseNotFound,
     CaseRow,
-    TicketRejected,
     case_status,
     list_cases,
     open_case,
@@ -75,21 +74,16 @@ async def open_ticket_case(
     playbooks: PlaybookSet,
     ticket: Ticket,
     response: Response,
+    opened_by: Actor,
 ) -> Opened:
     """Start the case for a ticket (201), or find the one it already has (200)."""
-    if ticket.incident.kind not in playbooks.playbooks:
-        raise TicketRejected(
-            [
-                f"incident.kind: no playbook for {ticket.incident.kind.value!r}"
-                f" in playbook set {playbooks.version}"
-            ]
-        )
     opened = await open_case(
         client,
         ticket,
         playbooks,
         task_queue=settings.task_queue,
         ops_contact=settings.ops_contact,
+        opened_by=opened_by,
     )
     response.status_code = status.HTTP_201_CREATED if opened.created else status.HTTP_200_OK
     log.info(
@@ -117,7 +111,7 @@ async def open_ticket(
     settings: AppSettings,
     playbooks: Playbooks,
 ) -> Opened:
-    return await open_ticket_case(client, settings, playbooks, ticket, response)
+    return await open_ticket_case(client, settings, playbooks, ticket, response, who.actor)
 
 
 @router.get("/cases", tags=["cases"])

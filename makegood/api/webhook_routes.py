@@ -18,11 +18,12 @@ from makegood.api.case_routes import open_ticket_case
 from makegood.api.deps import AppSettings, Playbooks, Temporal
 from makegood.api.zendesk import ZendeskWebhook, to_ticket
 from makegood.cases import CaseNotFound, report_call
-from makegood.domain import contract
+from makegood.domain import contract, roles
 from makegood.domain.case import CallStatus, PaymentEvent
 from makegood.domain.ticket import Ticket
 
 log = structlog.get_logger("makegood.api")
+
 router = APIRouter()
 
 _EVENT_TYPE: Final[dict[str, Literal["settled", "failed", "refunded"]]] = {
@@ -75,7 +76,7 @@ async def zendesk(
         ticket = Ticket.model_validate(to_ticket(payload))
     except ValidationError as err:
         raise RequestValidationError(err.errors()) from None
-    return await open_ticket_case(client, settings, playbooks, ticket, response)
+    return await open_ticket_case(client, settings, playbooks, ticket, response, roles.ZENDESK)
 
 
 def _signed(request: Request, secret: str, body: bytes) -> str:

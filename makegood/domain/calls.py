@@ -18,6 +18,8 @@ from makegood.domain.provider import (
     LocateResult,
     MessageReceipt,
     MessageRequest,
+    Ownership,
+    OwnershipRequest,
     PaymentReceipt,
     PaymentRequest,
     PerkRequest,
@@ -74,6 +76,7 @@ BOOK_REPAIR = ActivitySpec("book_repair", RepairRequest, ProductReceipt)
 REPLACE_ITEM = ActivitySpec("replace_item", ReplaceRequest, Replacement)
 FIND_RELATED_CASES = ActivitySpec("find_related_cases", RelatedQuery, RelatedCases)
 SCHEDULE_CALL = ActivitySpec("schedule_call", CallRequest, ScheduledCall)
+VERIFY_OWNERSHIP = ActivitySpec("verify_ownership", OwnershipRequest, Ownership)
 
 ALL: tuple[ActivitySpec[Any, Any], ...] = (
     SEND_MESSAGE,
@@ -93,5 +96,6 @@ ALL: tuple[ActivitySpec[Any, Any], ...] = (
     REPLACE_ITEM,
     FIND_RELATED_CASES,
     SCHEDULE_CALL,
+    VERIFY_OWNERSHIP,
 )
 BY_NAME: dict[str, ActivitySpec[Any, Any]] = {spec.name: spec for spec in ALL}

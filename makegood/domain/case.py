@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from makegood.domain.actions import ExpenseClaim
+from makegood.domain.actions import Actor, ExpenseClaim
 from makegood.domain.money import Money
 from makegood.domain.playbook import Backoff, Callbacks, Playbook, Retries
 from makegood.domain.provider import CallOutcome
@@ -48,6 +48,9 @@ class CaseInput(BaseModel):
     retries: Retries = Retries()
     ops_contact: str = "ops@makegood.example.com"
     received_at: datetime | None = None
+    opened_by: Actor | None = Field(
+        default=None, description="who opened the case, from their verified credential"
+    )
 
 
 class Question(BaseModel):
@@ -92,6 +95,17 @@ class CompensationItem(BaseModel):
     settlement: str | None = Field(
         default=None, description="the payment provider's latest word: settled, failed or refunded"
     )
+
+
+class ApprovalRecord(BaseModel):
+    """A manager's decision, with the people whose case it was: four eyes on money."""
+
+    request_id: str
+    amount: Money | None = None
+    approved: bool
+    by: str
+    opened_by: str | None = None
+    at: datetime
 
 
 class Escalation(BaseModel):
@@ -202,6 +216,10 @@ class RelatedCase(BaseModel):
     opened_at: datetime
     state: str = Field(description="running, completed, ...")
     same_asset: bool = False
+    same_customer: bool = Field(
+        default=False,
+        description="the earlier case is this customer's own: only those are shown to them",
+    )
     resolution: str | None = None
 
 
@@ -230,6 +248,7 @@ class CaseStatus(BaseModel):
     claims: list[ExpenseClaim] = []
     compensation: list[CompensationItem] = []
     escalations: list[Escalation] = []
+    decisions: list[ApprovalRecord] = []
     notes: list[str] = []
     reopened: int = 0
     related: list[RelatedCase] = []

@@ -34,8 +34,7 @@ def _reason(e: Any) -> str:
     return str(e["msg"]).removeprefix("Value error, ")
 
 
-def field_errors(err: ValidationError) -> list[str]:
-    """`field.path: reason` for each problem, as an operator should read them."""
-    return [
-        f"{'.'.join(str(p) for p in e['loc']) or '(ticket)'}: {_reason(e)}" for e in err.errors()
-    ]
+def field_errors(err: ValidationError, root: str = "(ticket)") -> list[str]:
+    """`field.path: reason` for each problem, as an operator should read them; a problem
+    with the whole document is labelled `root`."""
+    return [f"{'.'.join(str(p) for p in e['loc']) or root}: {_reason(e)}" for e in err.errors()]

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic_extra_types.currency_code import ISO4217
 
 from makegood.domain.money import Money, minor_units
 from makegood.domain.ticket import Channel, IncidentKind
@@ -157,6 +158,16 @@ class Playbook(_Data):
     discretion: Discretion = Discretion()
     timeouts: Timeouts = Timeouts()
     max_reopens: Annotated[int, Field(ge=0, le=5)] = 1
+    currency: ISO4217 | None = Field(
+        default=None,
+        description="the currency of every amount in this playbook (from the set's "
+        "`currency`); a case in any other currency is refused, never relabelled",
+    )
+    four_eyes: bool = Field(
+        default=True,
+        description="a manager may not approve money on a case they opened, claimed "
+        "expenses in or own: another manager must",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Playbook:
@@ -176,6 +187,7 @@ class Playbook(_Data):
 
 class PlaybookSet(_Data):
     version: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")]
+    currency: ISO4217 = Field(description="the currency of every amount in the file")
     playbooks: dict[IncidentKind, Playbook]
     retries: Retries = Retries()
 
@@ -184,6 +196,11 @@ class PlaybookSet(_Data):
         for key, book in self.playbooks.items():
             if book.kind != key:
                 raise ValueError(f"playbooks.{key.value} declares kind {book.kind.value!r}")
+            if book.currency != self.currency:
+                raise ValueError(
+                    f"playbooks.{key.value}.currency is {book.currency}, but the file's "
+                    f"amounts are in {self.currency}"
+                )
         return self
 
     def for_kind(self, kind: IncidentKind) -> Playbook:
@@ -202,4 +219,6 @@ class PlaybookSet(_Data):
         for kind, book in data.get("playbooks", {}).items():
             if isinstance(book, dict):
                 book.setdefault("kind", kind)
+                if "currency" in data:
+                    book.setdefault("currency", data["currency"])
         return cls.model_validate(data)

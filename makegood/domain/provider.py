@@ -194,6 +194,23 @@ class ScheduledCall(BaseModel):
     at: datetime
 
 
+OwnedKind = Literal["booking", "asset", "order"]
+
+
+class OwnershipRequest(BaseModel):
+    """Is this booking, asset (serial number) or order the customer's? Asked before any
+    product action on it, so a case can never act on what belongs to someone else."""
+
+    customer_id: str
+    kind: OwnedKind
+    ref: str
+
+
+class Ownership(BaseModel):
+    owned: bool
+    detail: str = ""
+
+
 class LedgerEntry(BaseModel):
     """A payment as the payment provider's own books show it."""
 

@@ -120,3 +120,7 @@ def refusal_for(action: contract.Action) -> str | None:
 def _either(roles: tuple[Role, ...]) -> str:
     words = [_WHO[r] for r in roles]
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+# Who opens a case from a signed Zendesk ticket: the helpdesk, not a person.
+ZENDESK: Final = Actor(id="zendesk", role="system")

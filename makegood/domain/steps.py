@@ -15,6 +15,7 @@ ACK: Final = "ack"
 REMEDY: Final = "remedy"
 EXCHANGE: Final = "exchange"
 CANCELLED: Final = "cancelled"
+OWNERSHIP: Final = "ownership"  # what the case is about could not be verified as theirs
 
 
 def on_channel(step: str, channel: str) -> str:

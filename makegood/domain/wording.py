@@ -207,6 +207,27 @@ def remade_line(item: str | None, order: str) -> str:
     return f"remade {item} for order {order}, at no cost"
 
 
+_OWNED_WORDS = {"booking": "reservation", "asset": "device", "order": "order"}
+
+
+def ownership_unverified(first_name: str, kind: str, ref: str) -> Message:
+    what = _OWNED_WORDS.get(kind, kind)
+    return Message(
+        "We are checking your case",
+        _letter(
+            first_name,
+            f"we could not confirm that {what} {ref} is registered to you, so we have not "
+            "changed anything on it yet. A colleague is checking it now and will contact you "
+            "personally; you do not need to do anything.",
+        ),
+    )
+
+
+def ownership_line(kind: str, ref: str) -> str:
+    what = _OWNED_WORDS.get(kind, kind)
+    return f"a colleague is checking that {what} {ref} is registered to you, and will contact you"
+
+
 def called_line(calls: int) -> str:
     return f"support call completed on attempt {calls}"
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from makegood.domain.provider import Quote
+    from makegood.domain import calls, steps, wording
+    from makegood.domain.provider import OwnedKind, Ownership, OwnershipRequest, Quote
 
-from makegood.workflows.case import Case
+from makegood.workflows.case import Case, failure_reason
 from makegood.workflows.conversation import Conversation
 from makegood.workflows.oversight import Approvals
 
@@ -28,6 +30,11 @@ class RemedyResult:
     refund_requested: bool = False
     substitute: Quote | None = None  # a substitute the customer chose, to be ordered
     claims_invited: bool = False  # the customer was told to claim expenses (a taxi...)
+    unverified: bool = False  # what the case is about is not the customer's: nothing is paid
+
+
+# Added while cases were running: cases opened before it replay without the check.
+OWNERSHIP_PATCH = "verify-ownership"
 
 
 class Remedy:
@@ -46,3 +53,31 @@ class Remedy:
     async def attempt(self) -> bool:
         """Carry out the remedy: True when the customer's problem is fixed."""
         raise NotImplementedError
+
+    async def owned(self, kind: OwnedKind, ref: str) -> bool:
+        """Before any product action, the product confirms the booking, asset or order is
+        this customer's; if not (or it cannot say), nothing is done with it, a person takes
+        over and the customer is told why."""
+        if not workflow.patched(OWNERSHIP_PATCH):
+            return True
+        case = self.case
+        try:
+            found = await case.call(
+                calls.VERIFY_OWNERSHIP,
+                OwnershipRequest(customer_id=case.customer.id, kind=kind, ref=ref),
+            )
+        except ActivityError as err:
+            found = Ownership(owned=False, detail=f"the check failed: {failure_reason(err)}")
+        if found.owned:
+            case.event("ownership", f"{kind} {ref} is the customer's")
+            return True
+        self.result.unverified = True
+        await case.escalate(
+            f"{kind} {ref} is not verified as the customer's ({found.detail}): nothing was "
+            "done with it and nothing is paid; a person must check"
+        )
+        case.action("handed_off", wording.ownership_line(kind, ref))
+        await self.talk.tell_message(
+            steps.OWNERSHIP, wording.ownership_unverified(case.customer.first_name, kind, ref)
+        )
+        return False

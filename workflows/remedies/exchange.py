@@ -26,6 +26,8 @@ class Exchange(Remedy):
     async def attempt(self) -> bool:
         case, inc = self.case, self.case.incident
         assert inc.item is not None and inc.wanted is not None
+        if not await self.owned("order", inc.reference):
+            return False
         case.stage(Stage.DIAGNOSE)
         try:
             stock = await case.call(calls.CHECK_STOCK, StockRequest(sku=inc.wanted))

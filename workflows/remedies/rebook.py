@@ -20,6 +20,8 @@ class Rebook(Remedy):
     async def attempt(self) -> bool:
         case, inc, playbook = self.case, self.case.incident, self.case.playbook
         assert inc.item is not None and inc.location is not None
+        if not await self.owned("booking", inc.reference):
+            return False
         current = Booking(
             id=inc.reference, vehicle=inc.item, location=inc.location, origin="original"
         )

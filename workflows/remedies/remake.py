@@ -17,6 +17,8 @@ from makegood.workflows.remedies.base import Remedy
 class Remake(Remedy):
     async def attempt(self) -> bool:
         case, inc = self.case, self.case.incident
+        if not await self.owned("order", inc.reference):
+            return False
         case.stage(Stage.REMEDY)
         self.result.attempts = 1
         try:

@@ -11,18 +11,30 @@ with workflow.unsafe.imports_passed_through():
     from makegood.domain.provider import RepairRequest, ReplaceRequest
 
 from makegood.workflows.case import failure_reason
-from makegood.workflows.remedies.base import Remedy
+from makegood.workflows.remedies.base import OWNERSHIP_PATCH, Remedy
 
 
 class RepairOrReplace(Remedy):
     async def attempt(self) -> bool:
         case, inc = self.case, self.case.incident
         assert inc.item is not None
+        if inc.asset:
+            verified = await self.owned("asset", inc.asset)
+        else:
+            verified = await self.owned("order", inc.reference)
+        if not verified:
+            return False
         case.stage(Stage.DIAGNOSE)
+        # Only the customer's own earlier reports count towards a replacement (someone
+        # else's reports about a serial number must not earn a free device).
+        own_only = workflow.patched(OWNERSHIP_PATCH)
         earlier = [
             c
             for c in case.status.related
-            if c.same_asset and c.kind == inc.kind.value and c.fault == inc.fault
+            if c.same_asset
+            and c.kind == inc.kind.value
+            and c.fault == inc.fault
+            and (c.same_customer or not own_only)
         ]
         report = len(earlier) + 1
         replace = report >= case.playbook.replace_on_report

@@ -19,6 +19,8 @@ from makegood.domain.provider import (
     LocateResult,
     MessageReceipt,
     MessageRequest,
+    Ownership,
+    OwnershipRequest,
     PaymentReceipt,
     PaymentRequest,
     PerkRequest,
@@ -351,6 +353,37 @@ class LocalProductControl:
             )
 
         return await self.store.once(key, "replace", req, Replacement, effect)
+
+    async def verify_ownership(self, req: OwnershipRequest) -> Ownership:
+        """A booking must be on record as the customer's. An asset or order on record must be
+        the customer's; one not on record yet is registered to the first customer who reports
+        it (the local stand-in for a product database), so nobody else can claim it later."""
+        async with self.store.transaction() as conn:
+            if req.kind == "booking":
+                cur = await conn.execute(
+                    "SELECT customer_id FROM bookings WHERE id = ?", (req.ref,)
+                )
+                row = await cur.fetchone()
+                if row is None:
+                    return Ownership(owned=False, detail=f"no booking {req.ref} on record")
+                owner = row["customer_id"]
+            else:
+                await conn.execute(
+                    "INSERT OR IGNORE INTO registrations VALUES (?, ?, ?, ?)",
+                    (req.kind, req.ref, req.customer_id, now()),
+                )
+                cur = await conn.execute(
+                    "SELECT customer_id FROM registrations WHERE kind = ? AND ref = ?",
+                    (req.kind, req.ref),
+                )
+                registered = await cur.fetchone()
+                assert registered is not None  # inserted just above if it was missing
+                owner = registered["customer_id"]
+        if owner != req.customer_id:
+            return Ownership(
+                owned=False, detail=f"{req.kind} {req.ref} is registered to another customer"
+            )
+        return Ownership(owned=True)
 
 
 class LocalTelephony:

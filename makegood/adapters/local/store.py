@@ -54,6 +54,9 @@ CREATE TABLE IF NOT EXISTS perks (
 CREATE TABLE IF NOT EXISTS calls (
     id TEXT PRIMARY KEY, key TEXT UNIQUE NOT NULL, case_id TEXT NOT NULL,
     phone TEXT NOT NULL, due_at TEXT NOT NULL, reason TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS registrations (
+    kind TEXT NOT NULL, ref TEXT NOT NULL, customer_id TEXT NOT NULL, registered_at TEXT NOT NULL,
+    PRIMARY KEY (kind, ref));
 CREATE TABLE IF NOT EXISTS outcomes (
     case_id TEXT PRIMARY KEY, outcome TEXT NOT NULL, recorded_at TEXT NOT NULL);
 """
@@ -140,7 +143,8 @@ class LocalStore:
         return [dict(r) for r in await cur.fetchall()]
 
     async def seed(self, data: dict[str, Any]) -> None:
-        """Load vehicles, bookings and stock; rows already there are kept as they are."""
+        """Load vehicles, bookings, stock and registrations (which customer owns an asset or an
+        order); rows already there are kept as they are."""
         async with self.transaction() as conn:
             for v in data.get("vehicles", []):
                 await conn.execute(
@@ -170,6 +174,12 @@ class LocalStore:
                         "INSERT OR IGNORE INTO models VALUES (?, ?, ?)",
                         (s["sku"], s["family"], int(s["class_rank"])),
                     )
+
+            for r in data.get("registrations", []):
+                await conn.execute(
+                    "INSERT OR IGNORE INTO registrations VALUES (?, ?, ?, ?)",
+                    (r["kind"], r["ref"], r["customer_id"], now()),
+                )
 
     async def seed_file(self, path: Path) -> None:
         await self.seed(json.loads(await asyncio.to_thread(path.read_text)))

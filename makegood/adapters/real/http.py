@@ -26,6 +26,8 @@ from makegood.domain.provider import (
     LocateResult,
     MessageReceipt,
     MessageRequest,
+    Ownership,
+    OwnershipRequest,
     PaymentReceipt,
     PaymentRequest,
     PerkRequest,
@@ -206,6 +208,9 @@ class HttpProductControl:
 
     async def grant_perk(self, key: str, req: PerkRequest) -> ProductReceipt:
         return await self.p.post("/product/perk", key, req, ProductReceipt)
+
+    async def verify_ownership(self, req: OwnershipRequest) -> Ownership:
+        return await self.p.post("/product/ownership", "", req, Ownership)
 
     async def remake(self, key: str, req: RemakeRequest) -> ProductReceipt:
         return await self.p.post("/product/remake", key, req, ProductReceipt)
