@@ -42,9 +42,21 @@ ZENDESK_SECRET = "test-zendesk-secret"
 
 
 def api_routes(app: FastAPI) -> list[APIRoute]:
-    """Every operation of the app: its own routes and those of the routers it includes."""
-    own = [r for r in app.routes if isinstance(r, APIRoute)]
-    return own + [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+    """Every operation of the app: its own routes and those of the routers it includes.
+
+    FastAPI before 0.137 copies an included router's routes into `app.routes`, later ones
+    leave them in the router: each operation is taken once, whichever the version.
+    """
+    out: list[APIRoute] = []
+    seen: set[tuple[str, frozenset[str]]] = set()
+    for route in [*app.routes, *(r for router in ROUTERS for r in router.routes)]:
+        if not isinstance(route, APIRoute):
+            continue
+        key = (route.path, frozenset(route.methods))
+        if key not in seen:
+            seen.add(key)
+            out.append(route)
+    return out
 
 
 def guards(dependant: Dependant) -> list[Allowed]:
