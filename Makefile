@@ -49,6 +49,7 @@ worker: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 # The suite against the lowest version of each direct dependency that pyproject.toml allows
@@ -78,6 +79,7 @@ histories: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) $(LOWEST) data .pytest_cache .ruff_cache
