@@ -265,6 +265,7 @@ class Script:
     def __init__(self) -> None:
         self.queue: deque[Behaviour] = deque()
         self.forever: Behaviour | None = None
+        self.holds: list[Hold] = []  # every hold, taken or not, so a test's end lets all go
 
     def fail(self, times: int = 1, reason: str = "provider unavailable") -> Script:
         """Transient failures (retryable), then whatever comes next."""
@@ -297,6 +298,7 @@ class Script:
     def hold(self) -> Hold:
         held = Hold()
         self.queue.append(held)
+        self.holds.append(held)
         return held
 
     def next(self) -> Behaviour | None:
@@ -394,9 +396,8 @@ class Fakes:
 
     def release_all(self) -> None:
         for script in self._scripts.values():
-            for b in [*script.queue, script.forever]:
-                if isinstance(b, Hold):
-                    b.release()
+            for held in script.holds:
+                held.release()
 
     # ---- the activities
     def activities(self) -> list[Callable[..., Any]]:

@@ -31,6 +31,7 @@ from tests.fakes import Effect, Fakes
 from tests.harness import AGENT, CUSTOMER, MANAGER, playbooks, ticket
 
 OPS = "ops@makegood.example.com"
+RESULT_TIMEOUT_S = 30
 
 
 def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -69,6 +70,7 @@ class Case:
     env: WorkflowEnvironment
     fakes: Fakes
     handle: WorkflowHandle[Any, CaseOutcome]
+    own_clock: bool = False
 
     @property
     def id(self) -> str:
@@ -91,6 +93,19 @@ class Case:
             f"{self.id}: never reached {what}; stage {status.stage}, "
             f"question {status.question}, approval {status.approval}"
         )
+
+    async def eventually(self, check: Callable[[], bool], what: str, tries: int = 400) -> None:
+        """Poll (bounded) for what the providers were asked: a case records some decisions
+        in its status before the message that announces them is sent."""
+        for _ in range(tries):
+            if check():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{self.id}: never {what}")
+
+    async def sent_to_ops(self, step: str) -> list[str | None]:
+        await self.eventually(lambda: step in self.to_ops(), f"sent {step} to ops")
+        return self.to_ops()
 
     async def question(self, qid: str) -> CaseStatus:
         return await self.until(
@@ -140,10 +155,14 @@ class Case:
         await send(self.env.client, self.id, CancelCase(reason=reason, by=AGENT))
 
     async def result(self) -> CaseOutcome:
-        """The outcome; the server skips time while we wait for it."""
-        return await self.handle.result()
+        """The outcome; the server skips time while we wait for it (bounded in real time, so
+        a case stuck on a wait without a timer fails the test instead of hanging it)."""
+        async with asyncio.timeout(RESULT_TIMEOUT_S):
+            return await self.handle.result()
 
     async def skip(self, duration: timedelta) -> None:
+        """Move the server's clock on; only on a server of the test's own (the `solo` fixture)."""
+        assert self.own_clock, "a test that moves the clock needs its own server: use `solo`"
         await self.env.sleep(duration)
 
     # ---- the call-back child, as the telephony provider and the test see it
@@ -184,6 +203,7 @@ class Runner:
 
     env: WorkflowEnvironment
     fakes: Fakes
+    own_clock: bool = False
     task_queue: str = field(default_factory=lambda: f"fast-{uuid.uuid4().hex[:8]}")
     cases: list[Case] = field(default_factory=list)
 
@@ -197,13 +217,24 @@ class Runner:
         opened = await open_case(
             self.env.client, t, playbook_set or book(), task_queue=self.task_queue, ops_contact=OPS
         )
-        case = Case(self.env, self.fakes, opened.handle)
+        case = Case(self.env, self.fakes, opened.handle, self.own_clock)
         self.cases.append(case)
         return case
 
     async def close(self) -> None:
-        """Let held calls go and end what this test left running (a child goes with its case)."""
+        """End what this test left running (a call-back child goes with its case).
+
+        Held calls are let go, and each case is left to settle (no activity, no workflow task
+        in flight) before it is terminated: the time-skipping server keeps time locked for
+        an activity running when its workflow is terminated, and every later skip on the
+        module's server would hang.
+        """
         self.fakes.release_all()
         for case in self.cases:
             with contextlib.suppress(RPCError):
+                for _ in range(250):
+                    raw = (await case.handle.describe()).raw_description
+                    if not raw.pending_activities and not raw.HasField("pending_workflow_task"):
+                        break
+                    await asyncio.sleep(0.02)
                 await case.handle.terminate("test over")

@@ -35,9 +35,9 @@ def s5_above_limit() -> tuple[object, object]:
 
 
 async def test_an_undecided_approval_escalates_level_by_level_then_declines(
-    run: Runner,
+    solo: Runner,
 ) -> None:
-    case = await run.open(*s5_above_limit())  # type: ignore[arg-type]
+    case = await solo.open(*s5_above_limit())  # type: ignore[arg-type]
     first = (await case.approval("compensation")).approval
     assert first is not None and first.level == 0
     assert first.deadline - first.asked_at == timedelta(minutes=15)
@@ -50,7 +50,8 @@ async def test_an_undecided_approval_escalates_level_by_level_then_declines(
         assert status.approval is not None
         due = status.approval.deadline - first.asked_at
         assert abs(due - timedelta(minutes=15 * (level + 1))) < timedelta(seconds=1)
-        assert case.to_ops()[-1] == f"approval:compensation:level-{level}"
+        ops = await case.sent_to_ops(f"approval:compensation:level-{level}")
+        assert ops[-1] == f"approval:compensation:level-{level}"
         assert case.paid() == []
 
     outcome = await case.result()
@@ -71,8 +72,8 @@ async def test_an_undecided_approval_escalates_level_by_level_then_declines(
     assert case.paid() == [] and outcome.approval_needed
 
 
-async def test_an_approval_decided_after_an_escalation_still_pays(run: Runner) -> None:
-    case = await run.open(*s5_above_limit())  # type: ignore[arg-type]
+async def test_an_approval_decided_after_an_escalation_still_pays(solo: Runner) -> None:
+    case = await solo.open(*s5_above_limit())  # type: ignore[arg-type]
     await case.approval("compensation")
     await case.skip(timedelta(minutes=15))
     await case.until(lambda s: s.approval is not None and s.approval.level == 1, "level 1")
@@ -84,8 +85,10 @@ async def test_an_approval_decided_after_an_escalation_still_pays(run: Runner) -
 
 
 # ------------------------------------------------------------------ SLA clocks
-async def test_sla_warns_at_80_percent_and_escalates_at_the_target(run: Runner) -> None:
-    case = await run.open("s1-missing-car.json", book("car_missing", sla={"remedy_offer": "PT20M"}))
+async def test_sla_warns_at_80_percent_and_escalates_at_the_target(solo: Runner) -> None:
+    case = await solo.open(
+        "s1-missing-car.json", book("car_missing", sla={"remedy_offer": "PT20M"})
+    )
     status = await case.question("locate-CAR-1-1")
     assert clock(status, "first_contact").state == "met"
     started = clock(status, "remedy_offer").started_at
@@ -98,7 +101,8 @@ async def test_sla_warns_at_80_percent_and_escalates_at_the_target(run: Runner) 
     assert warned is not None and abs(warned - started - timedelta(minutes=16)) < timedelta(
         seconds=1
     )
-    assert case.to_ops() == ["sla:remedy_offer:warning"]  # nobody owns the case: to ops
+    # Nobody owns the case: the warning goes to ops.
+    assert await case.sent_to_ops("sla:remedy_offer:warning") == ["sla:remedy_offer:warning"]
     assert not status.escalations
 
     await case.skip(timedelta(minutes=4))  # 21 min
@@ -109,7 +113,10 @@ async def test_sla_warns_at_80_percent_and_escalates_at_the_target(run: Runner) 
     assert reasons(status) == [
         "SLA breached: remedy offered took longer than 0:20:00; escalated to a manager"
     ]
-    assert case.to_ops() == ["sla:remedy_offer:warning", "sla:remedy_offer:breach"]
+    assert await case.sent_to_ops("sla:remedy_offer:breach") == [
+        "sla:remedy_offer:warning",
+        "sla:remedy_offer:breach",
+    ]
     # The customer's wait for an answer is untouched by the alarms.
     assert status.question is not None and status.question.id == "locate-CAR-1-1"
 

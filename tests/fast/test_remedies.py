@@ -23,8 +23,8 @@ def events(status: CaseStatus, kind: str) -> list[str]:
 
 
 # ------------------------------------------------------------------ rebook (car sharing)
-async def test_rebook_car_found_on_the_first_horn(run: Runner) -> None:
-    case = await run.open("s1-missing-car.json")
+async def test_rebook_car_found_on_the_first_horn(solo: Runner) -> None:
+    case = await solo.open("s1-missing-car.json")
     await case.answer("locate-CAR-1-1", "found")
     status = await case.until(lambda s: s.stage == "follow_up", "follow-up")
 
@@ -113,8 +113,8 @@ async def test_rebook_approval_declined_releases_newest_first_and_rebooks_no_mor
     reason="Rebook takes no answer to 'did you find the car?' as found: the booking is marked "
     "in use and the outcome says remedy_succeeded (SCENARIOS: silence is never taken as yes)",
 )
-async def test_no_answer_at_pickup_is_not_recorded_as_the_remedy_working(run: Runner) -> None:
-    case = await run.open("s1-missing-car.json")
+async def test_no_answer_at_pickup_is_not_recorded_as_the_remedy_working(solo: Runner) -> None:
+    case = await solo.open("s1-missing-car.json")
     await _not_found(case, "CAR-1")
     await case.question("pickup-1")
     await case.skip(timedelta(minutes=31))
@@ -198,13 +198,12 @@ async def test_exchange_out_of_stock_and_refund_chosen(run: Runner) -> None:
     assert case.steps("create_return") == ["return-label"]
     assert case.steps("ship_item") == [] and case.steps("place_substitute") == []
     assert case.paid() == [("refund", "54.00 USD"), ("coupon", "10.00 USD")]
-    await case.handle.terminate("enough")
 
 
 async def test_exchange_out_of_stock_and_no_answer_refunds_rather_than_guessing(
-    run: Runner,
+    solo: Runner,
 ) -> None:
-    case = await run.open("s4-wrong-size.json")
+    case = await solo.open("s4-wrong-size.json")
     await case.question("substitute")
     await case.skip(timedelta(days=1, minutes=1))  # customer_reply for wrong_item
     status = await case.approval("compensation")
@@ -260,8 +259,8 @@ async def test_exchange_substitute_order_refused_escalates_and_leaves_the_waiver
     reason="Exchange counts a chosen substitute as the remedy working before it is ordered: "
     "when place_substitute then fails (settlement), the outcome still says remedy_succeeded",
 )
-async def test_a_substitute_never_ordered_is_not_a_remedy_that_worked(run: Runner) -> None:
-    case = await run.open("s4-wrong-size.json")
+async def test_a_substitute_never_ordered_is_not_a_remedy_that_worked(solo: Runner) -> None:
+    case = await solo.open("s4-wrong-size.json")
     case.fakes.on("place_substitute").fail_permanently("warehouse closed")
     await case.answer("substitute", "substitute", value="SHORTS-NAVY-M")
     await case.until(lambda s: s.stage == "follow_up", "follow-up")

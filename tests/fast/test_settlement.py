@@ -49,7 +49,7 @@ async def test_above_discretion_approved_pays_in_full(run: Runner) -> None:
         "compensation of 30.00 USD is above the frontline limit of 25.00 USD"
     )
     assert case.paid() == []  # nothing before the decision
-    assert case.to_ops() == ["approval:compensation"]
+    assert await case.sent_to_ops("approval:compensation") == ["approval:compensation"]
     await case.approve("compensation")
     outcome = await case.result()
     assert case.paid() == [("refund", "30.00 USD")]
@@ -181,9 +181,9 @@ async def test_declined_exchange_keeps_the_waiver_that_fits_and_drops_the_coupon
 
 
 async def test_reopen_goodwill_beyond_the_limit_asks_and_is_paid_once_approved(
-    run: Runner,
+    solo: Runner,
 ) -> None:
-    case = await run.open(
+    case = await solo.open(
         "s4-wrong-size.json", book("wrong_item", compensation={"reopen_goodwill": "11"})
     )
     await case.answer("substitute", "substitute", value="SHORTS-NAVY-M")
