@@ -41,6 +41,16 @@ async def test_within_discretion_pays_at_once_without_asking(run: Runner) -> Non
     assert case.to_ops() == []
 
 
+@pytest.mark.parametrize(("paid", "asks"), [("25.00", False), ("25.01", True)])
+async def test_the_limit_itself_is_within_discretion(run: Runner, paid: str, asks: bool) -> None:
+    case = await run.open(s5(paid))  # the limit: 1 x paid, capped at 25.00
+    status = await case.until(
+        lambda s: s.approval is not None or s.stage == "closed", "approval or close"
+    )
+    assert (status.approval is not None) is asks
+    assert case.paid() == ([] if asks else [("refund", f"{paid} USD")])
+
+
 async def test_above_discretion_approved_pays_in_full(run: Runner) -> None:
     case = await run.open(s5("30.00"))  # the limit: paid x 1, capped at 25.00
     status = await case.approval("compensation")
