@@ -40,6 +40,7 @@ from makegood.domain.case import CaseOutcome, RelatedCase, RelatedCases
 from makegood.domain.money import Money
 from makegood.domain.provider import (
     LocateRequest,
+    OwnershipRequest,
     QuoteRequest,
     RebookRequest,
     RelatedQuery,
@@ -103,6 +104,9 @@ class World:
     bookings: dict[str, tuple[str, str]] = field(  # booking id -> (vehicle, status)
         default_factory=lambda: {"R-1001": ("CAR-1", "active")}
     )
+    owners: dict[tuple[str, str], str] = field(  # (booking/asset/order, ref) -> customer
+        default_factory=lambda: {("booking", "R-1001"): "M-42"}
+    )
     silent_horns: set[str] = field(default_factory=set)  # vehicles whose horn cannot sound
     stock: dict[str, Item] = field(default_factory=_stock)
     currency: str = "USD"
@@ -124,6 +128,7 @@ class World:
             "opened_at": datetime(2026, 1, 1, tzinfo=UTC),
             "state": "completed",
             "same_asset": True,
+            "same_customer": True,
             "resolution": "resolved",
         }
         related = RelatedCase.model_validate({**base, **fields})
@@ -165,12 +170,24 @@ class World:
         car.available = False
         booking = f"bk-{next(self._ids)}"
         self.bookings[booking] = (vid, "active")
+        self.owners["booking", booking] = req.customer_id
         return {
             "booking_id": booking,
             "vehicle": vid,
             "vehicle_class": car.cls,
             "location": car.location,
         }
+
+    def verify_ownership(self, req: OwnershipRequest) -> dict[str, Any]:
+        """A booking must be on record as the customer's; an asset or order not on record is
+        registered to the first customer who reports it, as the local provider does."""
+        if req.kind == "booking" and (req.kind, req.ref) not in self.owners:
+            return {"owned": False, "detail": f"no booking {req.ref} on record"}
+        owner = self.owners.setdefault((req.kind, req.ref), req.customer_id)
+        if owner != req.customer_id:
+            detail = f"{req.kind} {req.ref} is registered to another customer"
+            return {"owned": False, "detail": detail}
+        return {"owned": True, "detail": ""}
 
     def release_booking(self, req: ReleaseRequest) -> dict[str, Any]:
         if req.booking not in self.bookings:

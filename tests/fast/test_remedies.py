@@ -283,6 +283,7 @@ S2 = "s2-laptop-screen.json"
         pytest.param([{}, {"fault": "battery"}], "repair", id="other-fault-does-not-count"),
         pytest.param([{}, {"same_asset": False, "asset": "SN-99"}], "repair", id="other-device"),
         pytest.param([{}, {"kind": "defective_item"}], "repair", id="other-kind"),
+        pytest.param([{}, {"same_customer": False}], "repair", id="someone-elses-report"),
     ],
 )
 async def test_repair_or_replace_by_the_number_of_reports(
@@ -293,7 +294,7 @@ async def test_repair_or_replace_by_the_number_of_reports(
     case = await run.open(S2)
     status = await case.until(lambda s: s.stage == "follow_up", "follow-up")
 
-    report = 1 + sum(1 for c in earlier if not c)
+    report = 1 + sum(1 for c in earlier if not c)  # only the unchanged ones count
     assert events(status, "diagnosis") == [f"report {report} of screen on SN-77: {action}"]
     assert [c.case_id for c in status.related] == [
         f"case-T-22{n:02d}" for n in range(1, len(earlier) + 1)
@@ -309,9 +310,11 @@ async def test_repair_or_replace_by_the_number_of_reports(
         assert world.stock["LAPTOP-15"].quantity == 2 and case.steps("book_repair") == []
     else:
         assert case.steps("book_repair") == ["repair"] and case.steps("replace_item") == []
-    # The apology names the earlier cases: nobody re-explains.
+    # The apology names the customer's own earlier cases (nobody re-explains), no one else's.
     ack = case.effects("send_message")[0].request
-    assert ack.step == "ack:email" and all(c.case_id in ack.body for c in status.related)
+    assert ack.step == "ack:email"
+    for c in status.related:
+        assert (c.case_id in ack.body) is c.same_customer, c.case_id
     assert case.to_customer() == ["ack:email", "remedy:email", "confirm:email"]
 
 
@@ -348,6 +351,48 @@ async def test_a_replacement_that_cannot_be_shipped_escalates(run: Runner, world
     assert reasons(status) == ["replacement failed: no ereader of class 1 or better in stock"]
     assert case.to_customer() == ["ack:email", "confirm:email"]
     assert case.paid() == []  # defective_item: never a charge, and no refund by policy
+
+
+# ------------------------------------------------------------------ whose is it?
+@pytest.mark.parametrize(
+    ("ticket_name", "owned", "product_calls"),
+    [
+        ("s1-missing-car.json", ("booking", "R-1001"), ["locate_vehicle", "rebook_vehicle"]),
+        ("s2-laptop-screen.json", ("asset", "SN-77"), ["book_repair", "replace_item"]),
+        ("s4-wrong-size.json", ("order", "O-2001"), ["check_stock", "create_return"]),
+        ("s5-wrong-drink.json", ("order", "ORD-3001"), ["remake_order"]),
+    ],
+)
+async def test_what_is_not_the_customers_is_left_alone_and_nothing_is_paid(
+    run: Runner, world: World, ticket_name: str, owned: tuple[str, str], product_calls: list[str]
+) -> None:
+    world.owners[owned] = "someone-else"
+    case = await run.open(ticket_name)
+    status = await case.until(lambda s: s.stage in ("follow_up", "closed"), "follow-up")
+
+    kind, ref = owned
+    assert reasons(status) == [
+        f"{kind} {ref} is not verified as the customer's ({kind} {ref} is registered to "
+        "another customer): nothing was done with it and nothing is paid; a person must check"
+    ]
+    for name in (*product_calls, "release_booking", "make_payment", "grant_perk"):
+        assert case.fakes.called(name) == [], name
+    assert [s.split(":")[0] for s in case.to_customer() if s] == ["ack", "ownership", "confirm"]
+    assert events(status, "compensation_withheld") == [
+        "not verified as the customer's: a person decides"
+    ]
+
+
+async def test_an_ownership_check_that_fails_counts_as_not_verified(run: Runner) -> None:
+    case = await run.open("s4-wrong-size.json")
+    case.fakes.on("verify_ownership").fail_always("product database down")
+    status = await case.until(lambda s: s.stage == "follow_up", "follow-up")
+    (reason,) = reasons(status)
+    assert reason.startswith(
+        "order O-2001 is not verified as the customer's (the check failed: product database "
+        "down (gave up after retries))"
+    )
+    assert case.fakes.called("check_stock") == [] and case.paid() == []
 
 
 # ------------------------------------------------------------------ remake (coffee shop)
