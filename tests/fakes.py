@@ -440,13 +440,12 @@ class Fakes:
 
     async def _call(self, spec: ActivitySpec[Any, Any], req: Any) -> Any:
         info = activity.info()
+        workflow_id = info.workflow_id or ""  # always set for a workflow's activity
         step = getattr(req, "step", None)
-        key = ids.idempotency_key(info.workflow_id, step) if step is not None else None
+        key = ids.idempotency_key(workflow_id, step) if step is not None else None
 
         def record(outcome: str, error: str | None = None) -> None:
-            self.calls.append(
-                Call(spec.name, req, info.workflow_id, key, info.attempt, outcome, error)
-            )
+            self.calls.append(Call(spec.name, req, workflow_id, key, info.attempt, outcome, error))
 
         script = self._scripts.get((spec.name, step)) or self._scripts.get((spec.name, None))
         behaviour = script.next() if script else None

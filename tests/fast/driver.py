@@ -26,7 +26,7 @@ from makegood.domain.actions import (
 from makegood.domain.case import CallbackState, CallStatus, CaseOutcome, CaseStatus
 from makegood.domain.money import Money
 from makegood.domain.playbook import Playbook, PlaybookSet
-from makegood.domain.ticket import Ticket
+from makegood.domain.ticket import IncidentKind, Ticket
 from tests.fakes import Effect, Fakes
 from tests.harness import AGENT, CUSTOMER, MANAGER, playbooks, ticket
 
@@ -50,7 +50,7 @@ def book(kind: str | None = None, **changes: Any) -> PlaybookSet:
     base = playbooks(fast_retries=True)
     if kind is None:
         return base
-    old = base.playbooks[kind]  # type: ignore[index]
+    old = base.playbooks[IncidentKind(kind)]
     new = Playbook.model_validate(_merge(old.model_dump(), changes))
     return base.model_copy(update={"playbooks": {**base.playbooks, old.kind: new}})
 
@@ -171,12 +171,15 @@ class Case:
         return self.env.client.get_workflow_handle(ids.callback_id(self.id))
 
     async def call_state(self) -> CallbackState:
-        return await self.callback.query(contract.CALLBACK_STATE_QUERY, result_type=CallbackState)
+        state: CallbackState = await self.callback.query(
+            contract.CALLBACK_STATE_QUERY, result_type=CallbackState
+        )
+        return state
 
     async def report_call(self, call_id: str, status: str, event_id: str) -> None:
         await self.callback.signal(
             contract.CALL_STATUS_SIGNAL,
-            CallStatus(call_id=call_id, status=status, event_id=event_id),  # type: ignore[arg-type]
+            CallStatus.model_validate({"call_id": call_id, "status": status, "event_id": event_id}),
         )
 
     # ---- what the providers did for this case

@@ -30,6 +30,7 @@ def test_one_fake_activity_per_spec_with_the_specs_types() -> None:
     for fn in Fakes().activities():
         defn = activity._Definition.must_from_callable(fn)
         hints = typing.get_type_hints(fn)
+        assert defn.name is not None
         seen[defn.name] = (hints["req"], hints["return"])
     assert list(seen) == [spec.name for spec in calls.ALL]
     for name, (request, result) in seen.items():
@@ -56,7 +57,7 @@ class Provider:
         self.env = ActivityEnvironment()
         self.workflow_id = workflow_id
         self.by_name = {
-            activity._Definition.must_from_callable(fn).name: fn for fn in fakes.activities()
+            str(activity._Definition.must_from_callable(fn).name): fn for fn in fakes.activities()
         }
 
     async def __call__(self, name: str, req: Any, attempt: int = 1) -> Any:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from functools import partial
 
 import pytest
 
 from makegood.domain.case import CaseStatus, SlaClock
+from makegood.domain.playbook import PlaybookSet
+from makegood.domain.ticket import Ticket
 from tests.fakes import World
 from tests.fast.driver import Case, Runner, book, make_ticket
 
@@ -24,7 +27,11 @@ def clock(status: CaseStatus, label: str) -> SlaClock:
 
 
 # ------------------------------------------------------------------ approvals
-def s5_above_limit() -> tuple[object, object]:
+def at_level(status: CaseStatus, level: int) -> bool:
+    return status.approval is not None and status.approval.level == level
+
+
+def s5_above_limit() -> tuple[Ticket, PlaybookSet]:
     """A 30.00 wrong order: the refund is above the 25.00 cap, so a manager must approve it.
     The approval and resolution SLA clocks are off here, so only the approval's escalations
     speak."""
@@ -37,16 +44,14 @@ def s5_above_limit() -> tuple[object, object]:
 async def test_an_undecided_approval_escalates_level_by_level_then_declines(
     solo: Runner,
 ) -> None:
-    case = await solo.open(*s5_above_limit())  # type: ignore[arg-type]
+    case = await solo.open(*s5_above_limit())
     first = (await case.approval("compensation")).approval
     assert first is not None and first.level == 0
     assert first.deadline - first.asked_at == timedelta(minutes=15)
 
     for level in (1, 2):
         await case.skip(timedelta(minutes=15))
-        status = await case.until(
-            lambda s, n=level: s.approval is not None and s.approval.level == n, f"level {level}"
-        )
+        status = await case.until(partial(at_level, level=level), f"level {level}")
         assert status.approval is not None
         due = status.approval.deadline - first.asked_at
         assert abs(due - timedelta(minutes=15 * (level + 1))) < timedelta(seconds=1)
@@ -73,7 +78,7 @@ async def test_an_undecided_approval_escalates_level_by_level_then_declines(
 
 
 async def test_an_approval_decided_after_an_escalation_still_pays(solo: Runner) -> None:
-    case = await solo.open(*s5_above_limit())  # type: ignore[arg-type]
+    case = await solo.open(*s5_above_limit())
     await case.approval("compensation")
     await case.skip(timedelta(minutes=15))
     await case.until(lambda s: s.approval is not None and s.approval.level == 1, "level 1")

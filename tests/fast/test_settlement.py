@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from makegood.domain.case import CaseStatus
+from makegood.domain.ticket import Ticket
 from tests.fast.driver import Case, Runner, book, make_ticket
 
 pytestmark = pytest.mark.fast
@@ -21,7 +22,7 @@ def states(status: CaseStatus) -> list[tuple[str, str]]:
     return [(i.step, i.state) for i in status.compensation]
 
 
-def s5(paid: str = "4.80") -> object:
+def s5(paid: str = "4.80") -> Ticket:
     return make_ticket("s5-wrong-drink.json", incident={"paid": {"amount": paid}})
 
 
