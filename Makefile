@@ -1,4 +1,5 @@
-# Makegood: `make run` for the embedded default, `make test` for the whole suite.
+# Makegood: `make run` for the embedded default, `make test` for the whole suite
+# (`make test-fast` for its fast tier alone).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -10,7 +11,7 @@ PIP    := $(BIN)/python -m pip --quiet --disable-pip-version-check
 COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	--extra test --group dev pyproject.toml -o $(LOCK)
 
-.PHONY: setup run worker test lint lock lock-upgrade test-lowest bench histories clean
+.PHONY: setup run worker test test-fast lint lock lock-upgrade test-lowest bench histories clean
 
 setup: $(STAMP)
 
@@ -46,11 +47,18 @@ run: setup
 worker: setup
 	$(BIN)/makegood worker
 
+# Two tiers: the fast one first (workflow logic against in-memory providers, seconds), then
+# everything else against the real providers and servers. tests/fast/ runs once, in the first.
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests/fast
+	$(BIN)/python -m pytest --ignore=tests/fast
+
+# The fast tier alone: every stage's decisions on the time-skipping server, in seconds.
+test-fast: setup
+	$(BIN)/python -m pytest tests/fast
 
 # The suite against the lowest version of each direct dependency that pyproject.toml allows
 # (the rest at their newest): proves the declared minimums. Needs PyPI; about 4 minutes.

@@ -1,0 +1,212 @@
+"""Settlement against the fakes: the discretion limit, approvals, what a declined approval
+still pays, failed and retried payments (each paid exactly once), and re-opened cases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from makegood.domain.case import CaseStatus
+from makegood.domain.ticket import Ticket
+from tests.fast.driver import Case, Runner, book, make_ticket
+
+pytestmark = pytest.mark.fast
+
+
+def reasons(status: CaseStatus) -> list[str]:
+    return [e.reason for e in status.escalations]
+
+
+def states(status: CaseStatus) -> list[tuple[str, str]]:
+    return [(i.step, i.state) for i in status.compensation]
+
+
+def s5(paid: str = "4.80") -> Ticket:
+    return make_ticket("s5-wrong-drink.json", incident={"paid": {"amount": paid}})
+
+
+async def test_within_discretion_pays_at_once_without_asking(run: Runner) -> None:
+    case = await run.open("s5-wrong-drink.json")
+    outcome = await case.result()
+    status = await case.status()
+
+    assert str(status.discretion_limit) == "10.00 USD"
+    assert [e.detail for e in status.events if e.kind == "within_discretion"] == [
+        "4.80 USD within the frontline limit of 10.00 USD"
+    ]
+    assert case.paid() == [("refund", "4.80 USD")]
+    assert states(status) == [("refund", "paid")]
+    assert status.compensation[0].receipt == case.effects("make_payment")[0].result.payment_id
+    assert not outcome.approval_needed and str(outcome.paid_out) == "4.80 USD"
+    assert case.to_ops() == []
+
+
+@pytest.mark.parametrize(("paid", "asks"), [("25.00", False), ("25.01", True)])
+async def test_the_limit_itself_is_within_discretion(run: Runner, paid: str, asks: bool) -> None:
+    case = await run.open(s5(paid))  # the limit: 1 x paid, capped at 25.00
+    status = await case.until(
+        lambda s: s.approval is not None or s.stage == "closed", "approval or close"
+    )
+    assert (status.approval is not None) is asks
+    assert case.paid() == ([] if asks else [("refund", f"{paid} USD")])
+
+
+async def test_above_discretion_approved_pays_in_full(run: Runner) -> None:
+    case = await run.open(s5("30.00"))  # the limit: paid x 1, capped at 25.00
+    status = await case.approval("compensation")
+    assert status.approval is not None
+    assert status.approval.reason == (
+        "compensation of 30.00 USD is above the frontline limit of 25.00 USD"
+    )
+    assert case.paid() == []  # nothing before the decision
+    assert await case.sent_to_ops("approval:compensation") == ["approval:compensation"]
+    await case.approve("compensation")
+    outcome = await case.result()
+    assert case.paid() == [("refund", "30.00 USD")]
+    assert outcome.approval_needed and str(outcome.paid_out) == "30.00 USD"
+
+
+async def _claims_then_decline(case: Case) -> CaseStatus:
+    for n in (1, 2):
+        await case.answer(f"locate-CAR-1-{n}", "not_found")
+    await case.claim("taxi-1", "5.00", "Taxi to CAR-2")
+    await case.claim("taxi-2", "30.00", "Taxi home")
+    await case.answer("pickup-1", "picked_up")
+    await case.answer("claims", "done")
+    status = await case.approval("compensation")
+    assert status.approval is not None and str(status.approval.amount) == "77.00 USD"
+    await case.approve("compensation", approved=False)
+    return await case.until(lambda s: s.stage == "follow_up", "follow-up")
+
+
+async def test_declined_pays_only_what_fits_the_limit_in_plan_order(run: Runner) -> None:
+    case = await run.open("s1-missing-car.json")
+    status = await _claims_then_decline(case)
+
+    # Limit 21.00: the 42.00 refund does not fit, taxi-1 (5.00) does, taxi-2 (30.00) no more.
+    assert states(status) == [
+        ("refund", "declined"),
+        ("reimburse:taxi-1", "paid"),
+        ("reimburse:taxi-2", "declined"),
+    ]
+    assert case.paid() == [("reimburse:taxi-1", "5.00 USD")]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Aftercare.confirm lists paid and failed items only: a declined (partly paid) "
+    "compensation is never named to the customer, nor what happens next (SCENARIOS: a "
+    "declined or partly paid compensation tells the customer what happens now)",
+)
+async def test_the_customer_is_told_what_was_declined(run: Runner) -> None:
+    case = await run.open("s1-missing-car.json")
+    await _claims_then_decline(case)
+    (confirmation,) = [e.request for e in case.effects("send_message") if e.step == "confirm:email"]
+    assert "Taxi home" in confirmation.body
+
+
+async def test_a_refused_payment_escalates_with_its_reason_and_stays_open(run: Runner) -> None:
+    case = await run.open("s5-wrong-drink.json")
+    case.fakes.on("make_payment").fail_permanently("card declined")
+    outcome = await case.result()
+    status = await case.status()
+
+    assert [c.outcome for c in case.fakes.called("make_payment")] == ["failed"]  # not retried
+    assert case.paid() == []
+    (item,) = status.compensation
+    assert (item.state, item.failure) == ("failed", "card declined")
+    assert reasons(status) == ["refund of what you paid failed: card declined"]
+    assert case.to_ops() == ["escalation:1"]
+    (confirmation,) = [e.request for e in case.effects("send_message") if e.step == "confirm:sms"]
+    assert "Still open, a colleague will contact you about" in confirmation.body
+    assert "In all we paid" not in confirmation.body
+    assert str(outcome.paid_out) == "0.00 USD" and outcome.escalations == 1
+
+
+async def test_a_payment_retried_through_outages_and_a_lost_reply_is_paid_once(
+    run: Runner,
+) -> None:
+    case = await run.open("s5-wrong-drink.json")
+    case.fakes.on("make_payment", step="refund").fail(2, "gateway timeout").lose_reply()
+    outcome = await case.result()
+    status = await case.status()
+
+    calls = case.fakes.called("make_payment")
+    assert [(c.key, c.attempt, c.outcome) for c in calls] == [
+        (f"{case.id}:refund", 1, "failed"),
+        (f"{case.id}:refund", 2, "failed"),
+        (f"{case.id}:refund", 3, "failed"),  # committed, the answer lost
+        (f"{case.id}:refund", 4, "repeat"),  # the same key: the first payment's receipt
+    ]
+    assert case.paid() == [("refund", "4.80 USD")]
+    assert status.compensation[0].receipt == case.effects("make_payment")[0].result.payment_id
+    assert outcome.escalations == 0 and str(outcome.paid_out) == "4.80 USD"
+
+
+async def test_payment_retries_are_bounded_then_escalate(run: Runner) -> None:
+    case = await run.open("s5-wrong-drink.json")
+    case.fakes.on("make_payment").fail_always("gateway timeout")
+    await case.result()
+    status = await case.status()
+    assert len(case.fakes.called("make_payment")) == 5  # the playbook's payment attempts
+    assert reasons(status) == [
+        "refund of what you paid failed: gateway timeout (gave up after retries)"
+    ]
+
+
+async def test_exchange_pays_coupon_grants_perk_and_waives_the_difference_once(
+    run: Runner,
+) -> None:
+    case = await run.open("s4-wrong-size.json")
+    case.fakes.on("grant_perk").fail(1)
+    await case.answer("substitute", "substitute", value="SHORTS-NAVY-M")
+    status = await case.until(lambda s: s.stage == "follow_up", "follow-up")
+
+    assert states(status) == [("waiver", "paid"), ("coupon", "paid"), ("perk:vip", "paid")]
+    (substitute,) = case.effects("place_substitute")
+    assert (substitute.step, substitute.request.sku, str(substitute.request.waived)) == (
+        "substitute",
+        "SHORTS-NAVY-M",
+        "7.00 USD",
+    )
+    assert case.paid() == [("coupon", "10.00 USD")]  # the waiver is not a payment
+    assert case.steps("grant_perk") == ["perk:vip"]
+    assert [c.outcome for c in case.fakes.called("grant_perk")] == ["failed", "done"]
+
+
+async def test_declined_exchange_keeps_the_waiver_that_fits_and_drops_the_coupon(
+    run: Runner,
+) -> None:
+    # A tighter limit: the 7.00 waiver + 10.00 coupon no longer fit in 12.00.
+    playbooks = book("wrong_item", discretion={"floor": "12", "fraction_of_paid": "0"})
+    case = await run.open("s4-wrong-size.json", playbooks)
+    await case.answer("substitute", "substitute", value="SHORTS-NAVY-M")
+    await case.approve("compensation", approved=False)
+    status = await case.until(lambda s: s.stage == "follow_up", "follow-up")
+
+    assert states(status) == [("waiver", "paid"), ("coupon", "declined"), ("perk:vip", "paid")]
+    assert case.paid() == []
+    (substitute,) = case.effects("place_substitute")
+    assert str(substitute.request.waived) == "7.00 USD"
+
+
+async def test_reopen_goodwill_beyond_the_limit_asks_and_is_paid_once_approved(
+    solo: Runner,
+) -> None:
+    case = await solo.open(
+        "s4-wrong-size.json", book("wrong_item", compensation={"reopen_goodwill": "11"})
+    )
+    await case.answer("substitute", "substitute", value="SHORTS-NAVY-M")
+    await case.until(lambda s: s.stage == "follow_up", "follow-up")
+    await case.skip(timedelta(days=3))
+    await case.answer("follow-up-1", "not_satisfied", comment="they fade")
+    status = await case.approval("reopen-1")
+    assert status.approval is not None and status.approval.reason == (
+        "compensation of 11.00 USD on top of 17.00 USD already granted is above the frontline "
+        "limit of 27.00 USD"
+    )
+    await case.approve("reopen-1")
+    await case.until(lambda s: s.stage == "follow_up", "second follow-up")
+    assert case.paid() == [("coupon", "10.00 USD"), ("coupon:reopen-1", "11.00 USD")]
+    assert case.to_customer()[-2:] == ["ask:follow-up-1:email", "confirm:2:email"]
