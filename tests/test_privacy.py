@@ -189,6 +189,11 @@ def test_a_server_elsewhere_needs_configured_keys(tmp_path: Path) -> None:
     ]
     assert "required when Temporal is not on this machine" in refused.value.problems[0]
     assert not (tmp_path / DEV_FILE).exists()
+    # Empty variables (a compose file's `${VAR:-}`) count as unset, not as a malformed key.
+    blank = settings(tmp_path, payload_keys=SecretStr(""), payload_key_id="", pseudonym_key=None)
+    with pytest.raises(KeyConfigError) as refused:
+        load_keys(blank, loopback=False)
+    assert refused.value.problems[0].startswith("MAKEGOOD_PAYLOAD_KEYS is not set")
 
 
 def test_on_loopback_a_local_key_file_is_made_once_private_and_reused(tmp_path: Path) -> None:

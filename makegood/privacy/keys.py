@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from pydantic import SecretStr
+
 from makegood.domain.pseudonyms import Pseudonyms
 from makegood.settings import Settings
 
@@ -114,6 +116,11 @@ def _key(text: str, where: str, problems: list[str], *, exact: bool) -> bytes | 
     return raw
 
 
+def _secret(value: SecretStr | None) -> str | None:
+    text = value.get_secret_value().strip() if value is not None else ""
+    return text or None
+
+
 def parse_payload_keys(text: str, where: str, problems: list[str]) -> dict[str, bytes]:
     """Key id -> 32 key bytes from the JSON `{"id": "<base64>"}`; problems name `where`."""
     try:
@@ -146,9 +153,12 @@ def load_keys(settings: Settings, *, loopback: bool | None) -> KeyRing:
     """
     problems: list[str] = []
     keys: dict[str, bytes] = {}
-    active = settings.payload_key_id
-    if settings.payload_keys is not None:
-        keys = parse_payload_keys(settings.payload_keys.get_secret_value(), KEYS_VAR, problems)
+    # An empty variable (`MAKEGOOD_PAYLOAD_KEY_ID=` in a compose file) counts as unset.
+    active = settings.payload_key_id or None
+    configured = _secret(settings.payload_keys)
+    pseudonym_text = _secret(settings.pseudonym_key)
+    if configured is not None:
+        keys = parse_payload_keys(configured, KEYS_VAR, problems)
         if keys and active is None and len(keys) > 1:
             problems.append(
                 f"{KEYS_VAR} holds {len(keys)} keys ({', '.join(sorted(keys))}): set {ACTIVE_VAR} "
@@ -164,16 +174,15 @@ def load_keys(settings: Settings, *, loopback: bool | None) -> KeyRing:
     elif active is not None:
         problems.append(f"{ACTIVE_VAR}={active} is set but {KEYS_VAR} is not: set both")
     pseudonym: bytes | None = None
-    if settings.pseudonym_key is not None:
-        secret = settings.pseudonym_key.get_secret_value()
-        pseudonym = _key(secret, PSEUDONYM_VAR, problems, exact=False)
+    if pseudonym_text is not None:
+        pseudonym = _key(pseudonym_text, PSEUDONYM_VAR, problems, exact=False)
     if problems:
         raise KeyConfigError(problems)
-    if settings.payload_keys is not None and settings.pseudonym_key is not None:
+    if configured is not None and pseudonym is not None:
         return KeyRing(keys, active, pseudonym, "settings")
     missing = [
         name
-        for name, value in ((KEYS_VAR, settings.payload_keys), (PSEUDONYM_VAR, pseudonym))
+        for name, value in ((KEYS_VAR, configured), (PSEUDONYM_VAR, pseudonym))
         if value is None
     ]
     path = settings.data_dir / DEV_FILE
@@ -188,7 +197,7 @@ def load_keys(settings: Settings, *, loopback: bool | None) -> KeyRing:
     local = read_local_keys(path, create=loopback is True)
     if local is None:  # offline, nothing (or not all) configured: reads what it can
         return KeyRing(keys, active, pseudonym, "settings" if keys else "none")
-    if settings.payload_keys is None:
+    if configured is None:
         keys, active = dict(local.payload_keys), local.active
     return KeyRing(keys, active, pseudonym or local.pseudonym_key, str(path))
 
