@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -34,6 +33,8 @@ from makegood.adapters.wiring import configured_adapters
 from makegood.cases import open_case
 from makegood.devserver import find_binary
 from makegood.domain.ticket import Ticket
+from makegood.privacy.codec import data_converter
+from makegood.privacy.keys import KeyRing
 from makegood.registry import build_worker
 from makegood.settings import Settings, load_playbooks
 from tests.harness import ROOT
@@ -86,7 +87,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         async with await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter,
+            data_converter=data_converter(KeyRing.generate(source="bench")),
             dev_server_existing_path=find_binary("temporal"),
             dev_server_database_filename=str(data / "temporal.sqlite"),
             dev_server_extra_args=[

@@ -38,7 +38,9 @@ from makegood.domain.case import (
 )
 from makegood.domain.errors import field_errors
 from makegood.domain.playbook import PlaybookSet
+from makegood.domain.pseudonyms import Pseudonyms
 from makegood.domain.ticket import Ticket
+from makegood.privacy.codec import keys_of
 from makegood.visibility import ensure_search_attributes
 
 M = TypeVar("M", bound=BaseModel)
@@ -105,17 +107,18 @@ class Opened:
     handle: WorkflowHandle[Any, CaseOutcome]
 
 
-def case_search_attributes(ticket: Ticket) -> TypedSearchAttributes:
+def case_search_attributes(ticket: Ticket, pseudonyms: Pseudonyms) -> TypedSearchAttributes:
+    """What visibility finds the case by: keyed pseudonyms, never an id, name or text."""
     inc = ticket.incident
     return TypedSearchAttributes(
         [
             SearchAttributePair(
                 SearchAttributeKey.for_keyword(contract.SA_CUSTOMER),
-                contract.pseudonym("customer", ticket.customer.id),
+                pseudonyms.customer(ticket.customer.id),
             ),
             SearchAttributePair(
                 SearchAttributeKey.for_keyword(contract.SA_ASSET),
-                contract.pseudonym("asset", inc.asset or inc.reference),
+                pseudonyms.asset(inc.asset or inc.reference),
             ),
             SearchAttributePair(SearchAttributeKey.for_keyword(contract.SA_KIND), inc.kind.value),
             SearchAttributePair(
@@ -127,15 +130,10 @@ def case_search_attributes(ticket: Ticket) -> TypedSearchAttributes:
 
 
 def case_memo(ticket: Ticket) -> dict[str, Any]:
-    """What a later case shows about this one: never searched, so it may name things."""
-    inc = ticket.incident
-    return {
-        "kind": inc.kind.value,
-        "reference": inc.reference,
-        "asset": inc.asset,
-        "fault": inc.fault,
-        "summary": inc.summary,
-    }
+    """The memo holds nothing personal and no free text: the kind (and, once closed, the
+    resolution). What a later case shows about this one (reference, serial, fault, summary)
+    it reads from this case's encrypted input (`makegood.activities.history`)."""
+    return {"kind": ticket.incident.kind.value}
 
 
 async def open_case(
@@ -178,7 +176,7 @@ async def _start(client: Client, ticket: Ticket, case_input: CaseInput, task_que
             case_input,
             result_type=CaseOutcome,
             id=ticket.case_id,
-            search_attributes=case_search_attributes(ticket),
+            search_attributes=case_search_attributes(ticket, keys_of(client).pseudonyms),
             memo=case_memo(ticket),
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -26,7 +26,6 @@ from typing import Any
 
 from dotenv import dotenv_values  # pydantic-settings' own .env reader
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import (
     ClientConfigProfile,
     ClientConfigTLS,
@@ -34,6 +33,8 @@ from temporalio.envconfig import (
     DataSource,
 )
 
+from makegood.privacy.codec import data_converter
+from makegood.privacy.keys import KEYS_VAR, KeyConfigError, KeyRing, load_keys
 from makegood.settings import Settings
 
 DEFAULT_ADDRESS = "localhost:7233"
@@ -127,9 +128,18 @@ class TemporalConnection:
         }
 
 
-async def connect(connection: TemporalConnection) -> Client:
-    """A client speaking the SDK's pydantic converter, as the worker and replayer do."""
-    return await Client.connect(**connection.args, data_converter=pydantic_data_converter)
+async def connect(connection: TemporalConnection, keys: KeyRing) -> Client:
+    """A client speaking the SDK's pydantic converter with Makegood's payload codec, as the
+    worker and the replayer do (`makegood.privacy.codec.data_converter`)."""
+    if keys.active is None:
+        raise KeyConfigError([f"{KEYS_VAR} is not set: nothing is sent to Temporal unencrypted"])
+    return await Client.connect(**connection.args, data_converter=data_converter(keys))
+
+
+def connection_keys(settings: Settings, connection: TemporalConnection) -> KeyRing:
+    """The keys for cases on this connection: a server on this machine may use the local key
+    file (`makegood.privacy.keys`), any other needs every key configured."""
+    return load_keys(settings, loopback=is_loopback(connection.host))
 
 
 def split_address(address: str) -> tuple[str, int]:

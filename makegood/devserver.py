@@ -61,7 +61,20 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def dev_server_args(settings: Settings, connection: TemporalConnection) -> list[str]:
+def codec_endpoint(settings: Settings) -> str:
+    """Where the UI finds the API's codec endpoint: `localhost` for a loopback API, so the
+    browser sees the same site as the UI at http://localhost:<ui port>."""
+    host = "localhost" if is_loopback(settings.api_host) else settings.api_host
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{settings.api_port}/codec"
+
+
+def dev_server_args(
+    settings: Settings, connection: TemporalConnection, *, codec: bool = False
+) -> list[str]:
+    """The `temporal server start-dev` arguments; `codec` points its UI at the API's codec
+    endpoint (the API serves it in the same process)."""
+    codec_args = ["--ui-codec-endpoint", codec_endpoint(settings)] if codec else []
     return [
         "server",
         "start-dev",
@@ -83,6 +96,7 @@ def dev_server_args(settings: Settings, connection: TemporalConnection) -> list[
         "synchronous=normal",
         "--log-level",
         "error",
+        *codec_args,
     ]
 
 
@@ -102,13 +116,17 @@ async def wait_for_port(host: str, port: int, proc: asyncio.subprocess.Process) 
 
 
 @contextlib.asynccontextmanager
-async def dev_server(settings: Settings, connection: TemporalConnection) -> AsyncIterator[None]:
+async def dev_server(
+    settings: Settings, connection: TemporalConnection, *, codec: bool = False
+) -> AsyncIterator[None]:
     if problems := dev_server_problems(connection):
         raise ConnectionConfigError(problems)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     binary = find_binary("temporal")
     proc = await asyncio.create_subprocess_exec(
-        binary, *dev_server_args(settings, connection), stdin=asyncio.subprocess.DEVNULL
+        binary,
+        *dev_server_args(settings, connection, codec=codec),
+        stdin=asyncio.subprocess.DEVNULL,
     )
     try:
         async with asyncio.timeout(STARTUP_TIMEOUT):
@@ -118,6 +136,7 @@ async def dev_server(settings: Settings, connection: TemporalConnection) -> Asyn
             address=connection.address,
             namespace=connection.namespace,
             ui=f"http://localhost:{settings.ui_port}",
+            codec=codec_endpoint(settings) if codec else None,
             db=str(settings.temporal_db),
         )
         yield

@@ -7,11 +7,13 @@ from collections.abc import Sequence
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from makegood.activities.history import HistoryActivities
+from makegood.privacy.codec import keys_of
 from makegood.workflows.callback import CallbackWorkflow
 from makegood.workflows.recovery import RecoveryWorkflow
 
@@ -46,16 +48,23 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=[*activities, HistoryActivities(client).find_related_cases],  # type: ignore[list-item]
+        activities=[
+            *activities,  # type: ignore[list-item]
+            HistoryActivities(client, keys_of(client).pseudonyms).find_related_cases,
+        ],
         workflow_runner=runner or workflow_runner(),
     )
 
 
-def build_replayer(*, quiet: bool = False, sandbox: bool = True) -> Replayer:
+def build_replayer(
+    *, quiet: bool = False, sandbox: bool = True, data_converter: DataConverter | None = None
+) -> Replayer:
     """Replays histories against the workflow code installed here, as the worker runs it.
 
     `quiet` keeps the SDK core from logging each non-deterministic history as a warning:
-    the replay report says it once, with the event.
+    the replay report says it once, with the event. `data_converter` must be the workers'
+    (`makegood.privacy.codec.data_converter(keys)`) for encrypted histories; without it only
+    unencrypted ones (the committed scenario histories) replay.
     """
     runtime = (
         Runtime(
@@ -71,7 +80,7 @@ def build_replayer(*, quiet: bool = False, sandbox: bool = True) -> Replayer:
     runner = workflow_runner() if sandbox else UnsandboxedWorkflowRunner()
     return Replayer(
         workflows=list(WORKFLOWS),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter or pydantic_data_converter,
         workflow_runner=runner,
         runtime=runtime,
     )

@@ -20,8 +20,9 @@ from temporalio.client import Client
 from makegood import logsetup
 from makegood.adapters.wiring import configured_adapters
 from makegood.api.app import create_app
-from makegood.connection import TemporalConnection, connect, load_connection
+from makegood.connection import TemporalConnection, connect, connection_keys, load_connection
 from makegood.devserver import dev_server
+from makegood.privacy.keys import KeyRing
 from makegood.registry import build_worker
 from makegood.settings import Settings
 from makegood.visibility import ensure_search_attributes
@@ -65,10 +66,12 @@ async def run(
     *,
     worker: bool = True,
     api: bool = False,
+    keys: KeyRing | None = None,
 ) -> None:
     """Serve until `stop` is set: the worker, the API, or both in this process."""
     playbooks = settings.playbook_set  # fail fast on a bad playbook file
-    client = await connect(connection)
+    keys = keys or connection_keys(settings, connection)
+    client = await connect(connection, keys)
     added = await ensure_search_attributes(client)
     if added:
         log.info("search_attributes_registered", names=added)
@@ -83,6 +86,7 @@ async def run(
             **connection.summary(),
             playbooks=playbooks.version,
             store=str(settings.store_path),
+            **keys.summary(),
         )
         async with running:
             if api:
@@ -97,13 +101,14 @@ async def serve(*, embedded: bool = False, worker: bool = True, api: bool = Fals
     """A process that stops cleanly on SIGINT and SIGTERM; `embedded` starts the dev server."""
     settings = Settings()
     connection = load_connection(settings)  # bad settings stop here, before anything starts
+    keys = connection_keys(settings, connection)  # and so do missing or malformed keys
     logsetup.configure(settings.log_format, settings.log_level)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if embedded:
-        async with dev_server(settings, connection):
-            await run(settings, connection, stop, worker=worker, api=api)
+        async with dev_server(settings, connection, codec=api):
+            await run(settings, connection, stop, worker=worker, api=api, keys=keys)
     else:
-        await run(settings, connection, stop, worker=worker, api=api)
+        await run(settings, connection, stop, worker=worker, api=api, keys=keys)

@@ -97,6 +97,23 @@ class Settings(BaseSettings):
     )
     webhook_tolerance_s: int = 300
     max_body_bytes: int = 64 * 1024
+    # Personal data protection (makegood.privacy): payload encryption and keyed pseudonyms.
+    # Unset, a Temporal server on loopback uses <data_dir>/keys.json (generated, mode 0600);
+    # any other server refuses to start without them.
+    payload_keys: SecretStr | None = Field(
+        default=None,
+        description='payload encryption keys, JSON {"key-id": "<base64 of 32 bytes>", ...}',
+    )
+    payload_key_id: str | None = Field(
+        default=None, description="the key id in payload_keys that encrypts new payloads"
+    )
+    pseudonym_key: SecretStr | None = Field(
+        default=None, description="base64 of at least 32 bytes: keys search-attribute pseudonyms"
+    )
+    ui_origin: str = Field(
+        default="http://localhost:8233",
+        description="the Temporal UI's origin, allowed to call the codec endpoint (CORS)",
+    )
 
     def renamed_temporal_settings(self) -> list[str]:
         """The retired MAKEGOOD_TEMPORAL_* variables this configuration still sets."""

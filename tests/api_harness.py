@@ -21,7 +21,6 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from standardwebhooks import Webhook
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from makegood.adapters.local.store import LocalStore
@@ -30,7 +29,7 @@ from makegood.api.auth import Allowed, zendesk_signature
 from makegood.registry import build_worker
 from makegood.serve import ApiServer
 from makegood.settings import Settings
-from tests.harness import binary, local_adapters
+from tests.harness import CONVERTER, binary, local_adapters
 
 TOKENS = {
     "agent-token": "agent:sam",
@@ -159,7 +158,7 @@ class Api:
 async def running_api(tmp_path: Path, store: LocalStore, task_queue: str) -> AsyncIterator[Api]:
     port = free_port()
     async with await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         dev_server_existing_path=binary("temporal"),
         dev_server_log_level="error",
     ) as env:

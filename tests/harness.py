@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -38,6 +37,8 @@ from makegood.domain.case import CaseOutcome, CaseStatus
 from makegood.domain.money import Money
 from makegood.domain.playbook import Backoff, PlaybookSet
 from makegood.domain.ticket import Ticket
+from makegood.privacy.codec import data_converter
+from makegood.privacy.keys import KeyRing
 from makegood.registry import build_replayer
 from makegood.settings import load_playbooks
 from makegood.visibility import ensure_search_attributes
@@ -46,6 +47,14 @@ ROOT = Path(__file__).resolve().parents[1]
 TICKETS = ROOT / "examples" / "tickets"
 HISTORIES = ROOT / "tests" / "histories"
 SEED = ROOT / "makegood" / "examples" / "seed.json"
+# One key ring for the session: in-process clients and workers, and (through temporal_env) the
+# processes the tests start. Recording the committed histories (`make histories`) leaves them
+# unencrypted, so they replay anywhere: the same code path, without payload keys.
+RECORDING = bool(os.environ.get("MAKEGOOD_RECORD_HISTORIES"))
+TEST_KEYS = KeyRing.generate("test-key-1", source="tests")
+if RECORDING:
+    TEST_KEYS = KeyRing({}, None, TEST_KEYS.pseudonym_key, "tests (recording: unencrypted)")
+CONVERTER = data_converter(TEST_KEYS)
 CUSTOMER = Actor(id="M-42", role="customer")
 MANAGER = Actor(id="mia", role="manager")
 AUDITOR = Actor(id="ann", role="auditor")
@@ -62,17 +71,23 @@ def temporal_env(address: str, **variables: str) -> dict[str, str]:
     """The environment of a subprocess that must reach `address` and nothing else.
 
     The developer's own TEMPORAL_* variables and temporal.toml profile (an API key, a TLS
-    certificate) would otherwise be merged into the test's settings field by field.
+    certificate) would otherwise be merged into the test's settings field by field; the keys
+    are the session's (TEST_KEYS), so in-process clients read what the subprocess wrote.
     """
-    own = {
-        k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "MAKEGOOD_TEMPORAL_"))
+    theirs = ("TEMPORAL_", "MAKEGOOD_TEMPORAL_", "MAKEGOOD_PAYLOAD_", "MAKEGOOD_PSEUDONYM_")
+    own = {k: v for k, v in os.environ.items() if not k.startswith(theirs)}
+    return {
+        **own,
+        **TEST_KEYS.as_env(),
+        "TEMPORAL_CONFIG_FILE": os.devnull,
+        "TEMPORAL_ADDRESS": address,
+        **variables,
     }
-    return {**own, "TEMPORAL_CONFIG_FILE": os.devnull, "TEMPORAL_ADDRESS": address, **variables}
 
 
 async def time_skipping_env() -> WorkflowEnvironment:
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         test_server_existing_path=binary("temporal-test-server"),
     )
     await ensure_search_attributes(env.client)
@@ -196,7 +211,8 @@ class Case:
                 await self.client.get_workflow_handle(contract.callback_id(self.id)).fetch_history()
             )
         for history in histories:
-            result = await build_replayer().replay_workflow(history, raise_on_replay_failure=False)
+            replayer = build_replayer(data_converter=CONVERTER)
+            result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
             assert result.replay_failure is None, result.replay_failure
         if record and os.environ.get("MAKEGOOD_RECORD_HISTORIES"):
             for history in histories:

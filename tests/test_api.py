@@ -327,6 +327,8 @@ GUARDED: list[tuple[str, str, str, Any, int]] = [
     (contract.ASSIGN, "POST", "/cases/case-nope/assign", {"to": "agent:sam"}, 404),
     (contract.ESCALATE, "POST", "/cases/case-nope/escalate", {"reason": "why"}, 404),
     (contract.CANCEL, "POST", "/cases/case-nope/cancel", {"reason": "why"}, 404),
+    (roles.DECODE, "POST", "/codec/decode", {"payloads": []}, 200),
+    (roles.ENCODE, "POST", "/codec/encode", {"payloads": []}, 200),
 ]
 
 

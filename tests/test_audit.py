@@ -13,7 +13,6 @@ import pytest
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
@@ -26,9 +25,19 @@ from makegood.audit.timeline import as_html, as_json, as_markdown, timeline
 from makegood.cases import send
 from makegood.domain import ids
 from makegood.domain.actions import Actor, AssignCase, EscalateCase
+from makegood.privacy.codec import decode_history
 from makegood.registry import WORKFLOWS, build_worker
 from makegood.workflows.recovery import RecoveryWorkflow
-from tests.harness import AGENT, HISTORIES, MANAGER, keys, local_adapters, start, ticket
+from tests.harness import (
+    AGENT,
+    CONVERTER,
+    HISTORIES,
+    MANAGER,
+    keys,
+    local_adapters,
+    start,
+    ticket,
+)
 from tests.test_sla import OPS, with_sla
 
 SCENARIOS = ["s1", "s2", "s3", "s4", "s5", "s6"]
@@ -55,7 +64,7 @@ def unsandboxed() -> Replayer:
     """A replayer that sees monkeypatched workflow code (the sandbox would re-import it)."""
     return Replayer(
         workflows=list(WORKFLOWS),
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         workflow_runner=UnsandboxedWorkflowRunner(),
     )
 
@@ -205,7 +214,7 @@ async def test_the_timeline_tells_operations_messages_by_their_step_not_their_re
     await case.approve("compensation")
     await case.until(lambda s: s.stage == "follow_up", "follow-up")
 
-    lines = timeline([await case.handle.fetch_history()])
+    lines = timeline([await decode_history(await case.handle.fetch_history(), CONVERTER)])
     told = [
         (line.kind, ids.step_of(line.key), line.text.partition(":")[0])
         for line in lines
@@ -244,7 +253,9 @@ async def test_reconcile_finds_money_moved_behind_the_engines_back(
     other = await start(env.client, store, ticket("s4-wrong-size.json"), task_queue, env=env)
     await other.answer("substitute", "substitute", value="SHORTS-NAVY-M")
     await other.until(lambda s: s.stage == "follow_up", "follow-up")
-    histories = [await case.handle.fetch_history(), await other.handle.fetch_history()]
+    histories = [
+        await decode_history(await c.handle.fetch_history(), CONVERTER) for c in (case, other)
+    ]
     ledger = LocalPayments(store)
 
     moves = movements(histories)

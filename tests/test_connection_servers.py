@@ -21,15 +21,24 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from makegood.adapters.local.store import LocalStore
 from makegood.connection import connect, load_connection
+from makegood.privacy.codec import keys_of
 from makegood.registry import build_worker
 from makegood.visibility import ensure_search_attributes
-from tests.harness import ROOT, binary, local_adapters, start, temporal_env, ticket
+from tests.harness import (
+    CONVERTER,
+    ROOT,
+    TEST_KEYS,
+    binary,
+    local_adapters,
+    start,
+    temporal_env,
+    ticket,
+)
 from tests.tls_proxy import Pki, tls_proxy
 
 NAMESPACE = "makegood-conn"
@@ -40,7 +49,7 @@ async def server() -> AsyncIterator[WorkflowEnvironment]:
     """A dev server whose client (env.client) is in NAMESPACE, not in `default`."""
     async with await WorkflowEnvironment.start_local(
         namespace=NAMESPACE,
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         dev_server_existing_path=binary("temporal"),
         dev_server_log_level="error",
     ) as env:
@@ -78,9 +87,10 @@ async def test_a_client_from_temporal_variables_runs_a_case_in_its_namespace(
             "TEMPORAL_CONFIG_FILE": os.devnull,
         },
     )
-    client = await connect(connection)
+    client = await connect(connection, TEST_KEYS)
     assert client.namespace == NAMESPACE
-    assert client.data_converter.payload_converter is pydantic_data_converter.payload_converter
+    assert keys_of(client) is TEST_KEYS  # the pydantic converter with the payload codec
+    assert isinstance(client.data_converter.payload_converter, type(CONVERTER.payload_converter))
 
     case_id = await run_case(client, store)
 
@@ -106,7 +116,7 @@ async def test_mutual_tls_admits_the_worker_certificate_and_nobody_else(
         connection = load_connection(None, env)
         assert connection.summary()["tls"] == "mtls"
 
-        case_id = await run_case(await connect(connection), store)
+        case_id = await run_case(await connect(connection, TEST_KEYS), store)
         assert set(proxy.common_names()) == {"makegood-worker"}
 
         # The CLI, with the same variables, finds the case through the proxy.
@@ -120,7 +130,7 @@ async def test_mutual_tls_admits_the_worker_certificate_and_nobody_else(
         no_cert = {k: v for k, v in env.items() if not k.startswith("TEMPORAL_TLS_CLIENT")}
         with pytest.raises(RuntimeError):
             async with asyncio.timeout(30):
-                await connect(load_connection(None, no_cert))
+                await connect(load_connection(None, no_cert), TEST_KEYS)
         assert len(proxy.peers) == seen  # no handshake completed
 
 

@@ -21,14 +21,13 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from makegood.adapters.local.store import LocalStore
 from makegood.cases import case_status
 from makegood.domain.case import CaseStatus
 from tests.api_harness import free_port
-from tests.harness import ROOT, TICKETS, binary, temporal_env
+from tests.harness import CONVERTER, ROOT, TICKETS, binary, temporal_env
 
 
 @dataclass
@@ -118,7 +117,7 @@ async def deployed(data: Path, **environ: str) -> AsyncIterator[Deployment]:
     port = free_port()
     async with await WorkflowEnvironment.start_local(
         port=port,
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         dev_server_existing_path=binary("temporal"),
         dev_server_log_level="error",
     ) as env:
@@ -255,9 +254,7 @@ async def test_embedded_mode_stops_cleanly_and_keeps_its_cases(tmp_path: Path) -
         async with asyncio.timeout(60):
             while True:
                 try:
-                    dep.client = await Client.connect(
-                        f"127.0.0.1:{port}", data_converter=pydantic_data_converter
-                    )
+                    dep.client = await Client.connect(f"127.0.0.1:{port}", data_converter=CONVERTER)
                     break
                 except RuntimeError:
                     await asyncio.sleep(0.2)

@@ -10,20 +10,28 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from makegood.adapters.local.store import LocalStore
 from makegood.domain.playbook import PlaybookSet
 from makegood.registry import build_worker
-from tests.harness import Case, binary, keys, local_adapters, playbooks, start, ticket
+from tests.harness import (
+    CONVERTER,
+    Case,
+    binary,
+    keys,
+    local_adapters,
+    playbooks,
+    start,
+    ticket,
+)
 
 
 @pytest.fixture
 async def dev_env(store: LocalStore, task_queue: str) -> AsyncIterator[WorkflowEnvironment]:
     async with (
         await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter,
+            data_converter=CONVERTER,
             dev_server_existing_path=binary("temporal"),
             dev_server_log_level="error",
         ) as env,

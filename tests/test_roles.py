@@ -30,9 +30,8 @@ UPDATES = list(contract.UPDATE_FOR.values())
 
 
 def test_every_update_and_every_staff_view_has_a_rule_in_role_order() -> None:
-    assert set(UPDATES) | {roles.OPEN, roles.STATUS, roles.LIST, roles.TIMELINE, roles.OWN} == set(
-        roles.RULES
-    )
+    views = {roles.OPEN, roles.STATUS, roles.LIST, roles.TIMELINE, roles.OWN}
+    assert set(UPDATES) | views | {roles.DECODE, roles.ENCODE} == set(roles.RULES)
     for action, rule in roles.RULES.items():
         assert rule.roles, action
         assert list(rule.roles) == [r for r in roles.ROLES if r in rule.roles], action
@@ -95,6 +94,7 @@ def test_people_act_for_customers_managers_decide_auditors_only_read() -> None:
         roles.STATUS,
         roles.LIST,
         roles.TIMELINE,
+        roles.DECODE,
     ]
     assert [a for a in roles.RULES if roles.may("customer", a)] == [
         contract.ANSWER,

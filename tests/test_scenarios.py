@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from makegood.adapters.local.store import LocalStore
 from makegood.domain.case import CaseInput
 from makegood.domain.playbook import Discretion
-from tests.harness import keys, playbooks, start, ticket
+from tests.harness import CONVERTER, keys, playbooks, start, ticket
 
 
 async def test_s5_wrong_drink_remade_and_refunded_without_approval(
@@ -166,7 +165,7 @@ async def test_the_playbook_in_force_is_recorded_in_the_cases_first_event(
 
     history = await case.handle.fetch_history()
     started = history.events[0].workflow_execution_started_event_attributes
-    (recorded,) = await pydantic_data_converter.decode(started.input.payloads, [CaseInput])
+    (recorded,) = await CONVERTER.decode(started.input.payloads, [CaseInput])
     assert recorded.playbook_version == "2026.12.0-test"
     assert recorded.playbook == stricter.playbooks["wrong_order"]
     # The case decides by what it recorded: a 2.00 USD limit puts the 4.80 refund to a manager.

@@ -14,16 +14,16 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from makegood.api import case_routes, webhook_routes
+from makegood.api import case_routes, codec_routes, webhook_routes
 from makegood.api.auth import ReplayGuard, Tokens
 from makegood.api.bodies import Problem, ProblemReport
 from makegood.api.deps import Temporal
 from makegood.cases import CaseNotFound, Invalid, Refused
-from makegood.connection import connect, load_connection
+from makegood.connection import connect, connection_keys, load_connection
 from makegood.domain.errors import reason
 from makegood.settings import Settings
 
-ROUTERS: Final = (case_routes.router, webhook_routes.router)
+ROUTERS: Final = (case_routes.router, webhook_routes.router, codec_routes.router)
 """Every route besides health and readiness, in the order the OpenAPI document lists them."""
 
 
@@ -32,7 +32,11 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.client = client or await connect(load_connection(settings))
+        if client is None:
+            connection = load_connection(settings)
+            app.state.client = await connect(connection, connection_keys(settings, connection))
+        else:
+            app.state.client = client
         yield
 
     app = FastAPI(
@@ -44,6 +48,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app.state.guard = ReplayGuard(settings.webhook_tolerance_s)
     _handle_errors(app)
     _limit_bodies(app, settings.max_body_bytes)
+    codec_routes.allow_ui_origin(app, settings.ui_origin)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:

@@ -62,6 +62,7 @@ from makegood.domain.actions import (
 from makegood.domain.case import CaseStatus, SlaLevel, Stage
 from makegood.domain.playbook import PlaybookSet
 from makegood.domain.ticket import Ticket
+from makegood.privacy.codec import decode_history
 from makegood.settings import Settings
 
 log = structlog.get_logger("makegood.api")
@@ -141,7 +142,7 @@ async def get_timeline(
     found = await case_histories(client, case_id)
     if not found:
         raise CaseNotFound(case_id)
-    lines = timeline(found)
+    lines = timeline([await decode_history(h, client.data_converter) for h in found])
     if format == "md":
         return PlainTextResponse(as_markdown(lines, case_id), media_type="text/markdown")
     if format == "html":

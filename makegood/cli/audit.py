@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHistory
+from temporalio.converter import DataConverter
 
 from makegood.adapters.base import ProviderError
 from makegood.adapters.wiring import configured_payments
@@ -26,10 +27,27 @@ from makegood.cases import CaseNotFound, Refused
 from makegood.cli.base import Subcommands, Unreachable
 from makegood.domain import ids
 from makegood.domain.provider import LedgerEntry
+from makegood.privacy.codec import data_converter, decode_history
+from makegood.privacy.keys import load_keys
 from makegood.registry import build_replayer
 from makegood.settings import Settings
 
 OFFLINE = {"replay", "timeline", "reconcile"}  # with --dir they need no server
+
+
+def _converter(client: Client | None, settings: Settings) -> DataConverter:
+    """The client's converter; reading an export without a server, one from the keys here."""
+    if client is not None:
+        return client.data_converter
+    return data_converter(load_keys(settings, loopback=None))
+
+
+async def _decoded(
+    histories: AsyncIterator[WorkflowHistory], converter: DataConverter
+) -> AsyncIterator[WorkflowHistory]:
+    """Histories with their payloads decrypted: what timeline and reconcile read."""
+    async for history in histories:
+        yield await decode_history(history, converter)
 
 
 async def _histories(
@@ -50,7 +68,11 @@ async def cmd_replay(client: Client | None, settings: Settings, args: argparse.N
     results = await replay_all(
         _histories(client, args),
         terminal_progress if sys.stderr.isatty() else None,
-        replayer=build_replayer(quiet=True, sandbox=not args.no_sandbox),
+        replayer=build_replayer(
+            quiet=True,
+            sandbox=not args.no_sandbox,
+            data_converter=_converter(client, settings),
+        ),
     )
     elapsed = time.perf_counter() - started
     if sys.stderr.isatty():
@@ -81,7 +103,8 @@ async def cmd_timeline(client: Client | None, settings: Settings, args: argparse
         found = await case_histories(client, args.case)
     if not found:
         raise CaseNotFound(args.case)
-    lines = timeline(found)
+    converter = _converter(client, settings)
+    lines = timeline([await decode_history(h, converter) for h in found])
     if args.format == "md":
         print(as_markdown(lines, args.case))
     elif args.format == "html":
@@ -102,7 +125,8 @@ async def cmd_export(client: Client, settings: Settings, args: argparse.Namespac
 async def cmd_reconcile(
     client: Client | None, settings: Settings, args: argparse.Namespace
 ) -> None:
-    histories = [h async for h in _histories(client, args)]
+    converter = _converter(client, settings)
+    histories = [h async for h in _decoded(_histories(client, args), converter)]
     moves = movements(histories)
     # Narrowed to some cases, read only their part of the ledger: the cases asked for and
     # those the query found, with or without payments in their histories (money moved behind

@@ -36,7 +36,8 @@ from temporalio.client import Client
 from makegood.cases import CaseNotFound, Invalid, Refused
 from makegood.cli import audit, cases, processes
 from makegood.cli.base import Subcommands, Unreachable
-from makegood.connection import ConnectionConfigError, connect, load_connection
+from makegood.connection import ConnectionConfigError, connect, connection_keys, load_connection
+from makegood.privacy.keys import KeyConfigError
 from makegood.settings import Settings
 
 EXIT_REFUSED, EXIT_BAD_INPUT, EXIT_UNREACHABLE = 1, 2, 3
@@ -64,8 +65,9 @@ async def _run(args: argparse.Namespace) -> int:
     client: Client | None = None
     if not (args.command in audit.OFFLINE and args.dir):
         connection = load_connection(settings)
+        keys = connection_keys(settings, connection)
         try:
-            client = await connect(connection)
+            client = await connect(connection, keys)
         except RuntimeError as err:
             print(
                 f"makegood: cannot reach Temporal at {connection.address} ({err}); "
@@ -102,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
         code = asyncio.run(_run(args))
-    except ConnectionConfigError as err:  # from any command, the processes' too
+    except (ConnectionConfigError, KeyConfigError) as err:  # any command's, the processes' too
         print(err, file=sys.stderr)
         code = EXIT_BAD_INPUT
     # The SDK's Rust runtime threads can abort a short-lived client process during interpreter

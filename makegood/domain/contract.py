@@ -6,7 +6,6 @@ so they never import workflow code; the workflow registers itself under the same
 
 from __future__ import annotations
 
-import hashlib
 from typing import Final
 
 from makegood.domain.actions import (
@@ -36,18 +35,13 @@ CALLBACK_STATE_QUERY: Final = "callback_state"
 
 
 # Search attributes: what visibility can find cases by. No personal data: customers and assets
-# appear only as pseudonyms (see `pseudonym`).
+# appear only as keyed pseudonyms (`makegood.domain.pseudonyms`).
 SA_CUSTOMER: Final = "MakegoodCustomer"
 SA_ASSET: Final = "MakegoodAsset"
 SA_KIND: Final = "MakegoodKind"
 SA_STAGE: Final = "MakegoodStage"
 SA_SLA: Final = "MakegoodSla"
 KEYWORD_ATTRIBUTES: Final = (SA_CUSTOMER, SA_ASSET, SA_KIND, SA_STAGE, SA_SLA)
-
-
-def pseudonym(what: str, value: str) -> str:
-    """A stable stand-in for an id in search attributes: equal ids match, ids don't show."""
-    return hashlib.sha256(f"makegood:{what}:{value}".encode()).hexdigest()[:24]
 
 
 Action = (

@@ -26,6 +26,8 @@ STATUS: Final = "status"  # read one case's full status
 LIST: Final = "list"  # list cases from visibility
 TIMELINE: Final = "timeline"  # read a case's audit timeline
 OWN: Final = "own"  # be made a case's owner (the `to` of an assignment)
+DECODE: Final = "decode"  # decrypt payloads through the codec endpoint (the Temporal UI)
+ENCODE: Final = "encode"  # encrypt payloads through it (input typed into the Temporal UI)
 
 # Roles an API token may carry. Customers hold none: what they say reaches their case through
 # an agent or a manager (or the CLI, as the case's customer). `system` is the case itself,
@@ -65,6 +67,10 @@ RULES: Final[Mapping[str, Rule]] = MappingProxyType(
         STATUS: Rule(_READERS, "a case's status is shown to"),
         LIST: Rule(_READERS, "the case list is shown to"),
         TIMELINE: Rule(("manager", "auditor"), "audit timelines are shown to"),
+        # The codec endpoint decrypts any payload of the namespace: the people who read whole
+        # histories. Encrypting is for acting from the Temporal UI, which managers may.
+        DECODE: Rule(("manager", "auditor"), "payloads are decrypted for"),
+        ENCODE: Rule(("manager",), "payloads are encrypted for"),
     }
 )
 

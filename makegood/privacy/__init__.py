@@ -1,0 +1,1 @@
+"""Personal data protection: payload keys and the payload codec (`keys`, `codec`)."""
