@@ -104,14 +104,19 @@ async def test_an_altered_workflow_is_reported_non_deterministic_at_the_right_ev
     (result,) = await replay_all(each([history]), replayer=unsandboxed())
 
     # The extra message takes the apology's place; the code then sends the apology where the
-    # history moved on to the next stage: the first stage change is where they part.
-    first_stage = next(
+    # history moved on to the remedy, whose first command is the ownership check's patch
+    # marker: that marker is where they part.
+    remedy_begins = next(
         e.event_id
         for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+        if e.event_type
+        in (
+            EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+            EventType.EVENT_TYPE_MARKER_RECORDED,
+        )
     )
     assert not result.ok
-    assert result.diverged_at == first_stage
+    assert result.diverged_at == remedy_begins
     assert "Nondeterminism" in (result.error or "")
 
 

@@ -127,3 +127,42 @@ async def test_a_different_fault_on_the_same_device_is_repaired(
     status = await case.until(lambda s: s.stage == "follow_up", "follow-up")
     assert len(status.related) == 2
     assert [a["action"] for a in await case.actions()] == ["repair"]
+
+
+async def test_another_customer_reporting_the_same_serial_learns_nothing_and_gets_nothing_free(
+    dev_env: WorkflowEnvironment, store: LocalStore, task_queue: str
+) -> None:
+    env = dev_env
+    earlier = []
+    for n in (1, 2):
+        case = await report(env, store, task_queue, n, closing_at_once())
+        await case.result()
+        earlier.append(case.id)
+    # A third report of the same fault on SN-77, by someone it is not registered to.
+    stranger = ticket("s2-laptop-screen.json")
+    stranger = stranger.model_copy(
+        update={
+            "id": f"{stranger.id}-stranger",
+            "customer": stranger.customer.model_copy(
+                update={"id": "C-666", "email": "someone.else@example.com", "name": "Sam Else"}
+            ),
+            "incident": stranger.incident.model_copy(update={"summary": "Screen went black."}),
+        }
+    )
+    case = await start(env.client, store, stranger, task_queue, closing_at_once(), env=env)
+    status = await case.until(lambda s: s.resolution is not None, "the case to close")
+
+    # Agents see the owner's cases about the same serial, marked as another customer's ...
+    assert [(c.case_id, c.same_asset, c.same_customer) for c in status.related] == [
+        (earlier[0], True, False),
+        (earlier[1], True, False),
+    ]
+    # ... the stranger is told nothing of them, and no replacement (nor repair) is made.
+    told = [m for m in await case.messages() if m["recipient"] == "someone.else@example.com"]
+    assert keys(told)[:2] == ["ack:email", "ownership:email"]
+    for message in told:
+        assert earlier[0] not in message["body"] and earlier[1] not in message["body"]
+        assert "flickers" not in message["body"], "the owner's own words must not leak"
+    assert await case.actions() == []
+    assert await case.payments() == []
+    assert any("asset SN-77 is not verified" in e.reason for e in status.escalations)

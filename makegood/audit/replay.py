@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
@@ -15,6 +16,7 @@ from makegood.registry import build_replayer
 
 _EVENT = re.compile(r"HistoryEvent\(id: (\d+)|event(?: id)?[ :#]+(\d+)", re.IGNORECASE)
 _MESSAGE = re.compile(r'message: "([^"]*)"')
+_PATCH = re.compile(r"patch marker encountered for change ([\w.-]+)", re.IGNORECASE)
 
 
 @dataclass
@@ -24,6 +26,7 @@ class Replayed:
     workflow_type: str
     events: int
     error: str | None = None
+    marker_event: int | None = None  # where a patch marker the code did not expect stands
 
     @property
     def ok(self) -> bool:
@@ -35,7 +38,23 @@ class Replayed:
         if self.error is None:
             return None
         found = _EVENT.search(self.error)
-        return int(found.group(1) or found.group(2)) if found else None
+        if found:
+            return int(found.group(1) or found.group(2))
+        return self.marker_event
+
+
+def _marker_event(history: WorkflowHistory, error: str) -> int | None:
+    """The event of the patch marker an error names, which the SDK's words leave out."""
+    named = _PATCH.search(error)
+    if named is None:
+        return None
+    change = named.group(1).encode()
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            details = event.marker_recorded_event_attributes.details
+            if any(change in p.data for payloads in details.values() for p in payloads.payloads):
+                return event.event_id
+    return None
 
 
 Progress = Callable[[int, int, float], None]
@@ -73,6 +92,7 @@ async def replay_all(
                     started_attrs.workflow_type.name,
                     len(history.events),
                     error,
+                    _marker_event(history, error) if error else None,
                 )
             )
             if progress and (len(results) % 25 == 0 or error):
