@@ -13,6 +13,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from makegood.adapters.local.store import LocalStore
+from makegood.cli.render import render_status
 from makegood.domain.playbook import PlaybookSet
 from makegood.registry import build_worker
 from tests.harness import (
@@ -166,3 +167,5 @@ async def test_another_customer_reporting_the_same_serial_learns_nothing_and_get
     assert await case.actions() == []
     assert await case.payments() == []
     assert any("asset SN-77 is not verified" in e.reason for e in status.escalations)
+    shown = render_status(status)
+    assert shown.count("ANOTHER CUSTOMER'S: never shown to this one") == 2

@@ -10,6 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from makegood.adapters.local.store import LocalStore
 from makegood.cases import Refused, send
+from makegood.cli.render import render_status
 from makegood.domain.actions import Actor, ApprovalDecision, AssignCase
 from makegood.domain.playbook import PlaybookSet
 from tests.harness import AGENT, MANAGER, Case, keys, playbooks, start, ticket
@@ -70,6 +71,8 @@ async def test_a_manager_cannot_approve_money_on_a_case_they_opened_or_own(
         True,
     )
     assert str(record.amount) == "4.80 USD"
+    shown = render_status(await case.status())
+    assert "compensation (4.80 USD) approved by manager:zoe; case opened by manager:mia" in shown
 
 
 async def test_four_eyes_can_be_switched_off_per_playbook(

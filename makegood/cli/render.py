@@ -58,6 +58,13 @@ def render_status(status: CaseStatus, *, events: int = 12) -> str:
         ]
     if s.follow_up_at:
         lines += ["", f"NEXT: we ask the customer how things are on {_when(s.follow_up_at)}"]
+    if s.related:
+        lines += ["", "Earlier cases (the customer's own, or about the same asset):"]
+        lines += [
+            f"  {c.case_id:<28} {c.kind:<15} {_when(c.opened_at)}  {c.resolution or c.state}"
+            + ("" if c.same_customer else "  ANOTHER CUSTOMER'S: never shown to this one")
+            for c in s.related
+        ]
     if s.bookings:
         lines += ["", "Bookings:"]
         lines += [
@@ -106,6 +113,15 @@ def render_status(status: CaseStatus, *, events: int = 12) -> str:
             lines.append(
                 f"  {c.label:<28} {_span(elapsed):>9} of {_span(c.target):<9} {c.state}{level}"
             )
+    if s.decisions:
+        lines += ["", "Approvals decided:"]
+        lines += [
+            f"  {_when(d.at)}  {d.request_id}"
+            + (f" ({d.amount})" if d.amount else "")
+            + f" {'approved' if d.approved else 'rejected'} by {d.by}"
+            + (f"; case opened by {d.opened_by}" if d.opened_by else "")
+            for d in s.decisions
+        ]
     if s.escalations:
         lines += ["", "Escalations:"]
         lines += [f"  {_when(e.at)}  to {e.to}: {e.reason}" for e in s.escalations]
