@@ -145,12 +145,16 @@ class Case:
     async def status(self) -> CaseStatus:
         return await case_status(self.client, self.id)
 
-    async def until(self, predicate: Any, what: str, tries: int = 400) -> CaseStatus:
-        """Poll the status query (bounded) until the case reaches the state we wait for."""
-        for _ in range(tries):
+    async def until(self, predicate: Any, what: str, within: float = 30.0) -> CaseStatus:
+        """Poll the status query until the case reaches the state we wait for, for at most
+        `within` seconds of wall time (a loaded machine gets as long as an idle one)."""
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
             status = await self.status()
             if predicate(status):
                 return status
+            if asyncio.get_running_loop().time() > deadline:
+                break
             await asyncio.sleep(0.025)
         raise AssertionError(
             f"{self.id}: never reached {what}; stage {status.stage}, "

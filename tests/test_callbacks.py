@@ -6,6 +6,7 @@ they are delivered here the way a provider does: late, twice, out of order.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -54,8 +55,11 @@ class Call:
         return await self.handle.query(contract.CALLBACK_STATE_QUERY, result_type=CallbackState)
 
     async def waiting_on(self, number: int, *, skip: timedelta | None = None) -> str:
-        """The call id of call `number` once it is booked (skipping time while it is not)."""
-        for _ in range(400):
+        """The call id of call `number` once it is booked (skipping time while it is not).
+
+        Bounded by wall time, not by a count of polls, so a loaded machine is given as long."""
+        deadline = asyncio.get_running_loop().time() + 30
+        while asyncio.get_running_loop().time() < deadline:
             try:
                 state = await self.state()
                 if (
@@ -68,6 +72,8 @@ class Call:
                 pass
             if skip is not None:
                 await self.case.skip(skip)
+            else:
+                await asyncio.sleep(0.02)
         raise AssertionError(f"call {number} was never booked")
 
     async def report(self, call_id: str, status: str, event_id: str | None = None) -> None:
