@@ -7,12 +7,13 @@ nothing here decides the recovery.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from makegood.domain import calls, contract, steps
@@ -29,6 +30,7 @@ Req = TypeVar("Req")
 Res = TypeVar("Res")
 
 CALL_TIMEOUT = timedelta(seconds=30)
+CANCEL_PATCH = "cancel-ends-the-call"
 STAGE_KEY = SearchAttributeKey.for_keyword(contract.SA_STAGE)
 
 
@@ -57,15 +59,26 @@ async def execute(
     start_to_close: timedelta = CALL_TIMEOUT,
     schedule_to_close: timedelta | None = None,
 ) -> Res:
-    """Run the activity a spec names: its request and result types are checked statically."""
-    result: Res = await workflow.execute_activity(
-        spec.name,
-        arg,
-        result_type=spec.result_type,
-        start_to_close_timeout=start_to_close,
-        schedule_to_close_timeout=schedule_to_close,
-        retry_policy=retry,
-    )
+    """Run the activity a spec names: its request and result types are checked statically.
+
+    An activity cancelled because its caller was cancelled (an operator cancelled the case, the
+    case closed under a watcher) ends the caller too, instead of passing for a provider failure
+    that a stage would escalate and carry on from.
+    """
+    try:
+        result: Res = await workflow.execute_activity(
+            spec.name,
+            arg,
+            result_type=spec.result_type,
+            start_to_close_timeout=start_to_close,
+            schedule_to_close_timeout=schedule_to_close,
+            retry_policy=retry,
+        )
+    except ActivityError as err:
+        # Added while cases were running: those cancelled mid-activity replay as they ran.
+        if isinstance(err.cause, CancelledError) and workflow.patched(CANCEL_PATCH):
+            raise asyncio.CancelledError from err
+        raise
     return result
 
 

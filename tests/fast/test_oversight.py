@@ -190,10 +190,9 @@ async def test_cancel_while_a_manager_decides_clears_the_approval(run: Runner) -
 
 @pytest.mark.xfail(
     strict=True,
-    reason="The cancel update cancels the main task, but an activity in flight then raises "
-    "ActivityError(cause=CancelledError), which the stages catch as a provider failure: the "
-    "case escalates 're-booking failed: Cancelled' and carries on to compensation instead of "
-    "winding down; the booking the provider made meanwhile is never released",
+    reason="A cancel during the re-booking call now winds the case down (no 're-booking "
+    "failed: Cancelled'), but the booking the provider made during the abandoned call is "
+    "never released: its id never reached the case",
 )
 async def test_a_cancel_while_a_rebooking_is_in_flight_winds_the_case_down(
     run: Runner, world: World
@@ -216,11 +215,6 @@ async def test_a_cancel_while_a_rebooking_is_in_flight_winds_the_case_down(
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Same cause: a cancel while a message is being sent becomes 'could not reach the "
-    "customer by email: Cancelled' and the case goes on",
-)
 async def test_a_cancel_while_a_message_is_in_flight_winds_the_case_down(run: Runner) -> None:
     case = await run.open("s1-missing-car.json")
     held = case.fakes.on("send_message", step="ask:locate-CAR-1-1:email").hold()
