@@ -3,15 +3,14 @@
 - A client built from TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE runs a case on the dev server, in
   a namespace of its own.
 - Mutual TLS through a TLS terminator in front of the dev server (which has no TLS options):
-  a worker with the client certificate runs a case, the CLI reads it with the same settings,
-  and a client without a certificate is turned away.
-- Bad settings stop the CLI (exit 2) and the worker and API processes before they connect.
+  a worker with the client certificate runs a case, an auditor's command reads it with the
+  same settings, and a client without a certificate is turned away.
+- Bad settings stop the CLI's Temporal commands (exit 2) and the worker and API processes before they connect.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 import uuid
@@ -119,11 +118,10 @@ async def test_mutual_tls_admits_the_worker_certificate_and_nobody_else(
         case_id = await run_case(await connect(connection, TEST_KEYS), store)
         assert set(proxy.common_names()) == {"makegood-worker"}
 
-        # The CLI, with the same variables, finds the case through the proxy.
-        code, out, err = await makegood(env, "list", "--json")
+        # An auditor's command, with the same variables, reads the case through the proxy.
+        code, out, err = await makegood(env, "timeline", case_id)
         assert code == 0, err
-        listed = {row["case_id"]: row["status"] for row in json.loads(out)}
-        assert listed[case_id] == "completed"
+        assert "refund of 4.80 USD" in out
 
         # Without the client certificate the proxy turns the client away.
         seen = len(proxy.peers)
@@ -178,14 +176,15 @@ async def makegood(
 async def test_the_cli_refuses_bad_settings_with_exit_2_before_connecting(
     listener: Listener, pki: Pki
 ) -> None:
-    # The control: with good settings the CLI does reach the port (which is no Temporal).
-    code, _, err = await makegood(temporal_env(listener.address), "status", "case-T-1")
+    # The control: with good settings the CLI does reach the port (which is no Temporal). Only
+    # the auditors' commands (and the processes) go to Temporal; people's go to the API.
+    code, _, err = await makegood(temporal_env(listener.address), "timeline", "case-T-1")
     assert code == 3 and f"cannot reach Temporal at {listener.address}" in err
     assert listener.connections > 0
     listener.connections = 0
 
     bad = temporal_env(listener.address, TEMPORAL_TLS_CLIENT_CERT_PATH=str(pki.client_pem))
-    code, out, err = await makegood(bad, "status", "case-T-1")
+    code, out, err = await makegood(bad, "timeline", "case-T-1")
     assert (code, out) == (2, "")
     assert err == (
         "makegood: Temporal connection settings refused, nothing was connected:\n"

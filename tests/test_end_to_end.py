@@ -1,140 +1,37 @@
-"""End to end on the real `temporal` dev server: the worker and the CLI as separate processes.
+"""End to end on the real `temporal` dev server: the worker, the API and the CLI as separate
+processes (tests/deployment.py).
 
 These drive Makegood exactly as an operator does (`makegood open`, `answer`, `claim`,
-`approve`), read the local providers' SQLite file the worker wrote, and kill the worker
-mid-case to show a case survives it.
+`approve`, through the API with the dev tokens), read the local providers' SQLite file the
+worker wrote, and kill the worker mid-case to show a case survives it. The auditors' commands
+go to Temporal directly.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import signal
-import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowHistory
-from temporalio.testing import WorkflowEnvironment
 
 from makegood.adapters.local.store import LocalStore
-from makegood.cases import case_status
-from makegood.domain.case import CaseStatus
 from tests.api_harness import free_port
+from tests.deployment import (
+    AUDITOR,
+    MANAGER,
+    Deployment,
+    cli_environ,
+    deployed,
+    run_cli,
+    wait_for_api,
+)
 from tests.harness import CONVERTER, ROOT, TICKETS, binary, temporal_env
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-@dataclass
-class Deployment:
-    """A worker process and the environment the CLI runs with, sharing one data folder."""
-
-    client: Client
-    env: dict[str, str]
-    data: Path
-    worker: asyncio.subprocess.Process | None = None
-
-    async def start_worker(self, *args: str) -> None:
-        self.worker = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(ROOT / "worker.py"),
-            *args,
-            env=self.env,
-            cwd=ROOT,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-
-    async def stop_worker(self, sig: signal.Signals = signal.SIGTERM) -> tuple[int, str]:
-        assert self.worker is not None and self.worker.stderr is not None
-        self.worker.send_signal(sig)
-        async with asyncio.timeout(30):
-            logs = (await self.worker.stderr.read()).decode()
-            code = await self.worker.wait()
-        self.worker = None
-        return code, logs
-
-    async def cli(self, *args: str, stdin: str | None = None) -> Result:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(ROOT / "starter.py"),
-            *args,
-            env=self.env,
-            cwd=ROOT,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await proc.communicate(stdin.encode() if stdin else None)
-        assert proc.returncode is not None
-        return Result(proc.returncode, out.decode(), err.decode())
-
-    async def ok(self, *args: str) -> str:
-        result = await self.cli(*args)
-        assert result.code == 0, f"makegood {' '.join(args)}: {result.err}"
-        return result.out
-
-    async def until(self, case_id: str, predicate: Any, what: str) -> CaseStatus:
-        async with asyncio.timeout(30):
-            while True:
-                try:
-                    status = await case_status(self.client, case_id)
-                    if predicate(status):
-                        return status
-                except Exception:  # not started yet, or no worker to answer the query
-                    pass
-                await asyncio.sleep(0.05)
-        raise AssertionError(what)  # pragma: no cover
-
-    async def question(self, case_id: str, qid: str) -> CaseStatus:
-        return await self.until(
-            case_id, lambda s: s.question is not None and s.question.id == qid, qid
-        )
-
-    async def rows(self, sql: str, *params: Any) -> list[dict[str, Any]]:
-        store = await LocalStore(self.data / "adapters.sqlite").open()
-        try:
-            return await store.rows(sql, *params)
-        finally:
-            await store.close()
-
-
-@contextlib.asynccontextmanager
-async def deployed(data: Path, **environ: str) -> AsyncIterator[Deployment]:
-    """A dev server and a worker process on it; `environ` adds MAKEGOOD_* settings."""
-    port = free_port()
-    async with await WorkflowEnvironment.start_local(
-        port=port,
-        data_converter=CONVERTER,
-        dev_server_existing_path=binary("temporal"),
-        dev_server_log_level="error",
-    ) as env:
-        environ = temporal_env(
-            f"127.0.0.1:{port}",
-            MAKEGOOD_DATA_DIR=str(data),
-            MAKEGOOD_TASK_QUEUE=f"e2e-{port}",
-            MAKEGOOD_LOG_FORMAT="json",
-            **environ,
-        )
-        dep = Deployment(env.client, environ, data)
-        await dep.start_worker()
-        try:
-            yield dep
-        finally:
-            if dep.worker is not None:
-                await dep.stop_worker()
 
 
 @pytest.fixture
@@ -202,9 +99,12 @@ async def test_s1_through_the_cli_survives_a_killed_worker(deployment: Deploymen
         await d.question(case, qid)
         await d.ok("answer", case, qid, "not_found")
     await d.until(case, lambda s: s.approval is not None, "rebook approval")
-    wrong_role = await d.cli("approve", case, "rebook-2", "--as", "agent:sam")
+    text = await d.ok("status", case)
+    assert "WAITING FOR A MANAGER: rebook-2" in text
+    assert f"makegood approve {case} rebook-2 [--reject]" in text
+    wrong_role = await d.cli("approve", case, "rebook-2")  # the agent's token
     assert wrong_role.code == 1 and "approval decisions come from a manager" in wrong_role.err
-    await d.ok("approve", case, "rebook-2", "--as", "manager:mia")
+    await d.ok("approve", case, "rebook-2", token=MANAGER)
     await d.question(case, "pickup-2")
     await d.ok("claim", case, "taxi-2", "23.75", "Taxi to the third car")
     await d.ok("answer", case, "pickup-2", "picked_up")
@@ -212,9 +112,16 @@ async def test_s1_through_the_cli_survives_a_killed_worker(deployment: Deploymen
     await d.ok("answer", case, "claims", "done")
     status = await d.until(case, lambda s: s.approval is not None, "compensation approval")
     assert status.approval is not None and str(status.approval.amount) == "84.25 USD"
-    await d.ok("approve", case, "compensation", "--as", "manager:mia")
+    await d.ok("approve", case, "compensation", token=MANAGER)
     status = await d.until(case, lambda s: s.stage == "follow_up", "follow-up")
     assert status.follow_up_at is not None
+    # Who did what is the token's holder: the agent answered and claimed, the manager decided.
+    acted = {(e.kind, e.by) for e in status.events if e.by}
+    assert acted == {
+        ("answer", "agent:dev-agent"),
+        ("claim", "agent:dev-agent"),
+        ("approval", "manager:dev-manager"),
+    }
 
     late = await d.cli("claim", case, "taxi-3", "9.00", "Another taxi")
     assert late.code == 1 and "expense claims are closed" in late.err
@@ -241,11 +148,9 @@ async def test_embedded_mode_stops_cleanly_and_keeps_its_cases(tmp_path: Path) -
     port, ui_port = free_port(), free_port()
     environ = temporal_env(
         f"127.0.0.1:{port}",
-        MAKEGOOD_UI_PORT=str(ui_port),
-        MAKEGOOD_API_PORT=str(free_port()),
-        MAKEGOOD_DATA_DIR=str(tmp_path),
-        MAKEGOOD_LOG_FORMAT="json",
+        **cli_environ(tmp_path, free_port(), MAKEGOOD_UI_PORT=str(ui_port)),
     )
+    del environ["MAKEGOOD_API_TOKENS"]  # the dev tokens `make run` ships with, as in the README
     client_box: list[Client] = []
 
     async def embedded() -> Deployment:
@@ -258,6 +163,7 @@ async def test_embedded_mode_stops_cleanly_and_keeps_its_cases(tmp_path: Path) -
                     break
                 except RuntimeError:
                     await asyncio.sleep(0.2)
+        await wait_for_api(dep.api_url, dep.worker)
         client_box.append(dep.client)
         return dep
 
@@ -325,14 +231,21 @@ async def test_s6_telephony_status_reported_through_the_cli(deployment: Deployme
     text = await d.ok("status", case)
     assert f"makegood call-status {case} {call_id} completed|dropped|no_answer" in text
 
-    await d.ok("call-status", case, call_id, "completed", "--event-id", "tel-1")
+    # As the provider: signed with its secret, no person's token. A wrong secret changes nothing.
+    forged = {**d.env, "MAKEGOOD_WEBHOOK_SECRET": "whsec_" + "Zm9yZ2VkLXNlY3JldC0wMTIzNDU2Nzg5"}
+    refused = await run_cli(forged, "call-status", case, call_id, "completed")
+    assert refused.code == 2, refused.err
+    assert f"the API at {d.api_url} did not accept the signature" in refused.err
+    await d.ok("call-status", case, call_id, "completed", "--event-id", "tel-1", token=None)
     status = await d.until(case, lambda s: s.stage == "follow_up", "follow-up")
-    again = await d.ok("call-status", case, call_id, "completed", "--event-id", "tel-1")
-    assert "already finished; report ignored" in again
+    replayed = await d.cli("call-status", case, call_id, "completed", "--event-id", "tel-1")
+    assert replayed.code == 1 and "delivery tel-1 was already received" in replayed.err
+    late = await d.ok("call-status", case, call_id, "dropped", "--event-id", "tel-2")
+    assert "already finished; report ignored" in late
     assert status.callback is not None and status.callback.state == "completed"
     assert status.callback.ignored_callbacks == []
     unknown = await d.cli("call-status", "case-nope", call_id, "dropped")
-    assert unknown.code == 1 and "case case-nope has no call-back" in unknown.err
+    assert unknown.code == 1 and unknown.err == "makegood: no case 'case-nope'\n"
     calls = await d.rows("SELECT key, phone FROM calls")
     assert calls == [{"key": f"{case}:callback:call:1", "phone": "+15550100060"}]
 
@@ -353,6 +266,7 @@ async def test_operators_find_stuck_cases_by_stage_and_breach_and_act_on_them(
         )
     )
     d.env["MAKEGOOD_PLAYBOOKS"] = str(strict)
+    await d.restart_api()  # the API opens cases with the playbooks it started with
     await d.ok("open", str(TICKETS / "s1-missing-car.json"))
     await d.ok("open", str(TICKETS / "s5-wrong-drink.json"))
     await d.until("case-T-1001", lambda s: any(c.breached_at for c in s.slas), "breach")
@@ -376,10 +290,19 @@ async def test_operators_find_stuck_cases_by_stage_and_breach_and_act_on_them(
     bad = await d.cli("list", "--stage", "limbo")
     assert bad.code == 2 and "invalid choice: 'limbo'" in bad.err
 
-    await d.ok("assign", "case-T-1001", "agent:sam", "--as", "manager:mia")
-    await d.ok("cancel", "case-T-1001", "member found another car", "--as", "agent:sam")
+    assert "case-T-1001" in await d.ok("list", "--open", token=AUDITOR)
+
+    to_auditor = await d.cli("assign", "case-T-1001", "auditor:ann", token=MANAGER)
+    assert to_auditor.code == 2 and to_auditor.err == (
+        "makegood: refused, nothing was started or sent:\n"
+        "  to: a case is owned by an agent or a manager, not an auditor\n"
+    )
+    await d.ok("assign", "case-T-1001", "agent:sam", token=MANAGER)
+    await d.ok("cancel", "case-T-1001", "member found another car")
     status = await d.until("case-T-1001", lambda s: s.stage == "closed", "cancelled")
     assert status.resolution == "cancelled" and status.owner == "agent:sam"
+    acted = [(e.kind, e.by) for e in status.events if e.by]
+    assert acted == [("assigned", "manager:dev-manager"), ("cancelled", "agent:dev-agent")]
     assert await listed("--stage", "closed", want=2) == ["case-T-1001", "case-T-3001"]
     released = await d.rows("SELECT status FROM bookings WHERE id = 'R-1001'")
     assert released == [{"status": "released"}]

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from makegood.adapters.local.store import LocalStore
+from tests.deployment import Deployment, deployed
 from tests.harness import TICKETS
 from tests.providers import Providers, serving
-from tests.test_end_to_end import Deployment, deployed
 
 SECRET = "reconcile-provider-secret"
 CASE = "case-T-3001"

@@ -28,6 +28,9 @@ class Opened(BaseModel):
     case_id: str
     created: bool
     run_id: str | None
+    playbook_version: str | None = Field(
+        default=None, description="the playbook set the new case runs by; null for a duplicate"
+    )
 
 
 class AnswerBody(BaseModel):

@@ -92,7 +92,12 @@ async def open_ticket_case(
         case_id=opened.case_id,
         source=ticket.source,
     )
-    return Opened(case_id=opened.case_id, created=opened.created, run_id=opened.run_id)
+    return Opened(
+        case_id=opened.case_id,
+        created=opened.created,
+        run_id=opened.run_id,
+        playbook_version=playbooks.version if opened.created else None,
+    )
 
 
 @router.post(

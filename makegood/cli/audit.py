@@ -1,7 +1,8 @@
 """The auditors' commands: replay, timeline, export and reconcile.
 
-They read histories from the server (by case id or visibility query) or, with `--dir`, from a
-folder `makegood export` wrote; replay, timeline and reconcile then need no server at all.
+They read histories straight from Temporal (by case id or visibility query), with the
+namespace's credentials (TEMPORAL_* settings), or, with `--dir`, from a folder `makegood
+export` wrote; replay, timeline and reconcile then need no server at all. They change nothing.
 """
 
 from __future__ import annotations
@@ -11,26 +12,19 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from temporalio.client import Client, WorkflowHistory
-from temporalio.converter import DataConverter
-
-from makegood.adapters.base import ProviderError
-from makegood.adapters.wiring import configured_payments
-from makegood.audit.archive import read_folder
-from makegood.audit.reconcile import movements, reconcile
-from makegood.audit.replay import replay_all, terminal_progress
-from makegood.audit.server import case_histories, export_closed, visibility_query
-from makegood.audit.server import histories as server_histories
-from makegood.audit.timeline import as_html, as_json, as_markdown, as_text, timeline
-from makegood.cases import CaseNotFound, Refused
-from makegood.cli.base import Subcommands, Unreachable
+from makegood.cli.base import NotFound, Refused, Subcommands, Unreachable
 from makegood.domain import ids
-from makegood.domain.provider import LedgerEntry
-from makegood.privacy.codec import data_converter, decode_history
-from makegood.privacy.keys import load_keys
-from makegood.registry import build_replayer
-from makegood.settings import Settings
+
+if TYPE_CHECKING:
+    from temporalio.client import Client, WorkflowHistory
+    from temporalio.converter import DataConverter
+
+    from makegood.settings import Settings
+
+# The audit and SDK modules are imported by the commands that use them, so that the people's
+# commands (which go through the API) start without loading the Temporal SDK.
 
 OFFLINE = {"replay", "timeline", "reconcile"}  # with --dir they need no server
 
@@ -39,6 +33,9 @@ def _converter(client: Client | None, settings: Settings) -> DataConverter:
     """The client's converter; reading an export without a server, one from the keys here."""
     if client is not None:
         return client.data_converter
+    from makegood.privacy.codec import data_converter
+    from makegood.privacy.keys import load_keys
+
     return data_converter(load_keys(settings, loopback=None))
 
 
@@ -46,6 +43,8 @@ async def _decoded(
     histories: AsyncIterator[WorkflowHistory], converter: DataConverter
 ) -> AsyncIterator[WorkflowHistory]:
     """Histories with their payloads decrypted: what timeline and reconcile read."""
+    from makegood.privacy.codec import decode_history
+
     async for history in histories:
         yield await decode_history(history, converter)
 
@@ -53,17 +52,23 @@ async def _decoded(
 async def _histories(
     client: Client | None, args: argparse.Namespace
 ) -> AsyncIterator[WorkflowHistory]:
+    from makegood.audit.archive import read_folder
+    from makegood.audit.server import histories, visibility_query
+
     if args.dir:
         async for history in read_folder(Path(args.dir)):
             if not args.cases or ids.case_of(history.workflow_id) in args.cases:
                 yield history
     else:
         assert client is not None, "main connects unless --dir is given"
-        async for history in server_histories(client, visibility_query(args.cases, args.query)):
+        async for history in histories(client, visibility_query(args.cases, args.query)):
             yield history
 
 
 async def cmd_replay(client: Client | None, settings: Settings, args: argparse.Namespace) -> None:
+    from makegood.audit.replay import replay_all, terminal_progress
+    from makegood.registry import build_replayer
+
     started = time.perf_counter()
     results = await replay_all(
         _histories(client, args),
@@ -94,6 +99,11 @@ async def cmd_replay(client: Client | None, settings: Settings, args: argparse.N
 
 
 async def cmd_timeline(client: Client | None, settings: Settings, args: argparse.Namespace) -> None:
+    from makegood.audit.archive import read_folder
+    from makegood.audit.server import case_histories
+    from makegood.audit.timeline import as_html, as_json, as_markdown, as_text, timeline
+    from makegood.privacy.codec import decode_history
+
     if args.dir:
         found = [
             h async for h in read_folder(Path(args.dir)) if ids.case_of(h.workflow_id) == args.case
@@ -102,7 +112,7 @@ async def cmd_timeline(client: Client | None, settings: Settings, args: argparse
         assert client is not None, "main connects unless --dir is given"
         found = await case_histories(client, args.case)
     if not found:
-        raise CaseNotFound(args.case)
+        raise NotFound(f"no case {args.case!r}")
     converter = _converter(client, settings)
     lines = timeline([await decode_history(h, converter) for h in found])
     if args.format == "md":
@@ -113,7 +123,10 @@ async def cmd_timeline(client: Client | None, settings: Settings, args: argparse
         print(as_json(lines) if args.format == "json" else as_text(lines))
 
 
-async def cmd_export(client: Client, settings: Settings, args: argparse.Namespace) -> None:
+async def cmd_export(client: Client | None, settings: Settings, args: argparse.Namespace) -> None:
+    from makegood.audit.server import export_closed
+
+    assert client is not None, "export reads the server"
     folder = Path(args.dir)
     manifest = await export_closed(client, folder, args.query, progress=sys.stderr.isatty())
     print(
@@ -125,6 +138,11 @@ async def cmd_export(client: Client, settings: Settings, args: argparse.Namespac
 async def cmd_reconcile(
     client: Client | None, settings: Settings, args: argparse.Namespace
 ) -> None:
+    from makegood.adapters.base import ProviderError
+    from makegood.adapters.wiring import configured_payments
+    from makegood.audit.reconcile import movements, reconcile
+    from makegood.domain.provider import LedgerEntry
+
     converter = _converter(client, settings)
     histories = [h async for h in _decoded(_histories(client, args), converter)]
     moves = movements(histories)
@@ -164,7 +182,7 @@ def _sources(p: argparse.ArgumentParser) -> None:
 
 
 def add_commands(sub: Subcommands) -> None:
-    p = sub.add(
+    p = sub.add_temporal(
         "replay",
         cmd_replay,
         "prove the current code reproduces every decision in the "
@@ -179,12 +197,12 @@ def add_commands(sub: Subcommands) -> None:
         "guard against forbidden calls in workflow code",
     )
 
-    p = sub.add("timeline", cmd_timeline, "one case's history as a chronological account")
+    p = sub.add_temporal("timeline", cmd_timeline, "one case's history as a chronological account")
     p.add_argument("case")
     p.add_argument("--format", choices=["text", "json", "md", "html"], default="text")
     p.add_argument("--dir", help="read from an export folder instead of the server")
 
-    p = sub.add(
+    p = sub.add_temporal(
         "export",
         cmd_export,
         "write closed cases' histories (temporal CLI JSON format) "
@@ -193,7 +211,7 @@ def add_commands(sub: Subcommands) -> None:
     p.add_argument("dir")
     p.add_argument("--query", help="narrow with a visibility query")
 
-    p = sub.add(
+    p = sub.add_temporal(
         "reconcile",
         cmd_reconcile,
         "compare the payments in histories with the payment "

@@ -1,25 +1,31 @@
 """The long-running processes as commands: `makegood dev`, `worker` and `api`.
 
 They connect to Temporal (or start the embedded dev server) themselves, so `main` runs them
-before any connection of its own.
+before any connection of its own; they hold the namespace's credentials.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from makegood.cli.base import Subcommands
-from makegood.serve import serve
+from makegood.cli.base import SettingsRefused, Subcommands
 
 
 async def run_process(args: argparse.Namespace) -> None:
-    await serve(
-        embedded=args.command == "dev",
-        worker=args.command != "api",
-        api=args.command == "api"
-        or getattr(args, "api", False)
-        or (args.command == "dev" and not args.no_api),
-    )
+    from makegood.connection import ConnectionConfigError
+    from makegood.privacy.keys import KeyConfigError
+    from makegood.serve import serve
+
+    try:
+        await serve(
+            embedded=args.command == "dev",
+            worker=args.command != "api",
+            api=args.command == "api"
+            or getattr(args, "api", False)
+            or (args.command == "dev" and not args.no_api),
+        )
+    except (ConnectionConfigError, KeyConfigError) as err:
+        raise SettingsRefused(str(err)) from None
 
 
 def add_commands(sub: Subcommands) -> None:

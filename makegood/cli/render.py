@@ -54,7 +54,7 @@ def render_status(status: CaseStatus, *, events: int = 12) -> str:
             f"WAITING FOR A MANAGER: {a.id}" + (f" ({a.amount})" if a.amount else ""),
             f"  {a.reason}",
             f"  until {_when(a.deadline)}" + (f", escalated {a.level}x" if a.level else ""),
-            f"  makegood approve {s.case_id} {a.id} --as manager:ID [--reject]",
+            f"  makegood approve {s.case_id} {a.id} [--reject]     (with a manager's token)",
         ]
     if s.follow_up_at:
         lines += ["", f"NEXT: we ask the customer how things are on {_when(s.follow_up_at)}"]
