@@ -1,4 +1,4 @@
-"""Client-side case operations shared by the CLI and (later) the HTTP API."""
+"""Case operations on Temporal, for the API (the CLI reaches them through the API)."""
 
 from __future__ import annotations
 

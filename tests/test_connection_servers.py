@@ -5,7 +5,8 @@
 - Mutual TLS through a TLS terminator in front of the dev server (which has no TLS options):
   a worker with the client certificate runs a case, an auditor's command reads it with the
   same settings, and a client without a certificate is turned away.
-- Bad settings stop the CLI's Temporal commands (exit 2) and the worker and API processes before they connect.
+- Bad settings stop the CLI's Temporal commands (exit 2) and the worker and API processes
+  before they connect.
 """
 
 from __future__ import annotations

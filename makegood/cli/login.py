@@ -18,9 +18,13 @@ from makegood.cli.config import TOKEN_VAR, URL_VAR, ApiAccess, url_problems, wri
 
 
 def _ask(url: str) -> str:
-    if sys.stdin.isatty():
-        return getpass.getpass(f"API token for {url} (not shown): ").strip()
-    return sys.stdin.readline().strip()
+    try:
+        if sys.stdin.isatty():
+            return getpass.getpass(f"API token for {url} (not shown): ").strip()
+        return sys.stdin.readline().strip()
+    except (EOFError, KeyboardInterrupt):
+        print(file=sys.stderr)
+        return ""
 
 
 async def cmd_login(api: Api, args: argparse.Namespace) -> None:
@@ -30,7 +34,9 @@ async def cmd_login(api: Api, args: argparse.Namespace) -> None:
         raise NoCredentials(f"--url {url}: {'; '.join(problems)}")
     token = _ask(url)
     if not token or any(c.isspace() for c in token):
-        raise NoCredentials("a token is one word without spaces; nothing was saved")
+        raise NoCredentials(
+            "no token given (a token is one word without spaces); nothing was saved"
+        )
     path = api.access.config_file
     trying = ApiAccess(url, "--url", token, "the token given", path)
     async with Api(trying) as candidate:

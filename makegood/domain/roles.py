@@ -30,8 +30,8 @@ DECODE: Final = "decode"  # decrypt payloads through the codec endpoint (the Tem
 ENCODE: Final = "encode"  # encrypt payloads through it (input typed into the Temporal UI)
 
 # Roles an API token may carry. Customers hold none: what they say reaches their case through
-# an agent or a manager (or the CLI, as the case's customer). `system` is the case itself,
-# e.g. a cancellation requested in Temporal.
+# an agent or a manager (with the API, or the CLI, which is a client of the API). `system` is
+# the case itself, e.g. a cancellation requested in Temporal.
 TOKEN_ROLES: Final[tuple[Role, ...]] = ("agent", "manager", "auditor")
 
 
