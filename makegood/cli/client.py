@@ -78,11 +78,18 @@ class Api:
 
         raw = json.dumps(body)
         now = datetime.now(UTC)
+        try:
+            signature = Webhook(secret).sign(delivery_id, now, raw)
+        except Exception as err:  # empty, or not base64 after `whsec_`
+            raise NoCredentials(
+                f"MAKEGOOD_WEBHOOK_SECRET is not a Standard Webhooks secret (whsec_ and base64): "
+                f"{err}; nothing was sent"
+            ) from None
         headers = {
             "content-type": "application/json",
             "webhook-id": delivery_id,
             "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": Webhook(secret).sign(delivery_id, now, raw),
+            "webhook-signature": signature,
         }
         response = await self._send("POST", path, content=raw, headers=headers)
         if response.status_code == 401:

@@ -70,17 +70,18 @@ def load_access(
     path = config_file(env)
     problems: list[str] = []
     saved = read_config(path, problems)
-    url, url_from = DEFAULT_URL, "the default"
+    url, url_from, where = DEFAULT_URL, "the default", DEFAULT_URL
     if env.get(URL_VAR):
         url, url_from = env[URL_VAR], URL_VAR
+        where = f"{URL_VAR}={url}"
     elif saved.get("url"):
-        url, url_from = saved["url"], f"url in {path}"
+        url, url_from = saved["url"], str(path)
+        where = f"{path}: url {url}"
     token, token_from = None, None
     if env.get(TOKEN_VAR):
         token, token_from = env[TOKEN_VAR].strip(), TOKEN_VAR
     elif saved.get("token"):
-        token, token_from = saved["token"].strip(), f"token in {path}"
-    where = {URL_VAR: f"{URL_VAR}={url}", "the default": url}.get(url_from, f"{path}: url {url}")
+        token, token_from = saved["token"].strip(), str(path)
     problems += [f"{where}: {p}" for p in url_problems(url)]
     if token is not None and (not token or any(c.isspace() for c in token)):
         problems.append(f"{token_from}: a token is one word without spaces")
