@@ -99,7 +99,8 @@ async def test_only_a_managers_token_decides_an_approval_whatever_the_request_cl
     status = await d.until(CASE, lambda s: s.question is not None, "the next question")
     (approval,) = [e for e in status.events if e.kind == "approval"]
     assert approval.by == "manager:dev-manager"
-    assert approval.detail == "rebook-2 approved: one class up"
+    # The other of the four eyes is the token's holder too: the agent who opened the case.
+    assert approval.detail == "rebook-2 approved (case opened by agent:dev-agent): one class up"
     assert "impostor" not in status.model_dump_json()
     answers = {e.by for e in status.events if e.kind == "answer"}
     assert answers == {"agent:dev-agent"}
