@@ -254,7 +254,7 @@ async def test_the_cli_refuses_to_start_without_keys_for_a_remote_server(tmp_pat
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "starter.py"),
-        "list",
+        "replay",  # an auditor's command: people's commands go through the API, with no keys
         env=env,
         cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE,
