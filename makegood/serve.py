@@ -17,7 +17,7 @@ import structlog
 import uvicorn
 from temporalio.client import Client
 
-from makegood import logsetup
+from makegood import logsetup, secure
 from makegood.adapters.wiring import configured_adapters
 from makegood.api.app import create_app
 from makegood.connection import TemporalConnection, connect, connection_keys, load_connection
@@ -102,6 +102,10 @@ async def serve(*, embedded: bool = False, worker: bool = True, api: bool = Fals
     settings = Settings()
     connection = load_connection(settings)  # bad settings stop here, before anything starts
     keys = connection_keys(settings, connection)  # and so do missing or malformed keys
+    # So do public dev credentials beyond loopback or with real providers (makegood.secure).
+    secure.check(
+        settings, secure.listeners(settings, connection, api=api, embedded=embedded), api=api
+    )
     logsetup.configure(settings.log_format, settings.log_level)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

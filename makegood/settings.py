@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from makegood import credentials as dev
 from makegood.domain.errors import field_errors
 from makegood.domain.playbook import PlaybookSet
 
@@ -22,16 +23,6 @@ from makegood.domain.playbook import PlaybookSet
 def bundled(name: str) -> str:
     """A data file shipped inside the package (playbooks, the example seed), installed or not."""
     return resources.files("makegood").joinpath(name).read_text(encoding="utf-8")
-
-
-# Local-only credentials so `make run` works out of the box; every deployment sets its own.
-DEV_TOKENS = {
-    "dev-agent-token": "agent:dev-agent",
-    "dev-manager-token": "manager:dev-manager",
-    "dev-auditor-token": "auditor:dev-auditor",
-}
-DEV_WEBHOOK_SECRET = "whsec_bWFrZWdvb2QtbG9jYWwtZGV2LXNlY3JldC0wMDAwMDA="
-DEV_ZENDESK_SECRET = "makegood-local-zendesk-secret"
 
 
 class Settings(BaseSettings):
@@ -78,22 +69,41 @@ class Settings(BaseSettings):
     payments_url: str = "http://localhost:9103"
     product_url: str = "http://localhost:9104"
     telephony_url: str = "http://localhost:9105"
-    provider_secret: SecretStr = SecretStr("makegood-local-provider-secret")
+    # The defaults of the secrets (and of api_tokens) are the public dev credentials, which
+    # makegood.secure accepts only on loopback with local providers.
+    provider_secret: SecretStr = Field(
+        default=SecretStr(dev.DEV_PROVIDER_SECRET),
+        description="signs requests to the HTTP providers",
+    )
     provider_timeout_s: float = 10.0
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
     ui_port: int = 8233
     api_host: str = "127.0.0.1"
     api_port: int = 8080
-    api_tokens: dict[str, str] = Field(
-        default_factory=lambda: dict(DEV_TOKENS),
-        description="bearer token -> role:id (agent, manager or auditor); JSON in the env var",
+    # Values are checked by makegood.credentials.TokenTable, not here: a validation error would
+    # quote a key that is a token in clear text.
+    api_tokens: dict[str, object] = Field(
+        default_factory=lambda: dict[str, object](dev.DEV_TOKEN_TABLE),
+        description="sha256:<hex of a bearer token> -> role:id (agent, manager or auditor); "
+        "JSON in the env var; `makegood token new ROLE:ID` makes an entry",
     )
-    webhook_secret: str = Field(
-        default=DEV_WEBHOOK_SECRET, description="Standard Webhooks secret (whsec_...) of providers"
+    telephony_webhook_secret: SecretStr = Field(
+        default=SecretStr(dev.DEV_TELEPHONY_WEBHOOK_SECRET),
+        description="Standard Webhooks secret (whsec_...) of the telephony provider's callbacks",
     )
-    zendesk_secret: str = Field(
-        default=DEV_ZENDESK_SECRET, description="the signing secret of the Zendesk webhook"
+    payments_webhook_secret: SecretStr = Field(
+        default=SecretStr(dev.DEV_PAYMENTS_WEBHOOK_SECRET),
+        description="Standard Webhooks secret (whsec_...) of the payment provider's callbacks",
+    )
+    zendesk_secret: SecretStr = Field(
+        default=SecretStr(dev.DEV_ZENDESK_SECRET),
+        description="the signing secret of the Zendesk webhook",
+    )
+    # One secret for every provider's callbacks let each forge the others' events; read only
+    # so that start-up can refuse it with the names that replace it.
+    renamed_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias="MAKEGOOD_WEBHOOK_SECRET", exclude=True
     )
     webhook_tolerance_s: int = 300
     max_body_bytes: int = 64 * 1024

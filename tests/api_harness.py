@@ -26,17 +26,21 @@ from temporalio.testing import WorkflowEnvironment
 from makegood.adapters.local.store import LocalStore
 from makegood.api.app import ROUTERS, create_app
 from makegood.api.auth import Allowed, zendesk_signature
+from makegood.credentials import token_hash
 from makegood.registry import build_worker
 from makegood.serve import ApiServer
 from makegood.settings import Settings
 from tests.harness import CONVERTER, binary, local_adapters
 
-TOKENS = {
+TOKENS = {  # what the callers send
     "agent-token": "agent:sam",
     "manager-token": "manager:mia",
     "auditor-token": "auditor:ann",
 }
-WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"test-provider-secret-0123456789").decode()
+TOKEN_TABLE = {token_hash(token): who for token, who in TOKENS.items()}  # what is configured
+TELEPHONY_SECRET = "whsec_" + base64.b64encode(b"test-telephony-secret-012345678").decode()
+PAYMENTS_SECRET = "whsec_" + base64.b64encode(b"test-payments-secret-0123456789").decode()
+SECRETS = {"/callbacks/telephony": TELEPHONY_SECRET, "/callbacks/payments": PAYMENTS_SECRET}
 ZENDESK_SECRET = "test-zendesk-secret"
 
 
@@ -107,10 +111,12 @@ class Api:
         *,
         msg_id: str | None = None,
         at: datetime | None = None,
-        secret: str = WEBHOOK_SECRET,
+        secret: str | None = None,
     ) -> httpx.Response:
-        """A provider's delivery, signed the Standard Webhooks way."""
+        """A provider's delivery, signed the Standard Webhooks way (by default with the secret
+        of the provider whose path it is)."""
         raw = json.dumps(body)
+        secret = secret or SECRETS[path]
         msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
         at = at or datetime.now(UTC)
         signature = Webhook(secret).sign(msg_id, at, raw)
@@ -166,8 +172,9 @@ async def running_api(tmp_path: Path, store: LocalStore, task_queue: str) -> Asy
             task_queue=task_queue,
             data_dir=tmp_path,
             api_port=port,
-            api_tokens=TOKENS,
-            webhook_secret=WEBHOOK_SECRET,
+            api_tokens=TOKEN_TABLE,
+            telephony_webhook_secret=TELEPHONY_SECRET,
+            payments_webhook_secret=PAYMENTS_SECRET,
             zendesk_secret=ZENDESK_SECRET,
             max_body_bytes=16 * 1024,
         )

@@ -20,7 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 from makegood.adapters.local.store import LocalStore
 from makegood.cases import case_status
 from makegood.domain.case import CaseStatus
-from tests.api_harness import WEBHOOK_SECRET, free_port
+from makegood.credentials import token_hash
+from tests.api_harness import PAYMENTS_SECRET, TELEPHONY_SECRET, free_port
 from tests.harness import CONVERTER, ROOT, binary, temporal_env
 
 # The tokens the README's walk-through uses: those `make run` ships with for loopback use.
@@ -170,14 +171,15 @@ async def stop(
 
 def cli_environ(data: Path, api_port: int, **variables: str) -> dict[str, str]:
     """What the processes and the CLI share besides Temporal's address: the data folder, the
-    API's port and tokens, the provider secret, and a config folder of the test's own (never
+    API's port and tokens (as hashes), the providers' webhook secrets, and a config folder of the test's own (never
     the developer's ~/.config/makegood)."""
     return {
         "MAKEGOOD_DATA_DIR": str(data),
         "MAKEGOOD_API_PORT": str(api_port),
         "MAKEGOOD_API_URL": f"http://127.0.0.1:{api_port}",
-        "MAKEGOOD_API_TOKENS": json.dumps(DEV_TOKENS),
-        "MAKEGOOD_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "MAKEGOOD_API_TOKENS": json.dumps({token_hash(t): who for t, who in DEV_TOKENS.items()}),
+        "MAKEGOOD_TELEPHONY_WEBHOOK_SECRET": TELEPHONY_SECRET,
+        "MAKEGOOD_PAYMENTS_WEBHOOK_SECRET": PAYMENTS_SECRET,
         "XDG_CONFIG_HOME": str(data / "config-home"),
         "MAKEGOOD_LOG_FORMAT": "json",
         **variables,

@@ -16,7 +16,14 @@ from makegood.api.app import create_app
 from makegood.domain import contract, roles
 from makegood.domain.case import SlaLevel, Stage
 from makegood.settings import Settings
-from tests.api_harness import TOKENS, Api, guarded_routes, running_api
+from tests.api_harness import (
+    PAYMENTS_SECRET,
+    TELEPHONY_SECRET,
+    TOKEN_TABLE,
+    Api,
+    guarded_routes,
+    running_api,
+)
 from tests.harness import TICKETS
 
 
@@ -39,7 +46,7 @@ async def nothing_started(api: Api, case_id: str) -> bool:
 
 
 def test_list_filters_offer_exactly_the_domain_stages_and_sla_levels() -> None:
-    doc = create_app(Settings(api_tokens=TOKENS)).openapi()
+    doc = create_app(Settings(api_tokens=TOKEN_TABLE)).openapi()
     schemas = doc["components"]["schemas"]
     params = {p["name"]: p["schema"] for p in doc["paths"]["/cases"]["get"]["parameters"]}
 
@@ -247,6 +254,9 @@ async def test_telephony_callbacks_are_signed_deduplicated_and_routed(api: Api) 
 
     forged = await api.signed("/callbacks/telephony", event, secret="whsec_" + "QUJD" * 8)
     assert forged.status_code == 401
+    # Each provider has its own secret: the payment provider cannot end a call.
+    as_payments = await api.signed("/callbacks/telephony", event, secret=PAYMENTS_SECRET)
+    assert as_payments.status_code == 401, as_payments.text
     stale = await api.signed(
         "/callbacks/telephony", event, at=datetime.now(UTC) - timedelta(minutes=10)
     )
@@ -281,6 +291,11 @@ async def test_a_payment_that_fails_to_settle_escalates_once(api: Api) -> None:
         "idempotency_key": "case-T-2001:coupon",
         "reason": "issuer declined the credit",
     }
+    # A telephony provider cannot forge payment events: its secret is not the payment one's.
+    forged = await api.signed(
+        "/callbacks/payments", failed, msg_id="tel_1", secret=TELEPHONY_SECRET
+    )
+    assert forged.status_code == 401 and "signature rejected" in forged.json()["detail"]
     first = await api.signed("/callbacks/payments", failed, msg_id="pay_evt_1")
     assert first.status_code == 202, first.text
     assert (await api.signed("/callbacks/payments", failed, msg_id="pay_evt_1")).status_code == 409
@@ -336,7 +351,7 @@ def test_the_matrix_covers_every_guarded_route() -> None:
     assert sorted(a for a, *_ in GUARDED) == sorted(set(roles.RULES) - {roles.OWN})
     assert sorted((m, p) for _, m, p, *_ in GUARDED) == sorted(
         (method, path.replace("{case_id}", "case-nope"))
-        for method, path, _ in guarded_routes(create_app(Settings(api_tokens=TOKENS)))
+        for method, path, _ in guarded_routes(create_app(Settings(api_tokens=TOKEN_TABLE)))
     )
 
 

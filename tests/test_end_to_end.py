@@ -21,7 +21,7 @@ import pytest
 from temporalio.client import Client, WorkflowHistory
 
 from makegood.adapters.local.store import LocalStore
-from tests.api_harness import free_port
+from tests.api_harness import PAYMENTS_SECRET, free_port
 from tests.deployment import (
     AUDITOR,
     MANAGER,
@@ -232,7 +232,7 @@ async def test_s6_telephony_status_reported_through_the_cli(deployment: Deployme
     assert f"makegood call-status {case} {call_id} completed|dropped|no_answer" in text
 
     # As the provider: signed with its secret, no person's token. A wrong secret changes nothing.
-    forged = {**d.env, "MAKEGOOD_WEBHOOK_SECRET": "whsec_" + "Zm9yZ2VkLXNlY3JldC0wMTIzNDU2Nzg5"}
+    forged = {**d.env, "MAKEGOOD_TELEPHONY_WEBHOOK_SECRET": PAYMENTS_SECRET}  # not telephony's
     refused = await run_cli(forged, "call-status", case, call_id, "completed")
     assert refused.code == 2, refused.err
     assert f"the API at {d.api_url} did not accept the signature" in refused.err

@@ -7,6 +7,7 @@ requests, authenticated as a manager so that they reach the cases and Temporal.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -20,11 +21,12 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from makegood.api.app import create_app
+from makegood.credentials import token_hash
 from makegood.settings import Settings
-from tests.api_harness import TOKENS, free_port
+from tests.api_harness import TOKEN_TABLE, free_port
 from tests.harness import ROOT, temporal_env
 
-schema = schemathesis.openapi.from_dict(create_app(Settings(api_tokens=TOKENS)).openapi())
+schema = schemathesis.openapi.from_dict(create_app(Settings(api_tokens=TOKEN_TABLE)).openapi())
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         MAKEGOOD_API_PORT=str(api_port),
         MAKEGOOD_DATA_DIR=str(data),
         MAKEGOOD_LOG_LEVEL="WARNING",
-        MAKEGOOD_API_TOKENS='{"manager-token": "manager:fuzz"}',
+        MAKEGOOD_API_TOKENS=json.dumps({token_hash("manager-token"): "manager:fuzz"}),
     )
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "worker.py"), "--embedded"],

@@ -10,6 +10,7 @@ from fastapi.security import HTTPBearer
 
 from makegood.api.app import create_app
 from makegood.api.auth import Tokens
+from makegood.credentials import token_hash
 from makegood.domain import contract, roles
 from makegood.domain.actions import (
     Actor,
@@ -23,7 +24,7 @@ from makegood.domain.actions import (
 )
 from makegood.domain.money import Money
 from makegood.settings import Settings
-from tests.api_harness import TOKENS, api_routes, guarded_routes
+from tests.api_harness import TOKEN_TABLE, api_routes, guarded_routes
 from tests.harness import ROOT
 
 UPDATES = list(contract.UPDATE_FOR.values())
@@ -142,11 +143,11 @@ def test_api_tokens_carry_only_staff_roles() -> None:
     assert all(any(roles.may(r, a) for a in roles.RULES) for r in roles.TOKEN_ROLES)
     for who in ("customer:M-42", "system:temporal"):
         with pytest.raises(ValueError, match=f"may carry agent, manager, auditor, not {who}$"):
-            Tokens({"t": who})
+            Tokens({token_hash("t"): who})
 
 
 def test_every_route_that_takes_a_token_is_guarded_by_the_table_alone() -> None:
-    app = create_app(Settings(api_tokens=TOKENS))
+    app = create_app(Settings(api_tokens=TOKEN_TABLE))
     listed = {(m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops}
     seen = {(m, r.path) for r in api_routes(app) for m in r.methods or ()}
     assert seen == listed, "api_routes must see every operation"
@@ -170,7 +171,7 @@ def _all(dependant: Any) -> list[Any]:
 def readme_table() -> str:
     """The README's "Who may do what" table, as the role table and the app's routes say."""
     routes: dict[str, list[str]] = {}
-    for method, path, action in guarded_routes(create_app(Settings(api_tokens=TOKENS))):
+    for method, path, action in guarded_routes(create_app(Settings(api_tokens=TOKEN_TABLE))):
         routes.setdefault(action, []).append(f"`{method} {path}`")
     routes[roles.OWN] = ["`to` of `POST /cases/{case_id}/assign`"]
     rows = [

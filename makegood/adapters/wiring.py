@@ -25,6 +25,7 @@ from makegood.adapters.real.http import (
 )
 from makegood.adapters.real.smtp import SmtpConfig, SmtpNotifier
 from makegood.adapters.routing import ChannelRouter
+from makegood.secure import check_provider_secret
 from makegood.settings import Settings
 
 
@@ -43,6 +44,7 @@ class Adapters:
 
 
 def _http_provider(settings: Settings, url: str) -> HttpProvider:
+    check_provider_secret(settings)  # never sign real requests with the public dev secret
     return HttpProvider(
         url,
         settings.provider_secret.get_secret_value(),

@@ -7,15 +7,18 @@ import hashlib
 import hmac
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from makegood.credentials import TokenTable
 from makegood.domain import roles
 from makegood.domain.actions import Actor
 
@@ -30,19 +33,16 @@ class Caller:
 
 
 class Tokens:
-    def __init__(self, tokens: dict[str, str]) -> None:
-        self.by_token = {token: Actor.parse(who) for token, who in tokens.items()}
-        bad = [str(a) for a in self.by_token.values() if a.role not in roles.TOKEN_ROLES]
-        if bad:
-            raise ValueError(
-                f"API tokens may carry {', '.join(roles.TOKEN_ROLES)}, not {', '.join(bad)}"
-            )
+    """MAKEGOOD_API_TOKENS: SHA-256 hashes of the tokens, never the tokens themselves."""
+
+    def __init__(self, table: Mapping[str, object]) -> None:
+        self.table = TokenTable.parse(table)
+        if self.table.problems:  # the processes refuse these at start-up (makegood.secure)
+            raise ValueError("; ".join(self.table.problems))
 
     def caller(self, token: str) -> Caller | None:
-        for known, actor in self.by_token.items():
-            if hmac.compare_digest(known.encode(), token.encode()):
-                return Caller(actor)
-        return None
+        actor = self.table.actor(token)
+        return Caller(actor) if actor else None
 
 
 _bearer = HTTPBearer(auto_error=False, description="a token issued to an agent, manager or auditor")
@@ -103,14 +103,14 @@ class ReplayGuard:
 
 
 def verify_standard_webhook(
-    secret: str, guard: ReplayGuard, body: bytes, headers: dict[str, str]
+    secret: SecretStr, guard: ReplayGuard, body: bytes, headers: dict[str, str]
 ) -> str:
     """Standard Webhooks: HMAC-SHA256 over id.timestamp.body, 5 minutes' tolerance.
 
     Returns the delivery id; raises 401 for a bad signature, 409 for a replay.
     """
     try:
-        Webhook(secret).verify(body, headers, json_parse=False)
+        Webhook(secret.get_secret_value()).verify(body, headers, json_parse=False)
     except (WebhookVerificationError, ValueError) as err:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, f"webhook signature rejected: {err}"
@@ -127,7 +127,7 @@ def zendesk_signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def verify_zendesk(
-    secret: str, guard: ReplayGuard, tolerance_s: int, body: bytes, headers: dict[str, str]
+    secret: SecretStr, guard: ReplayGuard, tolerance_s: int, body: bytes, headers: dict[str, str]
 ) -> None:
     """Zendesk's own scheme: base64 HMAC-SHA256 over timestamp + body, in two headers."""
     signature = headers.get("x-zendesk-webhook-signature")
@@ -145,7 +145,7 @@ def verify_zendesk(
             status.HTTP_401_UNAUTHORIZED,
             "signature timestamp outside the tolerance: stale or replayed",
         )
-    expected = zendesk_signature(secret, stamp, body)
+    expected = zendesk_signature(secret.get_secret_value(), stamp, body)
     if not hmac.compare_digest(expected, signature):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Zendesk signature does not match")
     if not guard.first_time(f"zd:{signature}"):

@@ -1,5 +1,6 @@
 """Machines' routes, authenticated by signature rather than token: the Zendesk webhook opens
-cases; telephony and payment providers report how calls and payments went."""
+cases; telephony and payment providers report how calls and payments went, each signing with
+its own secret, so that one provider cannot forge the other's events."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated, Final, Literal
 import structlog
 from fastapi import APIRouter, Body, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -79,7 +80,7 @@ async def zendesk(
     return await open_ticket_case(client, settings, playbooks, ticket, response, roles.ZENDESK)
 
 
-def _signed(request: Request, secret: str, body: bytes) -> str:
+def _signed(request: Request, secret: SecretStr, body: bytes) -> str:
     """The delivery id of a Standard Webhooks delivery; 401 or 409 if it is not a fresh one."""
     return verify_standard_webhook(
         secret,
@@ -110,7 +111,7 @@ async def telephony(
     client: Temporal,
     settings: AppSettings,
 ) -> Delivery:
-    delivery = _signed(request, settings.webhook_secret, await request.body())
+    delivery = _signed(request, settings.telephony_webhook_secret, await request.body())
     await _exists(client, event.case_id)
     report = CallStatus(call_id=event.call_id, status=event.status, event_id=delivery)
     if await report_call(client, event.case_id, report):
@@ -130,7 +131,7 @@ async def payments(
     client: Temporal,
     settings: AppSettings,
 ) -> Delivery:
-    delivery = _signed(request, settings.webhook_secret, await request.body())
+    delivery = _signed(request, settings.payments_webhook_secret, await request.body())
     case_id = notice.idempotency_key.split(":", 1)[0]
     await _exists(client, case_id)
     event = PaymentEvent(

@@ -170,7 +170,7 @@ async def cmd_call_status(api: Api, args: argparse.Namespace) -> None:
     delivery = await api.signed(
         "/callbacks/telephony",
         {"case_id": args.case, "call_id": args.call_id, "status": args.status},
-        secret=Settings().webhook_secret,
+        secret=Settings().telephony_webhook_secret.get_secret_value(),
         delivery_id=args.event_id or f"cli-{uuid.uuid4().hex[:12]}",
     )
     if delivery["delivered"]:
@@ -262,7 +262,7 @@ def add_commands(sub: Subcommands) -> None:
         "call-status",
         cmd_call_status,
         "simulate the telephony provider: a status callback for a call-back, signed with "
-        "MAKEGOOD_WEBHOOK_SECRET and sent to /callbacks/telephony (no token needed)",
+        "MAKEGOOD_TELEPHONY_WEBHOOK_SECRET and sent to /callbacks/telephony (no token needed)",
     )
     p.add_argument("case", type=case_id)
     p.add_argument("call_id", help="the call id, as `status` shows it")

@@ -82,8 +82,8 @@ class Api:
             signature = Webhook(secret).sign(delivery_id, now, raw)
         except Exception as err:  # empty, or not base64 after `whsec_`
             raise NoCredentials(
-                f"MAKEGOOD_WEBHOOK_SECRET is not a Standard Webhooks secret (whsec_ and base64): "
-                f"{err}; nothing was sent"
+                "MAKEGOOD_TELEPHONY_WEBHOOK_SECRET is not a Standard Webhooks secret (whsec_ and "
+                f"base64): {err}; nothing was sent"
             ) from None
         headers = {
             "content-type": "application/json",
@@ -95,7 +95,7 @@ class Api:
         if response.status_code == 401:
             raise NoCredentials(
                 f"the API at {self.url} did not accept the signature ({_detail(response)}); "
-                "it is made with MAKEGOOD_WEBHOOK_SECRET, which must be the API's"
+                "it is made with MAKEGOOD_TELEPHONY_WEBHOOK_SECRET, which must be the API's"
             )
         if response.status_code == 409:
             raise Failed(f"the API at {self.url} refused it: {_detail(response)}")

@@ -28,7 +28,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from makegood.cli import audit, cases, login, processes
+from makegood.cli import audit, cases, login, processes, tokens
 from makegood.cli.base import Failed, Invalid, SettingsRefused, Subcommands, Unreachable
 from makegood.cli.client import Api
 from makegood.cli.config import load_access
@@ -39,8 +39,11 @@ which door each command uses:
   MAKEGOOD_API_TOKEN or the file `makegood login` writes; the token's role decides and the
   API records its holder as the one who acted):
       open status list answer claim approve note assign escalate cancel login logout
-  the API, as the telephony provider (signed with MAKEGOOD_WEBHOOK_SECRET, no token):
+  the API, as the telephony provider (signed with MAKEGOOD_TELEPHONY_WEBHOOK_SECRET, no
+  token):
       call-status
+  nothing at all (no settings read, nothing connected):
+      token                                   new API tokens and secrets
   Temporal itself, with the namespace's credentials (TEMPORAL_* settings and profiles):
       dev worker api                          the processes
       replay export timeline reconcile        auditors (replay, timeline and reconcile
@@ -67,6 +70,7 @@ def parser() -> argparse.ArgumentParser:
     login.add_commands(sub)
     audit.add_commands(sub)
     processes.add_commands(sub)
+    tokens.add_commands(sub)
     return root
 
 
@@ -84,6 +88,7 @@ async def _through_temporal(args: argparse.Namespace) -> None:
         load_connection,
     )
     from makegood.privacy.keys import KeyConfigError
+    from makegood.secure import UnsafeSettings
     from makegood.settings import Settings
 
     settings = Settings()
@@ -100,7 +105,7 @@ async def _through_temporal(args: argparse.Namespace) -> None:
                     "is `make run` (or the worker) up?"
                 ) from None
         await args.temporal_handler(client, settings, args)
-    except (ConnectionConfigError, KeyConfigError) as err:
+    except (ConnectionConfigError, KeyConfigError, UnsafeSettings) as err:  # reconcile's too
         raise SettingsRefused(str(err)) from None
 
 

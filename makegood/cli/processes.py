@@ -14,6 +14,7 @@ from makegood.cli.base import SettingsRefused, Subcommands
 async def run_process(args: argparse.Namespace) -> None:
     from makegood.connection import ConnectionConfigError
     from makegood.privacy.keys import KeyConfigError
+    from makegood.secure import UnsafeSettings
     from makegood.serve import serve
 
     try:
@@ -24,7 +25,7 @@ async def run_process(args: argparse.Namespace) -> None:
             or getattr(args, "api", False)
             or (args.command == "dev" and not args.no_api),
         )
-    except (ConnectionConfigError, KeyConfigError) as err:
+    except (ConnectionConfigError, KeyConfigError, UnsafeSettings) as err:
         raise SettingsRefused(str(err)) from None
 
 
