@@ -101,11 +101,12 @@ async def serve(*, embedded: bool = False, worker: bool = True, api: bool = Fals
     """A process that stops cleanly on SIGINT and SIGTERM; `embedded` starts the dev server."""
     settings = Settings()
     connection = load_connection(settings)  # bad settings stop here, before anything starts
-    keys = connection_keys(settings, connection)  # and so do missing or malformed keys
-    # So do public dev credentials beyond loopback or with real providers (makegood.secure).
+    # So do public dev credentials beyond loopback or with real providers (makegood.secure),
+    # before the local key file is made.
     secure.check(
         settings, secure.listeners(settings, connection, api=api, embedded=embedded), api=api
     )
+    keys = connection_keys(settings, connection)  # and missing or malformed keys
     logsetup.configure(settings.log_format, settings.log_level)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -19,8 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from makegood.adapters.local.store import LocalStore
 from makegood.cases import case_status
-from makegood.domain.case import CaseStatus
 from makegood.credentials import token_hash
+from makegood.domain.case import CaseStatus
 from tests.api_harness import PAYMENTS_SECRET, TELEPHONY_SECRET, free_port
 from tests.harness import CONVERTER, ROOT, binary, temporal_env
 
@@ -171,8 +171,8 @@ async def stop(
 
 def cli_environ(data: Path, api_port: int, **variables: str) -> dict[str, str]:
     """What the processes and the CLI share besides Temporal's address: the data folder, the
-    API's port and tokens (as hashes), the providers' webhook secrets, and a config folder of the test's own (never
-    the developer's ~/.config/makegood)."""
+    API's port and tokens (as hashes), the providers' webhook secrets, and a config folder of
+    the test's own (never the developer's ~/.config/makegood)."""
     return {
         "MAKEGOOD_DATA_DIR": str(data),
         "MAKEGOOD_API_PORT": str(api_port),

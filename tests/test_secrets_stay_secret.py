@@ -1,13 +1,16 @@
 """No secret in any log line or answer: `makegood dev` and `makegood api` on every interface,
-with real credentials, real SMTP (with a password) and an HTTP payment provider (signed with
-the provider secret), logging at DEBUG, get bad and good requests and run a case to its end;
-then everything they logged and answered is searched for every secret and token."""
+with real credentials and payload keys, real SMTP (with a password) and an HTTP payment
+provider (signed with the provider secret), logging at DEBUG, get bad and good requests and
+run a case to its end; then everything they logged and answered is searched for every secret
+and token."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
+import secrets
 import signal
 import subprocess
 import sys
@@ -36,6 +39,10 @@ from tests.providers import Providers, serving
 CASE = "case-ZD-4711"
 
 
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
 @dataclass
 class Secrets:
     agent: str = field(default_factory=new_token)
@@ -46,6 +53,8 @@ class Secrets:
     provider: str = field(default_factory=new_token)
     smtp_password: str = field(default_factory=new_token)
     guessed: str = field(default_factory=new_token)  # a caller's wrong token: not logged either
+    payload_key: str = field(default_factory=lambda: _b64(secrets.token_bytes(32)))
+    pseudonym_key: str = field(default_factory=lambda: _b64(secrets.token_bytes(32)))
 
     def every(self) -> dict[str, str]:
         """Each secret, and the key inside each whsec_ secret."""
@@ -200,6 +209,8 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         "MAKEGOOD_SMTP_USERNAME": "makegood",
         "MAKEGOOD_SMTP_PASSWORD": secrets.smtp_password,
         "MAKEGOOD_PAYMENTS": "http",
+        "MAKEGOOD_PAYLOAD_KEYS": json.dumps({"k1": secrets.payload_key}),
+        "MAKEGOOD_PSEUDONYM_KEY": secrets.pseudonym_key,
         "MAKEGOOD_LOG_LEVEL": "DEBUG",
         "MAKEGOOD_DATA_DIR": str(tmp_path / "data"),
         "MAKEGOOD_UI_PORT": str(free_port()),

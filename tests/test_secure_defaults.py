@@ -310,7 +310,7 @@ def test_compose_publishes_only_the_api_and_takes_every_secret_from_the_environm
         "temporal-ui": ["127.0.0.1:8080:8080"],  # unauthenticated: this host only
         "worker": ["8000:8080"],  # the intake API, which authenticates every caller
     }
-    secret_names = ("TOKENS", "SECRET", "PASSWORD", "PWD")
+    secret_names = ("TOKENS", "SECRET", "PASSWORD", "PWD", "KEYS", "_KEY")
     for name, service in services.items():
         env = service.get("environment", {})
         assert isinstance(env, dict), f"{name}: environment as a mapping"
@@ -318,15 +318,19 @@ def test_compose_publishes_only_the_api_and_takes_every_secret_from_the_environm
             if key.endswith(secret_names):
                 assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", str(value)), (name, key, value)
     required = {v.split(":?")[0][2:] for v in _interpolations(services) if ":?" in v}
-    assert required >= {
+    assert required == {
         "POSTGRES_PASSWORD",
         "MAKEGOOD_API_TOKENS",
         "MAKEGOOD_ZENDESK_SECRET",
         "MAKEGOOD_TELEPHONY_WEBHOOK_SECRET",
         "MAKEGOOD_PAYMENTS_WEBHOOK_SECRET",
         "MAKEGOOD_PROVIDER_SECRET",
+        "MAKEGOOD_PAYLOAD_KEYS",
+        "MAKEGOOD_PSEUDONYM_KEY",
     }
-    # No default for anything secret: `${VAR:-default}` would quietly stand in for it.
-    assert not [v for v in _interpolations(services) if ":-" in v or "-}" in v]
+    # No default for anything secret (`${VAR:-default}` would quietly stand in for it); the
+    # payload key id, which names a key and is no secret, may be left empty.
+    defaults = [v for v in _interpolations(services) if ":?" not in v]
+    assert defaults == ["${MAKEGOOD_PAYLOAD_KEY_ID:-}"]
     worker = services["worker"]["environment"]
     assert worker["MAKEGOOD_API_HOST"] == "0.0.0.0" and "MAKEGOOD_WEBHOOK_SECRET" not in worker
