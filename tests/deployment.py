@@ -21,7 +21,7 @@ from makegood.adapters.local.store import LocalStore
 from makegood.cases import case_status
 from makegood.credentials import token_hash
 from makegood.domain.case import CaseStatus
-from tests.api_harness import PAYMENTS_SECRET, TELEPHONY_SECRET, free_port
+from tests.api_harness import PAYMENTS_SECRET, TELEPHONY_SECRET, ZENDESK_SECRET, free_port
 from tests.harness import CONVERTER, ROOT, binary, temporal_env
 
 # The tokens the README's walk-through uses: those `make run` ships with for loopback use.
@@ -180,6 +180,7 @@ def cli_environ(data: Path, api_port: int, **variables: str) -> dict[str, str]:
         "MAKEGOOD_API_TOKENS": json.dumps({token_hash(t): who for t, who in DEV_TOKENS.items()}),
         "MAKEGOOD_TELEPHONY_WEBHOOK_SECRET": TELEPHONY_SECRET,
         "MAKEGOOD_PAYMENTS_WEBHOOK_SECRET": PAYMENTS_SECRET,
+        "MAKEGOOD_ZENDESK_SECRET": ZENDESK_SECRET,
         "XDG_CONFIG_HOME": str(data / "config-home"),
         "MAKEGOOD_LOG_FORMAT": "json",
         **variables,

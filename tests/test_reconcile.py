@@ -4,6 +4,7 @@ process paying through `MAKEGOOD_PAYMENTS=http` and the CLI as a separate proces
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,11 +12,14 @@ from pathlib import Path
 import pytest
 
 from makegood.adapters.local.store import LocalStore
+from makegood.credentials import token_hash
 from tests.deployment import Deployment, deployed
 from tests.harness import TICKETS
 from tests.providers import Providers, serving
 
 SECRET = "reconcile-provider-secret"
+# With a real provider configured the API refuses the README's dev tokens: one of the test's own.
+AGENT = "reconcile-agent-token"
 CASE = "case-T-3001"
 
 
@@ -47,6 +51,7 @@ async def paid(tmp_path: Path) -> AsyncIterator[Paid]:
                 MAKEGOOD_PAYMENTS="http",
                 MAKEGOOD_PAYMENTS_URL=provider.url,
                 MAKEGOOD_PROVIDER_SECRET=SECRET,
+                MAKEGOOD_API_TOKENS=json.dumps({token_hash(AGENT): "agent:sam"}),
             ) as d,
         ):
             yield Paid(d, provider, books)
@@ -56,7 +61,7 @@ async def paid(tmp_path: Path) -> AsyncIterator[Paid]:
 
 async def test_reconcile_reads_the_http_providers_ledger(paid: Paid, tmp_path: Path) -> None:
     d = paid.d
-    await d.ok("open", str(TICKETS / "s5-wrong-drink.json"))
+    await d.ok("open", str(TICKETS / "s5-wrong-drink.json"), token=AGENT)
     await d.until(CASE, lambda s: s.stage == "closed", "closed")
 
     # The refund went to the provider; the engine's own SQLite file holds no payment at all,
@@ -103,7 +108,7 @@ async def test_a_provider_that_cannot_answer_is_reported_not_taken_for_an_empty_
     paid: Paid,
 ) -> None:
     d = paid.d
-    await d.ok("open", str(TICKETS / "s5-wrong-drink.json"))
+    await d.ok("open", str(TICKETS / "s5-wrong-drink.json"), token=AGENT)
     await d.until(CASE, lambda s: s.stage == "closed", "closed")
 
     paid.provider.fail("/payments/ledger", "500")
