@@ -14,7 +14,6 @@ refuses all of these before anything connects, naming the variable or profile fi
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import sys
@@ -33,6 +32,7 @@ from temporalio.envconfig import (
     DataSource,
 )
 
+from makegood.loopback import is_loopback
 from makegood.privacy.codec import data_converter
 from makegood.privacy.keys import KEYS_VAR, KeyConfigError, KeyRing, load_keys
 from makegood.settings import Settings
@@ -148,15 +148,6 @@ def split_address(address: str) -> tuple[str, int]:
     if match is None or not 0 < int(match["port"]) < 65536:
         raise ValueError(f"not host:port: {address!r}")
     return match["ipv6"] or match["host"], int(match["port"])
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def default_config_file(env: Mapping[str, str]) -> Path | None:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import structlog
 
-from makegood.connection import ConnectionConfigError, TemporalConnection, is_loopback
+from makegood.connection import ConnectionConfigError, TemporalConnection
+from makegood.loopback import is_loopback
 from makegood.settings import Settings
 
 log = structlog.get_logger("makegood.devserver")

@@ -23,13 +23,14 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from makegood.connection import TemporalConnection, is_loopback
+from makegood.connection import TemporalConnection
 from makegood.credentials import (
     DEV_TOKENS,
     TokenTable,
     is_public,
     webhook_secret_problem,
 )
+from makegood.loopback import is_loopback
 from makegood.settings import Settings
 
 PROVIDERS = ("email", "sms", "push", "payments", "product", "telephony")

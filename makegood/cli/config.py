@@ -19,7 +19,6 @@ as ssh refuses such a key. A token never travels in clear text beyond this machi
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import stat
@@ -32,6 +31,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from makegood.cli.base import NoCredentials
+from makegood.loopback import is_loopback
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 URL_VAR, TOKEN_VAR = "MAKEGOOD_API_URL", "MAKEGOOD_API_TOKEN"
@@ -131,15 +131,6 @@ def url_problems(url: str) -> list[str]:
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         return ["a token would travel in clear text: use https:// (plain http only on this host)"]
     return []
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def write_config(path: Path, url: str, token: str) -> None:
