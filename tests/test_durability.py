@@ -16,8 +16,10 @@ from makegood.adapters.base import PermanentProviderError, TransientProviderErro
 from makegood.adapters.local.providers import LocalNotifier, LocalPayments
 from makegood.adapters.local.store import LocalStore
 from makegood.adapters.wiring import Adapters
+from makegood.audit.timeline import as_text, timeline
 from makegood.domain.case import CaseOutcome, CaseStatus
 from makegood.domain.provider import MessageReceipt, MessageRequest, PaymentReceipt, PaymentRequest
+from makegood.privacy.codec import decode_history
 from makegood.registry import build_worker
 from tests.harness import Case, local_adapters, playbooks, start, ticket
 
@@ -149,6 +151,27 @@ async def test_declined_payment_is_not_retried_and_escalates_with_the_reason(
     ops_mail = [m for m in await case.messages() if m["recipient"] == OPS]
     assert len(ops_mail) == 1 and "card declined" in ops_mail[0]["body"]
     assert outcome.paid_out.amount == Decimal(0) and outcome.escalations == 1
+
+
+async def test_a_providers_failure_message_is_encrypted_in_history_and_read_with_the_key(
+    bare_env: WorkflowEnvironment, store: LocalStore, adapters: Adapters, task_queue: str
+) -> None:
+    """Providers' errors name people ("no account for mia.chen@..."): failure messages are
+    moved into encoded attributes, which the codec encrypts like every other payload."""
+    who = "mia.chen@example.com"
+    adapters.payments = FailingPayments(
+        LocalPayments(store),
+        PermanentProviderError(f"no card on file for {who}", code="no_card"),
+        failures=None,
+    )
+    case, _, status = await run_s5(bare_env, store, adapters, task_queue)
+    assert status.escalations[0].reason.endswith(f"no card on file for {who}")  # the case knew
+
+    history = await case.handle.fetch_history()
+    assert who.encode() not in history.to_json().encode(), "a failure message in plain text"
+    readable = await decode_history(history, bare_env.client.data_converter)
+    lines = as_text(timeline([readable]))
+    assert f"make_payment (refund) failed: no card on file for {who}" in lines
 
 
 async def test_payment_outage_that_never_ends_gives_up_within_the_deadline_and_escalates(

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -72,6 +73,18 @@ class Line:
     amount: str | None = None
     key: str | None = None
     by: str | None = None
+
+
+def _failure_text(failure: Failure) -> str:
+    """A failure's message: from its encoded attributes (decrypted with the history) when the
+    worker moved it there, as Makegood's converter does, else from the plain field."""
+    encoded = failure.encoded_attributes
+    if encoded.data:
+        try:
+            return str(json.loads(encoded.data).get("message", failure.message))
+        except (ValueError, AttributeError):
+            return failure.message
+    return failure.message
 
 
 def _decode(payloads: Iterable[Payload], model: type[BaseModel] | None) -> Any:
@@ -165,7 +178,10 @@ class _Reader:
     def _event_type_activity_task_started(self, e: HistoryEvent) -> None:
         attrs = e.activity_task_started_event_attributes
         if attrs.attempt > 1:
-            self.retried[attrs.scheduled_event_id] = (attrs.attempt, attrs.last_failure.message)
+            self.retried[attrs.scheduled_event_id] = (
+                attrs.attempt,
+                _failure_text(attrs.last_failure),
+            )
 
     def _retries(self, e: HistoryEvent, scheduled_id: int, name: str) -> None:
         if scheduled_id in self.retried:
@@ -181,13 +197,13 @@ class _Reader:
         name, req = self.scheduled.get(attrs.scheduled_event_id, ("activity", None))
         self._retries(e, attrs.scheduled_event_id, name)
         what = f" ({req.step})" if req is not None and hasattr(req, "step") else ""
-        self.add(e, "failure", f"{name}{what} failed: {attrs.failure.message}")
+        self.add(e, "failure", f"{name}{what} failed: {_failure_text(attrs.failure)}")
 
     def _event_type_activity_task_timed_out(self, e: HistoryEvent) -> None:
         attrs = e.activity_task_timed_out_event_attributes
         name, _ = self.scheduled.get(attrs.scheduled_event_id, ("activity", None))
         self._retries(e, attrs.scheduled_event_id, name)
-        self.add(e, "failure", f"{name} timed out: {attrs.failure.message}")
+        self.add(e, "failure", f"{name} timed out: {_failure_text(attrs.failure)}")
 
     def _event_type_activity_task_completed(self, e: HistoryEvent) -> None:
         attrs = e.activity_task_completed_event_attributes

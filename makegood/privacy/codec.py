@@ -26,7 +26,11 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import History
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
 
 from makegood.privacy.keys import ACTIVE_VAR, KEYS_VAR, KeyRing
 
@@ -92,8 +96,16 @@ def _aad(key_id: str) -> bytes:
 
 
 def data_converter(keys: KeyRing) -> DataConverter:
-    """The SDK's pydantic converter with this codec: the one converter of every process."""
-    return dataclasses.replace(pydantic_data_converter, payload_codec=PayloadCipher(keys))
+    """The SDK's pydantic converter with this codec: the one converter of every process.
+
+    Failures keep their message and stack trace in encoded attributes, which the codec
+    encrypts: a provider's error ("invalid address ada@...") names people too.
+    """
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=PayloadCipher(keys),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 def cipher_of(source: Client | DataConverter) -> PayloadCipher:
