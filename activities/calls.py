@@ -68,7 +68,9 @@ def classified(operation: str, key: str | None = None) -> Iterator[structlog.Bou
     try:
         yield bound
     except ProviderError as err:
-        bound.warning("provider_error", reason=err.reason, code=err.code, retryable=err.retryable)
+        # The reason stays out of the log: a provider's words can name a person ("no card on
+        # file for ..."). It travels in the failure, which the codec encrypts.
+        bound.warning("provider_error", code=err.code, retryable=err.retryable)
         raise ApplicationError(
             err.reason,
             {"code": err.code},

@@ -154,7 +154,12 @@ async def test_declined_payment_is_not_retried_and_escalates_with_the_reason(
 
 
 async def test_a_providers_failure_message_is_encrypted_in_history_and_read_with_the_key(
-    bare_env: WorkflowEnvironment, store: LocalStore, adapters: Adapters, task_queue: str
+    bare_env: WorkflowEnvironment,
+    store: LocalStore,
+    adapters: Adapters,
+    task_queue: str,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     """Providers' errors name people ("no account for mia.chen@..."): failure messages are
     moved into encoded attributes, which the codec encrypts like every other payload."""
@@ -172,6 +177,10 @@ async def test_a_providers_failure_message_is_encrypted_in_history_and_read_with
     readable = await decode_history(history, bare_env.client.data_converter)
     lines = as_text(timeline([readable]))
     assert f"make_payment (refund) failed: no card on file for {who}" in lines
+    logged = capfd.readouterr()
+    assert "provider_error" in logged.out + logged.err and "no_card" in logged.out + logged.err
+    assert who not in logged.out + logged.err, "the provider's words reached a log"
+    assert not any(who in r.getMessage() for r in caplog.records), "...or a workflow's log"
 
 
 async def test_payment_outage_that_never_ends_gives_up_within_the_deadline_and_escalates(

@@ -152,7 +152,9 @@ class Case:
             Escalation(at=workflow.now(), reason=reason, to=self.inp.ops_contact)
         )
         self.event("escalated", reason)
-        workflow.logger.warning("case escalated: %s", reason)
+        # The reason stays out of the log (it can carry a provider's words about a person);
+        # it is in the case's status, its history (encrypted) and the message to ops.
+        workflow.logger.warning("case escalated (stage %s)", self.status.stage.value)
         n = len(self.status.escalations)
         await self.notify_ops(
             step or steps.escalation(n),
