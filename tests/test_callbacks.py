@@ -19,9 +19,11 @@ from makegood.adapters.base import TransientProviderError
 from makegood.adapters.local.providers import LocalTelephony
 from makegood.adapters.local.store import LocalStore
 from makegood.adapters.wiring import Adapters
+from makegood.audit.timeline import failure_text
 from makegood.domain import contract
 from makegood.domain.case import CallbackState, CallStatus
 from makegood.domain.provider import CallRequest, ScheduledCall
+from makegood.privacy.codec import decode_history
 from makegood.registry import build_worker
 from tests.harness import Case, keys, local_adapters, start, ticket
 
@@ -178,12 +180,14 @@ async def test_s6_scheduling_fails_three_times_then_recovers(
         "callback:call-booked:email",
         "confirm:email",
     ]
-    # Every failed try is in the call-back workflow's history, with its reason.
-    history = await call.handle.fetch_history()
+    # Every failed try is in the call-back workflow's history, with its reason (encrypted:
+    # read with the key).
+    history = await decode_history(await call.handle.fetch_history(), case.client.data_converter)
     failures = [e for e in history.events if e.HasField("activity_task_failed_event_attributes")]
     assert len(failures) == 3
     assert all(
-        "unable to schedule your call" in e.activity_task_failed_event_attributes.failure.message
+        failure_text(e.activity_task_failed_event_attributes.failure)
+        == "unable to schedule your call"
         for e in failures
     )
 

@@ -75,7 +75,7 @@ class Line:
     by: str | None = None
 
 
-def _failure_text(failure: Failure) -> str:
+def failure_text(failure: Failure) -> str:
     """A failure's message: from its encoded attributes (decrypted with the history) when the
     worker moved it there, as Makegood's converter does, else from the plain field."""
     encoded = failure.encoded_attributes
@@ -180,7 +180,7 @@ class _Reader:
         if attrs.attempt > 1:
             self.retried[attrs.scheduled_event_id] = (
                 attrs.attempt,
-                _failure_text(attrs.last_failure),
+                failure_text(attrs.last_failure),
             )
 
     def _retries(self, e: HistoryEvent, scheduled_id: int, name: str) -> None:
@@ -197,13 +197,13 @@ class _Reader:
         name, req = self.scheduled.get(attrs.scheduled_event_id, ("activity", None))
         self._retries(e, attrs.scheduled_event_id, name)
         what = f" ({req.step})" if req is not None and hasattr(req, "step") else ""
-        self.add(e, "failure", f"{name}{what} failed: {_failure_text(attrs.failure)}")
+        self.add(e, "failure", f"{name}{what} failed: {failure_text(attrs.failure)}")
 
     def _event_type_activity_task_timed_out(self, e: HistoryEvent) -> None:
         attrs = e.activity_task_timed_out_event_attributes
         name, _ = self.scheduled.get(attrs.scheduled_event_id, ("activity", None))
         self._retries(e, attrs.scheduled_event_id, name)
-        self.add(e, "failure", f"{name} timed out: {_failure_text(attrs.failure)}")
+        self.add(e, "failure", f"{name} timed out: {failure_text(attrs.failure)}")
 
     def _event_type_activity_task_completed(self, e: HistoryEvent) -> None:
         attrs = e.activity_task_completed_event_attributes
