@@ -19,6 +19,8 @@ with workflow.unsafe.imports_passed_through():
 
 from makegood.workflows.case import Case, failure_reason
 
+PREFERRED_FALLBACK = "tell-all-falls-back-to-preferred"
+
 
 class Conversation:
     def __init__(self, case: Case) -> None:
@@ -53,15 +55,23 @@ class Conversation:
         return await self.tell(step, message.subject, message.body)
 
     async def tell_all(self, step: str, message: wording.Message) -> None:
-        """The same message on every channel the playbook asks for when a remedy changes."""
+        """The same message on every channel the playbook asks for when a remedy changes; if
+        none of them reached the customer, on their preferred channel."""
         case = self.case
+        preferred = case.customer.preferred_channel
         channels: list[Channel] = []
         for ch in case.playbook.notify_on_remedy:
-            resolved = case.customer.preferred_channel if ch == "preferred" else ch
+            resolved = preferred if ch == "preferred" else ch
             if resolved not in channels:
                 channels.append(resolved)
+        reached = False
         for channel in channels:
-            await self.tell(step, message.subject, message.body, channel=channel)
+            reached = (
+                await self.tell(step, message.subject, message.body, channel=channel) or reached
+            )
+        # Added while cases were running: those told on no channel replay as they ran.
+        if not reached and preferred not in channels and workflow.patched(PREFERRED_FALLBACK):
+            await self.tell(step, message.subject, message.body, channel=preferred)
 
     async def ask(
         self,

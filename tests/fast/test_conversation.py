@@ -31,12 +31,6 @@ async def test_a_channel_without_a_contact_is_skipped_and_recorded(run: Runner) 
     assert not status.escalations
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Conversation.tell_all only uses the playbook's notify_on_remedy channels: a member "
-    "reachable only on their preferred SMS never gets 'Your new car' (where, which car, claim "
-    "the taxi), only the pickup question",
-)
 async def test_a_new_car_reaches_a_member_reachable_only_by_sms(run: Runner) -> None:
     t = make_ticket(
         "s1-missing-car.json",
