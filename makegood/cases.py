@@ -37,6 +37,7 @@ from makegood.domain.case import (
     Stage,
 )
 from makegood.domain.errors import field_errors
+from makegood.domain.intake import ticket_problems
 from makegood.domain.playbook import PlaybookSet
 from makegood.domain.pseudonyms import Pseudonyms
 from makegood.domain.ticket import Ticket
@@ -88,15 +89,9 @@ def check_ticket(ticket: Ticket, playbooks: PlaybookSet) -> None:
         raise TicketRejected(
             [f"incident.kind: no playbook for {kind.value!r} in playbook set {playbooks.version}"]
         )
-    paid = ticket.incident.paid.currency
-    if paid != playbooks.currency:
-        raise TicketRejected(
-            [
-                f"incident.paid.currency: the playbooks' limits and amounts are in "
-                f"{playbooks.currency}; a case paid in {paid} needs playbooks in {paid} "
-                "(amounts are never relabelled)"
-            ]
-        )
+    problems = ticket_problems(ticket, playbooks.for_kind(kind))
+    if problems:
+        raise TicketRejected(problems)
 
 
 @dataclass

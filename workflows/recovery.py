@@ -12,6 +12,7 @@ escalation, and the case's own history is the audit record.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -39,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         Resolution,
         Stage,
     )
+    from makegood.domain.intake import ticket_problems
     from makegood.domain.provider import RelatedQuery
 
 from makegood.workflows.aftercare import Aftercare
@@ -50,6 +52,23 @@ from makegood.workflows.settlement import Settlement
 
 # Looking up history must never hold up the apology for long.
 HISTORY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
+
+# Added while cases were running. Before it, a fault nobody planned for failed the workflow
+# task on every retry (the case wedged) or failed the run; since, the case is handed to a
+# person. A wedged case picks the change up on its next task retry and is handed over.
+HAND_OFF_PATCH = "hand-off-on-fault"
+
+
+class CannotContinue(Exception):
+    """The case cannot go on by itself; the message says why, for ops and the record."""
+
+
+def _fault(err: Exception) -> str:
+    if isinstance(err, CannotContinue):
+        return str(err)
+    if isinstance(err, ActivityError):
+        return f"a provider call failed: {failure_reason(err)}"
+    return f"{type(err).__name__}: {err}"
 
 
 def _reject(message: str) -> None:
@@ -65,7 +84,12 @@ def _reject_if(reason: str | None) -> None:
 class RecoveryWorkflow:
     @workflow.init
     def __init__(self, inp: CaseInput) -> None:
-        opened = inp.ticket.reported_at or inp.received_at or workflow.now()
+        # The same check the edge makes: a case started some other way with such a ticket is
+        # handed to a person first thing (see `_recover`), and its clocks start from receipt.
+        self.problems = ticket_problems(inp.ticket, inp.playbook)
+        opened = (
+            (None if self.problems else inp.ticket.reported_at) or inp.received_at or workflow.now()
+        )
         self.status = CaseStatus(
             case_id=workflow.info().workflow_id,
             ticket_id=inp.ticket.id,
@@ -92,8 +116,8 @@ class RecoveryWorkflow:
         now, opened = workflow.now(), self.status.opened_at
         for clock in ("first_contact", "remedy_offer", "resolution"):
             self.case.sla.start(clock, now, since=min(opened, now))
-        watcher = asyncio.create_task(self.slas.run())
-        settlements = asyncio.create_task(self.settlement.watch())
+        watcher = asyncio.create_task(self._guarded("SLA watch", self.slas.run()))
+        settlements = asyncio.create_task(self._guarded("payment events", self.settlement.watch()))
         self._main = asyncio.create_task(self._recover())
         try:
             resolution = await self._main
@@ -103,6 +127,10 @@ class RecoveryWorkflow:
                     reason="cancelled in Temporal", by={"id": "temporal", "role": "system"}
                 )
             resolution = await self._wind_down(self._cancel)
+        except Exception as err:
+            if not self._may_hand_off(err):
+                raise
+            resolution = await self._hand_off(_fault(err))
         watcher.cancel()
         settlements.cancel()
         while self.settlement.unsettled:  # a failed payment reported as the case closed
@@ -112,6 +140,8 @@ class RecoveryWorkflow:
         return outcome
 
     async def _recover(self) -> Resolution:
+        if self.problems:
+            raise CannotContinue("the ticket cannot be carried: " + "; ".join(self.problems))
         await self._find_related()
         await self._acknowledge()
         result = await self.remedy.run()
@@ -136,6 +166,44 @@ class RecoveryWorkflow:
             wording.cancelled(case.customer.first_name, case.id, cancel.reason),
         )
         return "cancelled"
+
+    # ---- faults nobody planned for: a person takes over, never a wedged case
+    def _may_hand_off(self, err: Exception) -> bool:
+        if isinstance(err, workflow.NondeterminismError):
+            return False  # a deployment problem: the task must fail until it is fixed
+        return workflow.patched(HAND_OFF_PATCH)
+
+    async def _guarded(self, name: str, work: Awaitable[None]) -> None:
+        """A watcher beside the recovery that fails is escalated, not silently gone."""
+        try:
+            await work
+        except Exception as err:
+            if not self._may_hand_off(err):
+                raise
+            await self.case.escalate(f"{name} stopped: {_fault(err)}; watch this case by hand")
+
+    async def _hand_off(self, reason: str) -> Resolution:
+        """Free what is held, put a person on the case and tell the customer who and by when."""
+        case = self.case
+        self.status.handed_off = reason
+        self.status.question = None
+        self.status.approval = None
+        await case.escalate(
+            f"the case cannot go on by itself, a person must take it over: {reason}"
+        )
+        await case.release_unused()
+        for clock in list(case.sla.clocks):
+            case.sla.stop(clock.label, workflow.now())
+        await self.talk.tell_message(
+            steps.TAKEN_OVER,
+            wording.taken_over(
+                case.customer.first_name,
+                case.id,
+                self.status.owner,
+                case.playbook.callbacks.hand_off_within,
+            ),
+        )
+        return "handed_off"
 
     async def _find_related(self) -> None:
         """Earlier cases of this customer or asset, for the agent and for the apology."""

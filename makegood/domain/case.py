@@ -36,7 +36,9 @@ class SlaLevel(StrEnum):
     BREACHED = "breached"
 
 
-Resolution = Literal["resolved", "unresolved", "unreachable", "cancelled"]
+# handed_off: the case could not go on by itself (a ticket it cannot carry, a fault nobody
+# planned for); a person has it, and the customer was told so.
+Resolution = Literal["resolved", "unresolved", "unreachable", "cancelled", "handed_off"]
 
 
 class CaseInput(BaseModel):
@@ -256,6 +258,9 @@ class CaseStatus(BaseModel):
     owner: str | None = None
     slas: list[SlaClock] = []
     cancelled: str | None = None
+    handed_off: str | None = Field(
+        default=None, description="why the case could not go on by itself and a person took it"
+    )
     events: list[Event] = []
 
 

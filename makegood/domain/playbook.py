@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_extra_types.currency_code import ISO4217
 
-from makegood.domain.money import Money, minor_units
+from makegood.domain.money import MAX_AMOUNT, Money, minor_units
 from makegood.domain.ticket import Channel, IncidentKind
 
 NonNegDecimal = Annotated[Decimal, Field(ge=0, le=Decimal(100000))]
@@ -40,6 +40,7 @@ class Discretion(_Data):
         amount = max(self.floor, paid.amount * self.fraction_of_paid)
         if self.ceiling is not None:
             amount = min(amount, self.ceiling)
+        amount = min(amount, MAX_AMOUNT)  # fraction_of_paid may be up to 10x a large payment
         quantum = Decimal(1).scaleb(-minor_units(paid.currency))
         return Money(amount=amount.quantize(quantum), currency=paid.currency)
 
