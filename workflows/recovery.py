@@ -12,7 +12,6 @@ escalation, and the case's own history is the audit record.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -46,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
 from makegood.workflows.aftercare import Aftercare
 from makegood.workflows.case import Case, execute, failure_reason
 from makegood.workflows.conversation import Conversation
+from makegood.workflows.faults import CannotContinue, Faults, fault, may_hand_off
 from makegood.workflows.oversight import Approvals, SlaWatch
 from makegood.workflows.remedies import REMEDIES
 from makegood.workflows.settlement import Settlement
@@ -53,26 +53,9 @@ from makegood.workflows.settlement import Settlement
 # Looking up history must never hold up the apology for long.
 HISTORY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
 
-# Added while cases were running. Before it, a fault nobody planned for failed the workflow
-# task on every retry (the case wedged) or failed the run; since, the case is handed to a
-# person. A wedged case picks the change up on its next task retry and is handed over.
-HAND_OFF_PATCH = "hand-off-on-fault"
 
-
-class CannotContinue(Exception):
-    """The case cannot go on by itself; the message says why, for ops and the record."""
-
-
-def _fault(err: Exception) -> str:
-    if isinstance(err, CannotContinue):
-        return str(err)
-    if isinstance(err, ActivityError):
-        return f"a provider call failed: {failure_reason(err)}"
-    return f"{type(err).__name__}: {err}"
-
-
-def _reject(message: str) -> None:
-    raise ApplicationError(message, type="InvalidUpdate", non_retryable=True)
+def _reject(message: str, kind: str = contract.INVALID_UPDATE) -> None:
+    raise ApplicationError(message, type=kind, non_retryable=True)
 
 
 def _reject_if(reason: str | None) -> None:
@@ -107,6 +90,7 @@ class RecoveryWorkflow:
         self.remedy = REMEDIES[inp.playbook.remedy](self.case, self.talk, self.approvals)
         self.settlement = Settlement(self.case, self.talk, self.approvals)
         self.aftercare = Aftercare(self.case, self.talk, self.settlement)
+        self.faults = Faults(self.case, self.talk)
         self._cancel: CancelCase | None = None
         self._main: asyncio.Task[Resolution] | None = None
 
@@ -116,8 +100,10 @@ class RecoveryWorkflow:
         now, opened = workflow.now(), self.status.opened_at
         for clock in ("first_contact", "remedy_offer", "resolution"):
             self.case.sla.start(clock, now, since=min(opened, now))
-        watcher = asyncio.create_task(self._guarded("SLA watch", self.slas.run()))
-        settlements = asyncio.create_task(self._guarded("payment events", self.settlement.watch()))
+        watcher = asyncio.create_task(self.faults.guarded("SLA watch", self.slas.run()))
+        settlements = asyncio.create_task(
+            self.faults.guarded("payment events", self.settlement.watch())
+        )
         self._main = asyncio.create_task(self._recover())
         try:
             resolution = await self._main
@@ -128,9 +114,9 @@ class RecoveryWorkflow:
                 )
             resolution = await self._wind_down(self._cancel)
         except Exception as err:
-            if not self._may_hand_off(err):
+            if not may_hand_off(err):
                 raise
-            resolution = await self._hand_off(_fault(err))
+            resolution = await self.faults.hand_off(fault(err))
         watcher.cancel()
         settlements.cancel()
         while self.settlement.unsettled:  # a failed payment reported as the case closed
@@ -166,44 +152,6 @@ class RecoveryWorkflow:
             wording.cancelled(case.customer.first_name, case.id, cancel.reason),
         )
         return "cancelled"
-
-    # ---- faults nobody planned for: a person takes over, never a wedged case
-    def _may_hand_off(self, err: Exception) -> bool:
-        if isinstance(err, workflow.NondeterminismError):
-            return False  # a deployment problem: the task must fail until it is fixed
-        return workflow.patched(HAND_OFF_PATCH)
-
-    async def _guarded(self, name: str, work: Awaitable[None]) -> None:
-        """A watcher beside the recovery that fails is escalated, not silently gone."""
-        try:
-            await work
-        except Exception as err:
-            if not self._may_hand_off(err):
-                raise
-            await self.case.escalate(f"{name} stopped: {_fault(err)}; watch this case by hand")
-
-    async def _hand_off(self, reason: str) -> Resolution:
-        """Free what is held, put a person on the case and tell the customer who and by when."""
-        case = self.case
-        self.status.handed_off = reason
-        self.status.question = None
-        self.status.approval = None
-        await case.escalate(
-            f"the case cannot go on by itself, a person must take it over: {reason}"
-        )
-        await case.release_unused()
-        for clock in list(case.sla.clocks):
-            case.sla.stop(clock.label, workflow.now())
-        await self.talk.tell_message(
-            steps.TAKEN_OVER,
-            wording.taken_over(
-                case.customer.first_name,
-                case.id,
-                self.status.owner,
-                case.playbook.callbacks.hand_off_within,
-            ),
-        )
-        return "handed_off"
 
     async def _find_related(self) -> None:
         """Earlier cases of this customer or asset, for the agent and for the apology."""
@@ -259,6 +207,7 @@ class RecoveryWorkflow:
 
     @workflow.update(name=contract.ANSWER)
     def answer(self, answer: CustomerAnswer) -> Accepted:
+        self.status.actions += 1
         self.talk.take(answer)
         self.case.event(
             "answer",
@@ -285,6 +234,7 @@ class RecoveryWorkflow:
 
     @workflow.update(name=contract.SUBMIT_CLAIM)
     def submit_claim(self, claim: ExpenseClaim) -> Accepted:
+        self.status.actions += 1
         self.status.claims.append(claim)
         self.case.event(
             "claim", f"{claim.claim_id}: {claim.description}", amount=claim.amount, by=str(claim.by)
@@ -316,10 +266,14 @@ class RecoveryWorkflow:
         if any(c.claim_id == claim.claim_id for c in self.status.claims):
             _reject(f"claim {claim.claim_id} was already submitted")
         if len(self.status.claims) >= policy.max_claims:
-            _reject(f"at most {policy.max_claims} claims per case")
+            _reject(
+                f"limit reached: at most {policy.max_claims} claims per case",
+                contract.LIMIT_REACHED,
+            )
 
     @workflow.update(name=contract.DECIDE)
     def decide(self, decision: ApprovalDecision) -> Accepted:
+        self.status.actions += 1
         self.approvals.take(decision)
         verdict = "approved" if decision.approved else "rejected"
         opened_by = self.case.inp.opened_by
@@ -373,6 +327,7 @@ class RecoveryWorkflow:
 
     @workflow.update(name=contract.ADD_NOTE)
     def add_note(self, note: AgentNote) -> Accepted:
+        self.status.actions += 1
         self.status.notes.append(f"{note.by}: {note.text}")
         self.case.event("note", note.text, by=str(note.by))
         return Accepted(case_id=self.status.case_id, detail="note added")
@@ -381,9 +336,16 @@ class RecoveryWorkflow:
     def _check_note(self, note: AgentNote) -> None:
         self._check_open()
         _reject_if(roles.refusal_for(note))
+        limit = self.case.playbook.limits.notes
+        if len(self.status.notes) >= limit:
+            _reject(
+                f"limit reached: at most {limit} notes per case; put the rest in the ticket",
+                contract.LIMIT_REACHED,
+            )
 
     @workflow.update(name=contract.ASSIGN)
     def assign(self, req: AssignCase) -> Accepted:
+        self.status.actions += 1
         self.status.owner = str(req.to)
         self.case.owner_contact = req.contact
         self.case.event("assigned", f"owner is now {req.to}", by=str(req.by))
@@ -398,16 +360,18 @@ class RecoveryWorkflow:
 
     @workflow.update(name=contract.ESCALATE)
     async def escalate(self, req: EscalateCase) -> Accepted:
+        self.status.actions += 1
         await self.case.escalate(f"{req.reason} (escalated by {req.by})")
         return Accepted(case_id=self.status.case_id, detail="escalated to ops")
 
     @escalate.validator
     def _check_escalate(self, req: EscalateCase) -> None:
-        self._check_open()
+        self._check_open(way_out=True)
         _reject_if(roles.refusal_for(req))
 
     @workflow.update(name=contract.CANCEL)
     def cancel(self, req: CancelCase) -> Accepted:
+        self.status.actions += 1
         self._cancel = req
         assert self._main is not None
         self._main.cancel()
@@ -418,13 +382,22 @@ class RecoveryWorkflow:
 
     @cancel.validator
     def _check_cancel(self, req: CancelCase) -> None:
-        self._check_open()
+        self._check_open(way_out=True)
         _reject_if(roles.refusal_for(req))
         if self._cancel is not None:
             _reject(f"case {self.status.case_id} is already being cancelled")
         if self._main is None or self._main.done():
             _reject(f"case {self.status.case_id} is closing and can no longer be cancelled")
 
-    def _check_open(self) -> None:
+    def _check_open(self, *, way_out: bool = False) -> None:
+        """Closed cases take nothing; a case at its action limit still takes the ways out
+        (escalate, cancel), so a flood can never lock people out of ending it."""
         if self.status.stage in (Stage.DOCUMENT, Stage.CLOSED):
             _reject(f"case {self.status.case_id} is closed")
+        limit = self.case.playbook.limits.actions
+        if not way_out and self.status.actions >= limit:
+            _reject(
+                f"limit reached: case {self.status.case_id} has taken its {limit} actions; "
+                "ops must handle the rest outside Makegood",
+                contract.LIMIT_REACHED,
+            )

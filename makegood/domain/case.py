@@ -252,6 +252,7 @@ class CaseStatus(BaseModel):
     escalations: list[Escalation] = []
     decisions: list[ApprovalRecord] = []
     notes: list[str] = []
+    actions: int = Field(default=0, description="people's actions the case has taken")
     reopened: int = 0
     related: list[RelatedCase] = []
     callback: CallbackState | None = None

@@ -138,6 +138,19 @@ class Sla(_Data):
         return self
 
 
+class Limits(_Data):
+    """What one case takes from people, so that nobody can grow it without bound: past these a
+    request is refused with the limit (429), and the case goes on as before."""
+
+    notes: Annotated[int, Field(ge=1, le=1000)] = 100
+    actions: Annotated[int, Field(ge=1, le=5000)] = 400
+    history_events: Annotated[int, Field(ge=100, le=40000)] = Field(
+        default=10000,
+        description="past this many events the case continues as new at its next checkpoint, "
+        "carrying its whole state (Temporal refuses a history past 51,200 events)",
+    )
+
+
 class Playbook(_Data):
     kind: IncidentKind
     title: Annotated[str, StringConstraints(min_length=1, max_length=120)]
@@ -159,6 +172,7 @@ class Playbook(_Data):
     discretion: Discretion = Discretion()
     timeouts: Timeouts = Timeouts()
     max_reopens: Annotated[int, Field(ge=0, le=5)] = 1
+    limits: Limits = Limits()
     currency: ISO4217 | None = Field(
         default=None,
         description="the currency of every amount in this playbook (from the set's "

@@ -8,12 +8,14 @@ from decimal import Decimal
 
 import pytest
 
-from makegood.cases import TicketRejected, check_ticket
+from makegood.cases import LimitReached, TicketRejected, check_ticket, send
 from makegood.domain import calls, steps
+from makegood.domain.actions import AgentNote, AssignCase, EscalateCase
 from makegood.domain.case import CaseStatus
 from makegood.domain.money import Money
 from makegood.domain.provider import Quote
 from tests.fast.driver import Case, Runner, book, make_ticket
+from tests.harness import AGENT, MANAGER
 
 pytestmark = pytest.mark.fast
 
@@ -109,3 +111,33 @@ def test_no_currency_is_not_money() -> None:
         with pytest.raises(ValueError, match="not a currency anyone can be paid in"):
             Money.of("1.00", code)
     assert Money.of("1", "XOF").amount == Decimal("1")
+
+
+# ------------------------------------------------------------------ bounded cases
+async def test_notes_and_actions_are_bounded_but_the_ways_out_stay_open(run: Runner) -> None:
+    playbook_set = book("car_missing", limits={"notes": 3, "actions": 5})
+    case = await run.open("s1-missing-car.json", playbook_set)
+    await case.question("locate-CAR-1-1")
+    note = AgentNote(text="called the store", by=AGENT)
+    for _ in range(3):
+        await send(run.env.client, case.id, note)
+    with pytest.raises(LimitReached, match="at most 3 notes per case"):
+        await send(run.env.client, case.id, note)
+    await send(run.env.client, case.id, AssignCase(to=AGENT, by=MANAGER))
+    await send(run.env.client, case.id, AssignCase(to=MANAGER, by=MANAGER))
+    with pytest.raises(LimitReached, match="has taken its 5 actions"):
+        await send(run.env.client, case.id, AssignCase(to=AGENT, by=MANAGER))
+    status = await case.status()
+    assert (len(status.notes), status.actions) == (3, 5)
+    # A flood never locks people out of ending the case.
+    await send(run.env.client, case.id, EscalateCase(reason="customer called again", by=AGENT))
+    await case.cancel()
+    assert (await case.result()).resolution == "cancelled"
+
+
+async def test_claims_past_the_maximum_are_a_limit(run: Runner) -> None:
+    playbook_set = book("car_missing", compensation={"max_claims": 1})
+    case = await run.open("s1-missing-car.json", playbook_set)
+    await case.claim("taxi-1", "12.00")
+    with pytest.raises(LimitReached, match="at most 1 claims per case"):
+        await case.claim("taxi-2", "12.00")
