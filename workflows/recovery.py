@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         CaseInput,
         CaseOutcome,
         CaseStatus,
+        Checkpoint,
         PaymentEvent,
         Resolution,
         Stage,
@@ -44,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
 
 from makegood.workflows.aftercare import Aftercare
 from makegood.workflows.case import Case, execute, failure_reason
+from makegood.workflows.checkpoint import CONTINUE_PATCH, Parts, history_full
 from makegood.workflows.conversation import Conversation
 from makegood.workflows.faults import CannotContinue, Faults, fault, may_hand_off
 from makegood.workflows.oversight import Approvals, SlaWatch
@@ -69,19 +71,24 @@ class RecoveryWorkflow:
     def __init__(self, inp: CaseInput) -> None:
         # The same check the edge makes: a case started some other way with such a ticket is
         # handed to a person first thing (see `_recover`), and its clocks start from receipt.
-        self.problems = ticket_problems(inp.ticket, inp.playbook)
+        self.carried = inp.carried
+        self.problems = [] if self.carried else ticket_problems(inp.ticket, inp.playbook)
         opened = (
             (None if self.problems else inp.ticket.reported_at) or inp.received_at or workflow.now()
         )
-        self.status = CaseStatus(
-            case_id=workflow.info().workflow_id,
-            ticket_id=inp.ticket.id,
-            customer_id=inp.ticket.customer.id,
-            kind=inp.ticket.incident.kind.value,
-            playbook_version=inp.playbook_version,
-            stage=Stage.ACKNOWLEDGE,
-            opened_at=opened,
-            discretion_limit=inp.playbook.discretion.limit(inp.ticket.incident.paid),
+        self.status = (
+            self.carried.status
+            if self.carried
+            else CaseStatus(
+                case_id=workflow.info().workflow_id,
+                ticket_id=inp.ticket.id,
+                customer_id=inp.ticket.customer.id,
+                kind=inp.ticket.incident.kind.value,
+                playbook_version=inp.playbook_version,
+                stage=Stage.ACKNOWLEDGE,
+                opened_at=opened,
+                discretion_limit=inp.playbook.discretion.limit(inp.ticket.incident.paid),
+            )
         )
         self.case = Case(inp, self.status)
         self.talk = Conversation(self.case)
@@ -91,6 +98,11 @@ class RecoveryWorkflow:
         self.settlement = Settlement(self.case, self.talk, self.approvals)
         self.aftercare = Aftercare(self.case, self.talk, self.settlement)
         self.faults = Faults(self.case, self.talk)
+        self.parts = Parts(
+            self.case, self.talk, self.approvals, self.slas, self.settlement, self.remedy
+        )
+        if self.carried is not None:
+            self.parts.restore(self.carried)
         self._cancel: CancelCase | None = None
         self._main: asyncio.Task[Resolution] | None = None
 
@@ -98,8 +110,9 @@ class RecoveryWorkflow:
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseOutcome:
         now, opened = workflow.now(), self.status.opened_at
-        for clock in ("first_contact", "remedy_offer", "resolution"):
-            self.case.sla.start(clock, now, since=min(opened, now))
+        if self.carried is None:  # a next run's clocks are in the status it carries
+            for clock in ("first_contact", "remedy_offer", "resolution"):
+                self.case.sla.start(clock, now, since=min(opened, now))
         watcher = asyncio.create_task(self.faults.guarded("SLA watch", self.slas.run()))
         settlements = asyncio.create_task(
             self.faults.guarded("payment events", self.settlement.watch())
@@ -126,16 +139,37 @@ class RecoveryWorkflow:
         return outcome
 
     async def _recover(self) -> Resolution:
-        if self.problems:
-            raise CannotContinue("the ticket cannot be carried: " + "; ".join(self.problems))
-        await self._find_related()
-        await self._acknowledge()
-        result = await self.remedy.run()
-        self.case.sla.stop("remedy_offer", workflow.now())
-        await self.settlement.compensate(result)
-        await self.aftercare.confirm(round_=1)
-        self.case.sla.stop("resolution", workflow.now())
-        return await self.aftercare.follow_up(result)
+        """The stages in order; a next run (continued as new) skips those already done."""
+        carried = self.carried
+        if carried is None or not carried.reached("acknowledged"):
+            if self.problems:
+                raise CannotContinue("the ticket cannot be carried: " + "; ".join(self.problems))
+            await self._find_related()
+            await self._acknowledge()
+            await self._checkpoint("acknowledged")
+        if carried is None or not carried.reached("remedied"):
+            await self.remedy.run()
+            self.case.sla.stop("remedy_offer", workflow.now())
+            await self._checkpoint("remedied")
+        result = self.remedy.result
+        if carried is None or not carried.reached("compensated"):
+            await self.settlement.compensate(result)
+            await self._checkpoint("compensated")
+        if carried is None or not carried.reached("confirmed"):
+            await self.aftercare.confirm(round_=1)
+            self.case.sla.stop("resolution", workflow.now())
+            await self._checkpoint("confirmed")
+        first = carried.follow_up_round if carried and carried.checkpoint == "follow_up" else 1
+        return await self.aftercare.follow_up(
+            result, first_round=first, checkpoint=lambda n: self._checkpoint("follow_up", n)
+        )
+
+    async def _checkpoint(self, checkpoint: Checkpoint, follow_up_round: int = 1) -> None:
+        """Between stages: past the history limit, the case goes on in a new run."""
+        if history_full(self.case.playbook.limits.history_events) and workflow.patched(
+            CONTINUE_PATCH
+        ):
+            await self.parts.continue_as_new(checkpoint, follow_up_round)
 
     async def _wind_down(self, cancel: CancelCase) -> Resolution:
         """An operator closed the case: free what is held, tell the customer, keep the record."""
