@@ -332,17 +332,20 @@ async def list_cases(
     limit: int = 100,
 ) -> list[CaseRow]:
     """Cases from visibility, newest first; stage and SLA level come from search attributes."""
-    clauses = [f'WorkflowType = "{contract.RECOVERY_WORKFLOW}"']
+    from makegood import visibility
+
+    # Built from checked values only (`makegood.visibility`): each one is an enum member.
+    clauses = [visibility.equals("WorkflowType", contract.RECOVERY_WORKFLOW)]
     if open_only:
-        clauses.append('ExecutionStatus = "Running"')
+        clauses.append(visibility.equals("ExecutionStatus", "Running"))
     if stage is not None:
         if stage not in set(Stage):
             raise Invalid([f"stage: unknown stage {stage!r}; one of {', '.join(Stage)}"])
-        clauses.append(f'{contract.SA_STAGE} = "{Stage(stage).value}"')
+        clauses.append(visibility.equals(contract.SA_STAGE, Stage(stage).value))
     if sla is not None:
         if sla not in set(SlaLevel):
             raise Invalid([f"sla: unknown level {sla!r}; one of {', '.join(SlaLevel)}"])
-        clauses.append(f'{contract.SA_SLA} = "{SlaLevel(sla).value}"')
+        clauses.append(visibility.equals(contract.SA_SLA, SlaLevel(sla).value))
     keys = {
         name: SearchAttributeKey.for_keyword(name)
         for name in (contract.SA_KIND, contract.SA_STAGE, contract.SA_SLA)
