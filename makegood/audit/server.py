@@ -41,15 +41,32 @@ async def histories(client: Client, query: str) -> AsyncIterator[WorkflowHistory
 
 
 async def case_histories(client: Client, case_id: str) -> list[WorkflowHistory]:
-    """The case's history and, for a support call, its call-back's: read directly by id."""
+    """The case's history and, for a support call, its call-back's: read directly by id,
+    every run of each (a long case continues as new), first run first."""
     found = []
     for workflow_id in (case_id, contract.callback_id(case_id)):
         try:
-            found.append(await client.get_workflow_handle(workflow_id).fetch_history())
+            found += await run_histories(client, workflow_id)
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
     return found
+
+
+async def run_histories(client: Client, workflow_id: str) -> list[WorkflowHistory]:
+    """Every run of a workflow, following continue-as-new back from the latest one."""
+    runs: list[WorkflowHistory] = []
+    run_id: str | None = None
+    while True:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        runs.insert(0, history)
+        started = history.events[0].workflow_execution_started_event_attributes
+        run_id = started.continued_execution_run_id or None
+        if run_id is None or len(runs) >= MAX_RUNS:
+            return runs
+
+
+MAX_RUNS = 1000  # a bound on the walk back, far beyond any case's runs
 
 
 async def export_closed(
