@@ -55,6 +55,7 @@ class RemedyResult(BaseModel):
     substitute: Quote | None = None  # a substitute the customer chose, to be ordered
     claims_invited: bool = False  # the customer was told to claim expenses (a taxi...)
     unverified: bool = False  # what the case is about is not the customer's: nothing is paid
+    unconfirmed: bool = False  # nobody confirmed the fix worked: not counted as succeeded
 
 
 class CaseInput(BaseModel):
@@ -97,7 +98,8 @@ class Booking(BaseModel):
     vehicle: str
     vehicle_class: str | None = None
     location: str | None = None
-    status: Literal["active", "failed", "released", "in_use"] = "active"
+    # unconfirmed: nobody said whether the member found it; kept for them, never released
+    status: Literal["active", "failed", "released", "in_use", "unconfirmed"] = "active"
     origin: Literal["original", "rebooked"] = "rebooked"
 
 

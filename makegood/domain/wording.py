@@ -109,6 +109,11 @@ def horn_question(vehicle: str) -> str:
     return f"We just sounded the horn of {vehicle}. Can you see or hear it now?"
 
 
+def look_question(vehicle: str, location: str | None) -> str:
+    where = f" Its last reported position is {location}." if location else ""
+    return f"{vehicle} did not answer when we tried to sound its horn.{where} Can you see it?"
+
+
 def pickup_question(vehicle: str, location: str | None) -> str:
     return f"Did you find {vehicle} at {location}?"
 

@@ -103,12 +103,16 @@ class Rebook(Remedy):
                 ["picked_up", "missing"],
             )
             if answer is None:
+                # Never assumed: the booking is kept for the member and not counted as fixed.
                 await case.escalate(
-                    f"no answer whether {booking.vehicle} was found; assuming it was, an agent "
-                    "should check"
+                    f"no answer whether {booking.vehicle} was found: it stays booked, not "
+                    "counted as fixed; an agent must confirm with the member"
                 )
-                found = True
-            elif answer.answer == "picked_up":
+                current.status = "unconfirmed"
+                self.result.unconfirmed = True
+                await case.release_unused()
+                return False
+            if answer.answer == "picked_up":
                 found = True
             else:
                 case.stage(Stage.DIAGNOSE)
@@ -133,11 +137,14 @@ class Rebook(Remedy):
             except ActivityError as err:
                 await case.escalate(f"could not locate {booking.vehicle}: {failure_reason(err)}")
                 return False
-            case.action("honked", wording.honked_line(booking.vehicle, located.location))
+            if located.honked:
+                case.action("honked", wording.honked_line(booking.vehicle, located.location))
+                prompt = wording.horn_question(booking.vehicle)
+            else:  # never claimed as done: the member is asked to look, not to listen
+                case.event("horn_silent", f"the horn of {booking.vehicle} did not sound")
+                prompt = wording.look_question(booking.vehicle, located.location)
             answer = await self.talk.ask(
-                f"locate-{booking.vehicle}-{attempt}",
-                wording.horn_question(booking.vehicle),
-                ["found", "not_found"],
+                f"locate-{booking.vehicle}-{attempt}", prompt, ["found", "not_found"]
             )
             if answer is not None and answer.answer == "found":
                 return True
