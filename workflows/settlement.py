@@ -24,6 +24,7 @@ class Settlement:
         self.talk = talk
         self.approvals = approvals
         self.claims_open = True  # expense claims are taken until the compensation is decided
+        self.substitute_placed = False
         self.approval_needed = False
         self.payment_events: set[str] = set()  # provider event ids already handled
         self.unsettled: list[str] = []  # payments that failed after all: each escalates
@@ -54,6 +55,8 @@ class Settlement:
             price_difference=remedy.substitute.difference if remedy.substitute else None,
         )
         await self.settle(items, request_id="compensation", substitute=remedy.substitute)
+        if remedy.substitute is not None and not self.substitute_placed:
+            remedy.ok = False  # chosen is not done: the customer still lacks what they ordered
 
     async def settle(
         self, items: list[CompensationItem], request_id: str, substitute: Quote | None = None
@@ -143,6 +146,7 @@ class Settlement:
                     waived=waived,
                 ),
             )
+            self.substitute_placed = True
             case.action(
                 "substitute",
                 wording.substitute_line(quote.substitute_sku),

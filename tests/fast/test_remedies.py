@@ -253,11 +253,6 @@ async def test_exchange_substitute_order_refused_escalates_and_leaves_the_waiver
     assert "price difference waived: 7.00 USD" in confirmation.body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Exchange counts a chosen substitute as the remedy working before it is ordered: "
-    "when place_substitute then fails (settlement), the outcome still says remedy_succeeded",
-)
 async def test_a_substitute_never_ordered_is_not_a_remedy_that_worked(solo: Runner) -> None:
     case = await solo.open("s4-wrong-size.json")
     case.fakes.on("place_substitute").fail_permanently("warehouse closed")
