@@ -32,6 +32,7 @@ class Aftercare:
         case.stage(Stage.CONFIRM)
         paid = [i for i in case.status.compensation if i.state == "paid" and i.amount]
         still_open = [i for i in case.status.compensation if i.state == "failed"]
+        declined = [i for i in case.status.compensation if i.state == "declined"]
         message = wording.confirmation(
             case.customer.first_name,
             case.incident.reference,
@@ -39,6 +40,7 @@ class Aftercare:
             case.done,
             compensation.money_total(paid, case.currency) if paid else None,
             still_open,
+            declined,
         )
         await self.talk.tell_message(steps.confirm(round_), message)
 

@@ -274,6 +274,7 @@ def confirmation(
     done: Sequence[str],
     paid_total: Money | None,
     still_open: Sequence[CompensationItem],
+    declined: Sequence[CompensationItem] = (),
 ) -> Message:
     lines = [f"- {line}" for line in done] or ["- nothing yet"]
     body = [
@@ -289,6 +290,14 @@ def confirmation(
             "",
             "Still open, a colleague will contact you about:",
             *[f"- {i.description}: {i.amount}" for i in still_open],
+        ]
+    if declined:
+        body += [
+            "",
+            "A manager reviewed the following and did not grant it:",
+            *[f"- {i.description}" + (f": {i.amount}" if i.amount else "") for i in declined],
+            "If you think that is wrong, reply to this message: a different manager reviews it "
+            "again, and you hear from us within two working days.",
         ]
     return Message("Confirmation: what we did", "\n".join(body))
 

@@ -93,17 +93,15 @@ async def test_declined_pays_only_what_fits_the_limit_in_plan_order(run: Runner)
     assert case.paid() == [("reimburse:taxi-1", "5.00 USD")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Aftercare.confirm lists paid and failed items only: a declined (partly paid) "
-    "compensation is never named to the customer, nor what happens next (SCENARIOS: a "
-    "declined or partly paid compensation tells the customer what happens now)",
-)
 async def test_the_customer_is_told_what_was_declined(run: Runner) -> None:
     case = await run.open("s1-missing-car.json")
     await _claims_then_decline(case)
     (confirmation,) = [e.request for e in case.effects("send_message") if e.step == "confirm:email"]
-    assert "Taxi home" in confirmation.body
+    declined = confirmation.body.split("did not grant it:")[1]
+    assert "reimbursement: Taxi home: 30.00 USD" in declined
+    assert "refund of what you paid: 42.00 USD" in declined
+    assert "Taxi to CAR-2" not in declined  # that one was paid
+    assert "a different manager reviews it again" in declined
 
 
 async def test_a_refused_payment_escalates_with_its_reason_and_stays_open(run: Runner) -> None:
