@@ -178,6 +178,7 @@ class RecoveryWorkflow:
         self.status.question = None
         self.status.approval = None
         case.event("cancelled", cancel.reason, by=str(cancel.by))
+        await self.remedy.wind_down()
         await case.release_unused()
         for clock in list(case.sla.clocks):
             case.sla.stop(clock.label, workflow.now())

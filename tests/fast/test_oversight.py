@@ -188,12 +188,6 @@ async def test_cancel_while_a_manager_decides_clears_the_approval(run: Runner) -
     assert outcome.resolution == "cancelled"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A cancel during the re-booking call now winds the case down (no 're-booking "
-    "failed: Cancelled'), but the booking the provider made during the abandoned call is "
-    "never released: its id never reached the case",
-)
 async def test_a_cancel_while_a_rebooking_is_in_flight_winds_the_case_down(
     run: Runner, world: World
 ) -> None:

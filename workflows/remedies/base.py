@@ -35,6 +35,10 @@ class Remedy:
         """Carry out the remedy: True when the customer's problem is fixed."""
         raise NotImplementedError
 
+    async def wind_down(self) -> None:
+        """The case was cancelled mid-remedy: account for what a call in flight may have done,
+        before unused bookings are released. Most remedies hold nothing."""
+
     async def owned(self, kind: OwnedKind, ref: str) -> bool:
         """Before any product action, the product confirms the booking, asset or order is
         this customer's; if not (or it cannot say), nothing is done with it, a person takes

@@ -15,8 +15,39 @@ with workflow.unsafe.imports_passed_through():
 from makegood.workflows.case import failure_reason
 from makegood.workflows.remedies.base import Remedy
 
+# Added while cases were running: cases cancelled mid-call before it replay without it.
+IN_FLIGHT_PATCH = "release-in-flight-booking"
+
 
 class Rebook(Remedy):
+    in_flight: RebookRequest | None = None  # a re-booking call not yet answered
+
+    async def wind_down(self) -> None:
+        """A re-booking call abandoned by a cancel may still have booked a car: the same
+        request again (same idempotency key) returns that booking, or makes it, so that it is
+        known and released with the rest; never a car left booked under nobody's case."""
+        request, self.in_flight = self.in_flight, None
+        if request is None or not workflow.patched(IN_FLIGHT_PATCH):
+            return
+        case = self.case
+        try:
+            booking = await case.call(calls.REBOOK_VEHICLE, request)
+        except ActivityError as err:
+            await case.escalate(
+                f"re-booking {request.step} was cancelled in flight and cannot be checked: "
+                f"{failure_reason(err)}; check the provider for a booking to release"
+            )
+            return
+        case.status.bookings.append(
+            Booking(
+                id=booking.booking_id,
+                vehicle=booking.vehicle,
+                vehicle_class=booking.vehicle_class,
+                location=booking.location,
+            )
+        )
+        case.event("rebooked", f"{booking.vehicle} was booked by the cancelled call")
+
     async def attempt(self) -> bool:
         case, inc, playbook = self.case, self.case.incident, self.case.playbook
         assert inc.item is not None and inc.location is not None
@@ -55,23 +86,24 @@ class Rebook(Remedy):
                 upgrade = playbook.upgrade_on_escalation
             case.stage(Stage.REMEDY)
             self.result.attempts = attempt
+            request = RebookRequest(
+                step=steps.rebook(attempt),
+                customer_id=case.customer.id,
+                replaces=current.id,
+                like_vehicle=inc.item,
+                near=inc.location,
+                exclude=[b.vehicle for b in case.status.bookings],
+                upgrade=upgrade,
+            )
+            self.in_flight = request
             try:
-                booking = await case.call(
-                    calls.REBOOK_VEHICLE,
-                    RebookRequest(
-                        step=steps.rebook(attempt),
-                        customer_id=case.customer.id,
-                        replaces=current.id,
-                        like_vehicle=inc.item,
-                        near=inc.location,
-                        exclude=[b.vehicle for b in case.status.bookings],
-                        upgrade=upgrade,
-                    ),
-                )
+                booking = await case.call(calls.REBOOK_VEHICLE, request)
             except ActivityError as err:
+                self.in_flight = None
                 await case.escalate(f"re-booking failed: {failure_reason(err)}")
                 await case.release_unused()
                 return False
+            self.in_flight = None
             current = Booking(
                 id=booking.booking_id,
                 vehicle=booking.vehicle,
