@@ -38,15 +38,28 @@ class ApiServer(uvicorn.Server):
         yield
 
 
-async def serve_api(settings: Settings, client: Client, stop: asyncio.Event) -> None:
-    config = uvicorn.Config(
+def api_config(settings: Settings, client: Client) -> uvicorn.Config:
+    """Uvicorn for the intake API: h11 (pure Python, the same whatever extras are installed),
+    no WebSocket upgrades (no route takes one), idle keep-alive connections closed after 5 s,
+    request heads capped at 16 KiB (bodies are the app's BodyLimit's), and at most 10 s to
+    finish the requests in flight on shutdown."""
+    return uvicorn.Config(
         create_app(settings, client),
         host=settings.api_host,
         port=settings.api_port,
+        http="h11",
+        ws="none",
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16 * 1024,
+        timeout_graceful_shutdown=10,
         log_config=None,
         access_log=False,
         lifespan="on",
     )
+
+
+async def serve_api(settings: Settings, client: Client, stop: asyncio.Event) -> None:
+    config = api_config(settings, client)
     server = ApiServer(config)
     task = asyncio.create_task(server.serve())
     log.info(

@@ -4,20 +4,24 @@ providers report call and payment outcomes. OpenAPI at /docs and /openapi.json."
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any, Final
 
-from fastapi import FastAPI, Request, status
+from fastapi import APIRouter, FastAPI, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from makegood.api import case_routes, codec_routes, webhook_routes
 from makegood.api.auth import ReplayGuard, Tokens
-from makegood.api.bodies import Problem, ProblemReport
+from makegood.api.bodies import BODY_REFUSED, COMMON_RESPONSES, Problem, ProblemReport
 from makegood.api.deps import Temporal
+from makegood.api.limits import BodyLimit
+from makegood.api.unavailable import handle_temporal_errors
 from makegood.cases import Busy, CaseNotFound, Invalid, LimitReached, Refused, Unavailable
 from makegood.connection import connect, connection_keys, load_connection
 from makegood.domain.errors import reason
@@ -25,6 +29,17 @@ from makegood.settings import Settings
 
 ROUTERS: Final = (case_routes.router, webhook_routes.router, codec_routes.router)
 """Every route besides health and readiness, in the order the OpenAPI document lists them."""
+
+
+def _responses(router: APIRouter) -> dict[int | str, dict[str, Any]]:
+    """What a router's routes may answer besides their own responses: every route can refuse a
+    body (BodyLimit); those that talk to Temporal can find it unreachable (503)."""
+    talks_to_temporal = router in (case_routes.router, webhook_routes.router)
+    return COMMON_RESPONSES if talks_to_temporal else BODY_REFUSED
+
+
+NESTED_TOO_DEEPLY: Final = "the JSON is nested too deeply to read"
+_NOT_VALID: Final = "the request is not valid; nothing was done"
 
 
 def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
@@ -47,7 +62,8 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app.state.tokens = Tokens(settings.api_tokens)
     app.state.guard = ReplayGuard(settings.webhook_tolerance_s)
     _handle_errors(app)
-    _limit_bodies(app, settings.max_body_bytes)
+    handle_temporal_errors(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # before any route runs
     codec_routes.allow_ui_origin(app, settings.ui_origin)
 
     @app.get("/health", tags=["health"])
@@ -67,7 +83,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         )
 
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=_responses(router))
     return app
 
 
@@ -91,11 +107,23 @@ def _handle_errors(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, err: RequestValidationError) -> JSONResponse:
-        report = ProblemReport(
-            detail="the request is not valid; nothing was done",
-            problems=_problems(list(err.errors())),
-        )
+        try:
+            problems = _problems(list(err.errors()))
+        except RecursionError:  # a deeply nested value, shown in a reason
+            problems = [Problem(field="(body)", reason=NESTED_TOO_DEEPLY)]
+        report = ProblemReport(detail=_NOT_VALID, problems=problems)
         return JSONResponse(report.model_dump(), status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @app.exception_handler(HTTPException)
+    async def _unreadable(request: Request, err: HTTPException) -> Response:
+        # FastAPI turns a RecursionError of the JSON parser (`[[[[...]]]]`, thousands deep)
+        # into a bare 400; it is a problem with the body like any other.
+        if isinstance(err.__cause__, RecursionError):
+            report = ProblemReport(
+                detail=_NOT_VALID, problems=[Problem(field="(body)", reason=NESTED_TOO_DEEPLY)]
+            )
+            return JSONResponse(report.model_dump(), status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return await http_exception_handler(request, err)
 
     @app.exception_handler(Invalid)
     async def _rejected(_: Request, err: Invalid) -> JSONResponse:
@@ -130,24 +158,3 @@ def _handle_errors(app: FastAPI) -> None:
     @app.exception_handler(CaseNotFound)
     async def _missing(_: Request, err: CaseNotFound) -> JSONResponse:
         return JSONResponse({"detail": str(err)}, status.HTTP_404_NOT_FOUND)
-
-
-def _limit_bodies(app: FastAPI, limit: int) -> None:
-    @app.middleware("http")
-    async def _limit_body(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return JSONResponse(
-                {"detail": f"body larger than {limit} bytes"},
-                status.HTTP_413_CONTENT_TOO_LARGE,
-            )
-        if request.method in ("POST", "PUT", "PATCH"):
-            body = await request.body()
-            if len(body) > limit:
-                return JSONResponse(
-                    {"detail": f"body larger than {limit} bytes"},
-                    status.HTTP_413_CONTENT_TOO_LARGE,
-                )
-        return await call_next(request)

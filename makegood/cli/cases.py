@@ -62,14 +62,40 @@ async def _status(api: Api, case: str) -> CaseStatus:
     return CaseStatus.model_validate(await api.get(case_path(case)))
 
 
-async def cmd_open(api: Api, args: argparse.Namespace) -> None:
-    raw = _read(args.file)
+# No ticket nests more than a few levels; far deeper JSON cannot even be parsed (RecursionError)
+# or sent (its encoding recurses too), so it is refused here, before anything is sent.
+MAX_DEPTH = 100
+
+
+def _depth(value: Any) -> int:
+    """How deeply JSON containers nest in `value`, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _ticket_json(raw: str) -> Any:
+    deep = f"(body): JSON nested more than {MAX_DEPTH} levels deep is not read"
     try:
         ticket = json.loads(raw)
     except json.JSONDecodeError as err:
         raise Invalid(
             [f"(body): not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"]
         ) from None
+    except RecursionError:
+        raise Invalid([deep]) from None
+    if _depth(ticket) > MAX_DEPTH:
+        raise Invalid([deep])
+    return ticket
+
+
+async def cmd_open(api: Api, args: argparse.Namespace) -> None:
+    ticket = _ticket_json(_read(args.file))
     opened = await api.post("/cases", ticket)  # the API validates it and names every problem
     if args.json:
         print_json({k: opened[k] for k in ("case_id", "created", "run_id")})
