@@ -63,8 +63,10 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app.state.guard = ReplayGuard(settings.webhook_tolerance_s)
     _handle_errors(app)
     handle_temporal_errors(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # before any route runs
     codec_routes.allow_ui_origin(app, settings.ui_origin)
+    # Added last, so outermost: a body is complete and within the limit before anything else
+    # (CORS, tokens, routes) sees the request, and an abandoned one reaches none of them.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:
