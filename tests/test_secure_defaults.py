@@ -308,8 +308,12 @@ def test_compose_publishes_only_the_api_and_takes_every_secret_from_the_environm
         "postgresql": [],
         "temporal": [],  # the frontend is full authority over every case: never published
         "temporal-ui": ["127.0.0.1:8080:8080"],  # unauthenticated: this host only
-        "worker": ["8000:8080"],  # the intake API, which authenticates every caller
+        "worker": [],
+        "api": ["8000:8080"],  # the intake API, which authenticates every caller
     }
+    # The API in a process of its own: it never shares an event loop with workflow tasks.
+    assert services["api"]["command"] == ["makegood", "api"]
+    assert "--api" not in services["worker"]["command"]
     secret_names = ("TOKENS", "SECRET", "PASSWORD", "PWD", "KEYS", "_KEY")
     for name, service in services.items():
         env = service.get("environment", {})
@@ -331,6 +335,6 @@ def test_compose_publishes_only_the_api_and_takes_every_secret_from_the_environm
     # No default for anything secret (`${VAR:-default}` would quietly stand in for it); the
     # payload key id, which names a key and is no secret, may be left empty.
     defaults = [v for v in _interpolations(services) if ":?" not in v]
-    assert defaults == ["${MAKEGOOD_PAYLOAD_KEY_ID:-}"]
-    worker = services["worker"]["environment"]
-    assert worker["MAKEGOOD_API_HOST"] == "0.0.0.0" and "MAKEGOOD_WEBHOOK_SECRET" not in worker
+    assert set(defaults) == {"${MAKEGOOD_PAYLOAD_KEY_ID:-}"}
+    api = services["api"]["environment"]
+    assert api["MAKEGOOD_API_HOST"] == "0.0.0.0" and "MAKEGOOD_WEBHOOK_SECRET" not in api
