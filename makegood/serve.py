@@ -1,8 +1,8 @@
 """The long-running processes: the worker, the intake API, and the embedded dev stack.
 
 makegood worker          # workflows and activities, where TEMPORAL_* settings point
-makegood api             # the intake API alone (scale it on its own)
-makegood worker --api    # both in one process
+makegood api             # the intake API alone (scale it on its own; compose's default)
+makegood worker --api    # both in one process: workflow tasks share the API's event loop
 makegood dev             # the local Temporal dev server + worker + API (`make run`)
 """
 

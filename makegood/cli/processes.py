@@ -42,5 +42,8 @@ def add_commands(sub: Subcommands) -> None:
     )
     p.add_argument("--api", action="store_true", help="serve the intake API from this process")
     sub.add_process(
-        "api", run_process, "serve the intake API alone (no workflows run in this process)"
+        "api",
+        run_process,
+        "serve the intake API alone, no workflows in this process (the production default; "
+        "docker-compose runs it so)",
     )
