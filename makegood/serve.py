@@ -20,7 +20,13 @@ from temporalio.client import Client
 from makegood import logsetup, secure
 from makegood.adapters.wiring import configured_adapters
 from makegood.api.app import create_app
-from makegood.connection import TemporalConnection, connect, connection_keys, load_connection
+from makegood.connection import (
+    IMPATIENT,
+    TemporalConnection,
+    connect,
+    connection_keys,
+    load_connection,
+)
 from makegood.devserver import dev_server
 from makegood.privacy.keys import KeyRing
 from makegood.registry import build_worker
@@ -84,7 +90,7 @@ async def run(
     """Serve until `stop` is set: the worker, the API, or both in this process."""
     playbooks = settings.playbook_set  # fail fast on a bad playbook file
     keys = keys or connection_keys(settings, connection)
-    client = await connect(connection, keys)
+    client = await connect(connection, keys, retry=None if worker else IMPATIENT)
     added = await ensure_search_attributes(client)
     if added:
         log.info("search_attributes_registered", names=added)

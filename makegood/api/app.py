@@ -23,7 +23,7 @@ from makegood.api.deps import Temporal
 from makegood.api.limits import BodyLimit
 from makegood.api.unavailable import handle_temporal_errors
 from makegood.cases import Busy, CaseNotFound, Invalid, LimitReached, Refused, Unavailable
-from makegood.connection import connect, connection_keys, load_connection
+from makegood.connection import IMPATIENT, connect, connection_keys, load_connection
 from makegood.domain.errors import reason
 from makegood.settings import Settings
 
@@ -49,7 +49,9 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if client is None:
             connection = load_connection(settings)
-            app.state.client = await connect(connection, connection_keys(settings, connection))
+            app.state.client = await connect(
+                connection, connection_keys(settings, connection), retry=IMPATIENT
+            )
         else:
             app.state.client = client
         yield
