@@ -15,9 +15,10 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from makegood.api import case_routes, codec_routes, webhook_routes
-from makegood.api.auth import ReplayGuard, Tokens
+from makegood.api.auth import Tokens
 from makegood.api.bodies import Problem, ProblemReport
 from makegood.api.deps import Temporal
+from makegood.api.replay_store import ReplayGuard
 from makegood.cases import CaseNotFound, Invalid, Refused
 from makegood.connection import connect, connection_keys, load_connection
 from makegood.domain.errors import reason
@@ -45,7 +46,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.playbooks = settings.playbook_set  # a bad playbook file stops start-up here
     app.state.tokens = Tokens(settings.api_tokens)
-    app.state.guard = ReplayGuard(settings.webhook_tolerance_s)
+    app.state.guard = ReplayGuard.in_folder(settings.data_dir, settings.webhook_tolerance_s)
     _handle_errors(app)
     _limit_bodies(app, settings.max_body_bytes)
     codec_routes.allow_ui_origin(app, settings.ui_origin)
