@@ -19,6 +19,7 @@ from makegood.api.auth import Tokens
 from makegood.api.bodies import Problem, ProblemReport
 from makegood.api.deps import Temporal
 from makegood.api.replay_store import ReplayGuard
+from makegood.api.responses import describe_durations_as_sent
 from makegood.cases import CaseNotFound, Invalid, Refused
 from makegood.connection import connect, connection_keys, load_connection
 from makegood.domain.errors import reason
@@ -69,6 +70,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router)
+    describe_durations_as_sent(app)
     return app
 
 

@@ -28,6 +28,7 @@ from makegood.api.case_routes import open_ticket_case
 from makegood.api.deps import AppSettings, Playbooks, Temporal
 from makegood.api.replay_store import GuardUnavailable, Replayed, ReplayGuard
 from makegood.api.responses import BAD_BODY, SIGNED, TEMPORAL, Responses, problem, responses
+from makegood.api.zendesk import EXAMPLE as ZENDESK_EXAMPLE
 from makegood.api.zendesk import ZendeskWebhook, to_ticket
 from makegood.cases import CaseNotFound, report_call
 from makegood.domain import contract, roles
@@ -58,18 +59,16 @@ def _inline(node: Any, defs: dict[str, Any]) -> Any:
     return node
 
 
-def json_body(model: type[BaseModel]) -> dict[str, Any]:
+def json_body(model: type[BaseModel], *examples: dict[str, Any]) -> dict[str, Any]:
     """`openapi_extra` declaring `model` as the JSON body. These routes read the raw bytes
     (the signature covers them), so FastAPI cannot describe the body itself; nested models are
     inlined, as the document's components do not hold them."""
     schema = model.model_json_schema()
     defs = schema.pop("$defs", {})
-    return {
-        "requestBody": {
-            "content": {"application/json": {"schema": _inline(schema, defs)}},
-            "required": True,
-        }
-    }
+    content: dict[str, Any] = {"schema": _inline(schema, defs)}
+    if examples:
+        content["examples"] = {f"example {n}": {"value": e} for n, e in enumerate(examples, 1)}
+    return {"requestBody": {"content": {"application/json": content}, "required": True}}
 
 
 def parsed(model: type[M], body: bytes) -> M:
@@ -143,7 +142,7 @@ async def once(
         BAD_BODY,
         TEMPORAL,
     ),
-    openapi_extra=json_body(ZendeskWebhook),
+    openapi_extra=json_body(ZendeskWebhook, ZENDESK_EXAMPLE),
 )
 async def zendesk(
     request: Request,
@@ -199,7 +198,9 @@ _NO_CASE: Final[Responses] = {
         BAD_BODY,
         TEMPORAL,
     ),
-    openapi_extra=json_body(TelephonyEvent),
+    openapi_extra=json_body(
+        TelephonyEvent, {"case_id": "case-T-1001", "call_id": "call_1", "status": "completed"}
+    ),
 )
 async def telephony(request: Request, client: Temporal, settings: AppSettings) -> Delivery:
     body = await request.body()
@@ -226,7 +227,10 @@ async def telephony(request: Request, client: Temporal, settings: AppSettings) -
         BAD_BODY,
         TEMPORAL,
     ),
-    openapi_extra=json_body(PaymentNotice),
+    openapi_extra=json_body(
+        PaymentNotice,
+        {"type": "payment.settled", "idempotency_key": "case-T-1001:refund", "payment_id": "p_1"},
+    ),
 )
 async def payments(request: Request, client: Temporal, settings: AppSettings) -> Delivery:
     body = await request.body()
