@@ -22,6 +22,7 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
+from makegood import visibility
 from makegood.adapters.base import TransientProviderError
 from makegood.domain import calls, contract
 from makegood.domain.case import CaseOutcome, RelatedCase, RelatedCases
@@ -35,12 +36,10 @@ LIMIT = 10  # the most recent: enough to spare the customer re-explaining, cheap
 
 def related_query(q: RelatedQuery, pseudonyms: Pseudonyms) -> str:
     """Cases of this customer or asset, under the keyed and the legacy pseudonyms."""
-    customer = '", "'.join(pseudonyms.forms("customer", q.customer_id))
-    asset = '", "'.join(pseudonyms.forms("asset", q.asset or q.reference))
-    return (
-        f'WorkflowType = "{contract.RECOVERY_WORKFLOW}" AND '
-        f'({contract.SA_CUSTOMER} IN ("{customer}") OR {contract.SA_ASSET} IN ("{asset}"))'
-    )
+    customer = visibility.one_of(contract.SA_CUSTOMER, pseudonyms.forms("customer", q.customer_id))
+    asset = visibility.one_of(contract.SA_ASSET, pseudonyms.forms("asset", q.asset or q.reference))
+    cases = visibility.equals("WorkflowType", contract.RECOVERY_WORKFLOW)
+    return f"{cases} AND ({customer} OR {asset})"
 
 
 class HistoryActivities:

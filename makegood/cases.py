@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -13,6 +15,7 @@ from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import (
@@ -37,6 +40,7 @@ from makegood.domain.case import (
     Stage,
 )
 from makegood.domain.errors import field_errors
+from makegood.domain.intake import ticket_problems
 from makegood.domain.playbook import PlaybookSet
 from makegood.domain.pseudonyms import Pseudonyms
 from makegood.domain.ticket import Ticket
@@ -88,15 +92,9 @@ def check_ticket(ticket: Ticket, playbooks: PlaybookSet) -> None:
         raise TicketRejected(
             [f"incident.kind: no playbook for {kind.value!r} in playbook set {playbooks.version}"]
         )
-    paid = ticket.incident.paid.currency
-    if paid != playbooks.currency:
-        raise TicketRejected(
-            [
-                f"incident.paid.currency: the playbooks' limits and amounts are in "
-                f"{playbooks.currency}; a case paid in {paid} needs playbooks in {paid} "
-                "(amounts are never relabelled)"
-            ]
-        )
+    problems = ticket_problems(ticket, playbooks.for_kind(kind))
+    if problems:
+        raise TicketRejected(problems)
 
 
 @dataclass
@@ -200,6 +198,20 @@ class Refused(Exception):
     """The case said no to an action, with the reason; nothing about the case changed."""
 
 
+class LimitReached(Refused):
+    """The case has taken all it takes of this kind (notes, claims, actions): HTTP 429."""
+
+
+class Busy(Exception):
+    """Temporal takes only so many actions on one case at once; try again shortly (429)."""
+
+    retry_after_s = 1
+
+
+class Unavailable(Exception):
+    """Temporal could not answer for the case (unreachable, or the case cannot run): 503."""
+
+
 async def case_status(client: Client, case_id: str) -> CaseStatus:
     try:
         status: CaseStatus = await case_handle(client, case_id).query(
@@ -209,6 +221,9 @@ async def case_status(client: Client, case_id: str) -> CaseStatus:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise CaseNotFound(case_id) from None
         raise
+    except WorkflowQueryFailedError as err:
+        # The case's code cannot run (a deployment problem): say so, never a bare 500.
+        raise Unavailable(f"case {case_id} cannot answer right now: {err.message}") from None
     if status.callback is not None and status.callback.state in ("scheduling", "waiting"):
         # A call-back in progress: its own workflow knows how each call is going.
         with contextlib.suppress(RPCError):
@@ -239,12 +254,36 @@ async def report_call(client: Client, case_id: str, report: CallStatus) -> bool:
     return False
 
 
+# Actions on one case are taken one at a time in this process (Temporal refuses more than a
+# few in flight per case); another process's are retried briefly when Temporal says busy.
+_case_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+BUSY_RETRIES = (0.05, 0.1, 0.2, 0.4, 0.8)
+
+
 async def send(client: Client, case_id: str, action: contract.Action) -> Accepted:
     """Deliver an answer, claim, decision or note; the case's validator accepts or refuses it.
 
-    Raises Refused with the case's reason (or because the case has ended), CaseNotFound when
-    there is no such case. A refused action leaves no trace in the case's history.
+    Raises Refused with the case's reason (LimitReached past a per-case limit, or because the
+    case has ended), CaseNotFound when there is no such case, Busy when Temporal still has
+    too many actions in flight on it. A refused action leaves no trace in the case's history.
     """
+    lock = _case_locks.get(case_id)
+    if lock is None:
+        lock = _case_locks[case_id] = asyncio.Lock()
+    async with lock:
+        for pause in (*BUSY_RETRIES, None):
+            try:
+                return await _deliver(client, case_id, action)
+            except RPCError as err:
+                if err.status != RPCStatusCode.RESOURCE_EXHAUSTED:
+                    raise
+                if pause is None:
+                    raise Busy(f"case {case_id} has too many actions in flight") from None
+                await asyncio.sleep(pause)
+    raise AssertionError("unreachable")
+
+
+async def _deliver(client: Client, case_id: str, action: contract.Action) -> Accepted:
     handle = case_handle(client, case_id)
     try:
         accepted: Accepted = await handle.execute_update(
@@ -253,8 +292,11 @@ async def send(client: Client, case_id: str, action: contract.Action) -> Accepte
         return accepted
     except WorkflowUpdateFailedError as err:
         cause = err.cause
-        reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
-        raise Refused(reason) from None
+        if isinstance(cause, ApplicationError):
+            if cause.type == contract.LIMIT_REACHED:
+                raise LimitReached(cause.message) from None
+            raise Refused(cause.message) from None
+        raise Refused(str(cause)) from None
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
@@ -290,17 +332,20 @@ async def list_cases(
     limit: int = 100,
 ) -> list[CaseRow]:
     """Cases from visibility, newest first; stage and SLA level come from search attributes."""
-    clauses = [f'WorkflowType = "{contract.RECOVERY_WORKFLOW}"']
+    from makegood import visibility
+
+    # Built from checked values only (`makegood.visibility`): each one is an enum member.
+    clauses = [visibility.equals("WorkflowType", contract.RECOVERY_WORKFLOW)]
     if open_only:
-        clauses.append('ExecutionStatus = "Running"')
+        clauses.append(visibility.equals("ExecutionStatus", "Running"))
     if stage is not None:
         if stage not in set(Stage):
             raise Invalid([f"stage: unknown stage {stage!r}; one of {', '.join(Stage)}"])
-        clauses.append(f'{contract.SA_STAGE} = "{Stage(stage).value}"')
+        clauses.append(visibility.equals(contract.SA_STAGE, Stage(stage).value))
     if sla is not None:
         if sla not in set(SlaLevel):
             raise Invalid([f"sla: unknown level {sla!r}; one of {', '.join(SlaLevel)}"])
-        clauses.append(f'{contract.SA_SLA} = "{SlaLevel(sla).value}"')
+        clauses.append(visibility.equals(contract.SA_SLA, SlaLevel(sla).value))
     keys = {
         name: SearchAttributeKey.for_keyword(name)
         for name in (contract.SA_KIND, contract.SA_STAGE, contract.SA_SLA)

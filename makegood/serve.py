@@ -107,7 +107,7 @@ async def serve(*, embedded: bool = False, worker: bool = True, api: bool = Fals
         settings, secure.listeners(settings, connection, api=api, embedded=embedded), api=api
     )
     keys = connection_keys(settings, connection)  # and missing or malformed keys
-    logsetup.configure(settings.log_format, settings.log_level)
+    logsetup.configure(settings.log_format, settings.log_level, settings.secret_values())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -5,6 +5,7 @@ The Temporal connection is not here: it uses the SDK's TEMPORAL_* settings (make
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tomllib
 from functools import cached_property
@@ -124,6 +125,19 @@ class Settings(BaseSettings):
         default="http://localhost:8233",
         description="the Temporal UI's origin, allowed to call the codec endpoint (CORS)",
     )
+
+    def secret_values(self) -> list[str]:
+        """Every secret configured here, for the log redactor (`makegood.logsetup.Redact`)."""
+        found = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                raw = value.get_secret_value()
+                found += [raw, raw.removeprefix("whsec_")]
+                if name == "payload_keys":
+                    with contextlib.suppress(ValueError, AttributeError):
+                        found += [str(k) for k in json.loads(raw).values()]
+        return [s for s in found if s]
 
     def renamed_temporal_settings(self) -> list[str]:
         """The retired MAKEGOOD_TEMPORAL_* variables this configuration still sets."""

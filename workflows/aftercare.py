@@ -4,6 +4,7 @@ when they are not), and document the outcome so that failures can be found as tr
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -11,12 +12,11 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from makegood.domain import calls, compensation, steps, wording
     from makegood.domain.actions import CustomerAnswer
-    from makegood.domain.case import CaseOutcome, CompensationItem, Resolution, Stage
+    from makegood.domain.case import CaseOutcome, CompensationItem, RemedyResult, Resolution, Stage
     from makegood.domain.money import Money
 
 from makegood.workflows.case import Case
 from makegood.workflows.conversation import Conversation
-from makegood.workflows.remedies import RemedyResult
 from makegood.workflows.settlement import Settlement
 
 
@@ -42,14 +42,25 @@ class Aftercare:
         )
         await self.talk.tell_message(steps.confirm(round_), message)
 
-    async def follow_up(self, remedy: RemedyResult) -> Resolution:
-        """Ask later whether all is put right; re-open when not, up to the playbook's limit."""
+    async def follow_up(
+        self,
+        remedy: RemedyResult,
+        *,
+        first_round: int = 1,
+        checkpoint: Callable[[int], Awaitable[None]] | None = None,
+    ) -> Resolution:
+        """Ask later whether all is put right; re-open when not, up to the playbook's limit.
+
+        `checkpoint(round)` runs before each round's wait: the case may continue as new there.
+        """
         case = self.case
         timeouts = case.playbook.timeouts
         if timeouts.follow_up_delay <= timedelta(0):
             return "resolved" if remedy.ok else "unresolved"
-        round_ = 1
+        round_ = first_round
         while True:
+            if checkpoint is not None and round_ > first_round:
+                await checkpoint(round_)
             case.stage(Stage.FOLLOW_UP)
             case.status.follow_up_at = workflow.now() + timeouts.follow_up_delay
             await workflow.sleep(timeouts.follow_up_delay)

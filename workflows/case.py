@@ -16,6 +16,9 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
+with workflow.unsafe.imports_passed_through():
     from makegood.domain import calls, contract, steps
     from makegood.domain.calls import ActivitySpec
     from makegood.domain.case import CaseInput, CaseStatus, Escalation, Event, Stage
@@ -66,10 +69,9 @@ async def execute(
     that a stage would escalate and carry on from.
     """
     try:
-        result: Res = await workflow.execute_activity(
+        raw = await workflow.execute_activity(
             spec.name,
             arg,
-            result_type=spec.result_type,
             start_to_close_timeout=start_to_close,
             schedule_to_close_timeout=schedule_to_close,
             retry_policy=retry,
@@ -79,7 +81,19 @@ async def execute(
         if isinstance(err.cause, CancelledError) and workflow.patched(CANCEL_PATCH):
             raise asyncio.CancelledError from err
         raise
-    return result
+    try:
+        return spec.read(raw)
+    except ValidationError as err:
+        # A worker of another version, a broken adapter: the case is handed to a person.
+        raise UnreadableAnswer(
+            f"{spec.name} answered in a shape this worker cannot read "
+            f"({err.error_count()} problem(s), first at "
+            f"{'.'.join(str(p) for p in err.errors()[0]['loc']) or 'the top'})"
+        ) from None
+
+
+class UnreadableAnswer(Exception):
+    """An activity's result does not fit its spec."""
 
 
 class Case:

@@ -35,15 +35,19 @@ with workflow.unsafe.imports_passed_through():
         CaseInput,
         CaseOutcome,
         CaseStatus,
+        Checkpoint,
         PaymentEvent,
         Resolution,
         Stage,
     )
+    from makegood.domain.intake import ticket_problems
     from makegood.domain.provider import RelatedQuery
 
 from makegood.workflows.aftercare import Aftercare
 from makegood.workflows.case import Case, execute, failure_reason
+from makegood.workflows.checkpoint import CONTINUE_PATCH, Parts, history_full
 from makegood.workflows.conversation import Conversation
+from makegood.workflows.faults import CannotContinue, Faults, fault, may_hand_off
 from makegood.workflows.oversight import Approvals, SlaWatch
 from makegood.workflows.remedies import REMEDIES
 from makegood.workflows.settlement import Settlement
@@ -52,8 +56,8 @@ from makegood.workflows.settlement import Settlement
 HISTORY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
 
 
-def _reject(message: str) -> None:
-    raise ApplicationError(message, type="InvalidUpdate", non_retryable=True)
+def _reject(message: str, kind: str = contract.INVALID_UPDATE) -> None:
+    raise ApplicationError(message, type=kind, non_retryable=True)
 
 
 def _reject_if(reason: str | None) -> None:
@@ -65,16 +69,26 @@ def _reject_if(reason: str | None) -> None:
 class RecoveryWorkflow:
     @workflow.init
     def __init__(self, inp: CaseInput) -> None:
-        opened = inp.ticket.reported_at or inp.received_at or workflow.now()
-        self.status = CaseStatus(
-            case_id=workflow.info().workflow_id,
-            ticket_id=inp.ticket.id,
-            customer_id=inp.ticket.customer.id,
-            kind=inp.ticket.incident.kind.value,
-            playbook_version=inp.playbook_version,
-            stage=Stage.ACKNOWLEDGE,
-            opened_at=opened,
-            discretion_limit=inp.playbook.discretion.limit(inp.ticket.incident.paid),
+        # The same check the edge makes: a case started some other way with such a ticket is
+        # handed to a person first thing (see `_recover`), and its clocks start from receipt.
+        self.carried = inp.carried
+        self.problems = [] if self.carried else ticket_problems(inp.ticket, inp.playbook)
+        opened = (
+            (None if self.problems else inp.ticket.reported_at) or inp.received_at or workflow.now()
+        )
+        self.status = (
+            self.carried.status
+            if self.carried
+            else CaseStatus(
+                case_id=workflow.info().workflow_id,
+                ticket_id=inp.ticket.id,
+                customer_id=inp.ticket.customer.id,
+                kind=inp.ticket.incident.kind.value,
+                playbook_version=inp.playbook_version,
+                stage=Stage.ACKNOWLEDGE,
+                opened_at=opened,
+                discretion_limit=inp.playbook.discretion.limit(inp.ticket.incident.paid),
+            )
         )
         self.case = Case(inp, self.status)
         self.talk = Conversation(self.case)
@@ -83,6 +97,12 @@ class RecoveryWorkflow:
         self.remedy = REMEDIES[inp.playbook.remedy](self.case, self.talk, self.approvals)
         self.settlement = Settlement(self.case, self.talk, self.approvals)
         self.aftercare = Aftercare(self.case, self.talk, self.settlement)
+        self.faults = Faults(self.case, self.talk)
+        self.parts = Parts(
+            self.case, self.talk, self.approvals, self.slas, self.settlement, self.remedy
+        )
+        if self.carried is not None:
+            self.parts.restore(self.carried)
         self._cancel: CancelCase | None = None
         self._main: asyncio.Task[Resolution] | None = None
 
@@ -90,10 +110,13 @@ class RecoveryWorkflow:
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseOutcome:
         now, opened = workflow.now(), self.status.opened_at
-        for clock in ("first_contact", "remedy_offer", "resolution"):
-            self.case.sla.start(clock, now, since=min(opened, now))
-        watcher = asyncio.create_task(self.slas.run())
-        settlements = asyncio.create_task(self.settlement.watch())
+        if self.carried is None:  # a next run's clocks are in the status it carries
+            for clock in ("first_contact", "remedy_offer", "resolution"):
+                self.case.sla.start(clock, now, since=min(opened, now))
+        watcher = asyncio.create_task(self.faults.guarded("SLA watch", self.slas.run()))
+        settlements = asyncio.create_task(
+            self.faults.guarded("payment events", self.settlement.watch())
+        )
         self._main = asyncio.create_task(self._recover())
         try:
             resolution = await self._main
@@ -103,6 +126,10 @@ class RecoveryWorkflow:
                     reason="cancelled in Temporal", by={"id": "temporal", "role": "system"}
                 )
             resolution = await self._wind_down(self._cancel)
+        except Exception as err:
+            if not may_hand_off(err):
+                raise
+            resolution = await self.faults.hand_off(fault(err))
         watcher.cancel()
         settlements.cancel()
         while self.settlement.unsettled:  # a failed payment reported as the case closed
@@ -112,14 +139,37 @@ class RecoveryWorkflow:
         return outcome
 
     async def _recover(self) -> Resolution:
-        await self._find_related()
-        await self._acknowledge()
-        result = await self.remedy.run()
-        self.case.sla.stop("remedy_offer", workflow.now())
-        await self.settlement.compensate(result)
-        await self.aftercare.confirm(round_=1)
-        self.case.sla.stop("resolution", workflow.now())
-        return await self.aftercare.follow_up(result)
+        """The stages in order; a next run (continued as new) skips those already done."""
+        carried = self.carried
+        if carried is None or not carried.reached("acknowledged"):
+            if self.problems:
+                raise CannotContinue("the ticket cannot be carried: " + "; ".join(self.problems))
+            await self._find_related()
+            await self._acknowledge()
+            await self._checkpoint("acknowledged")
+        if carried is None or not carried.reached("remedied"):
+            await self.remedy.run()
+            self.case.sla.stop("remedy_offer", workflow.now())
+            await self._checkpoint("remedied")
+        result = self.remedy.result
+        if carried is None or not carried.reached("compensated"):
+            await self.settlement.compensate(result)
+            await self._checkpoint("compensated")
+        if carried is None or not carried.reached("confirmed"):
+            await self.aftercare.confirm(round_=1)
+            self.case.sla.stop("resolution", workflow.now())
+            await self._checkpoint("confirmed")
+        first = carried.follow_up_round if carried and carried.checkpoint == "follow_up" else 1
+        return await self.aftercare.follow_up(
+            result, first_round=first, checkpoint=lambda n: self._checkpoint("follow_up", n)
+        )
+
+    async def _checkpoint(self, checkpoint: Checkpoint, follow_up_round: int = 1) -> None:
+        """Between stages: past the history limit, the case goes on in a new run."""
+        if history_full(self.case.playbook.limits.history_events) and workflow.patched(
+            CONTINUE_PATCH
+        ):
+            await self.parts.continue_as_new(checkpoint, follow_up_round)
 
     async def _wind_down(self, cancel: CancelCase) -> Resolution:
         """An operator closed the case: free what is held, tell the customer, keep the record."""
@@ -191,6 +241,7 @@ class RecoveryWorkflow:
 
     @workflow.update(name=contract.ANSWER)
     def answer(self, answer: CustomerAnswer) -> Accepted:
+        self.status.actions += 1
         self.talk.take(answer)
         self.case.event(
             "answer",
@@ -217,6 +268,7 @@ class RecoveryWorkflow:
 
     @workflow.update(name=contract.SUBMIT_CLAIM)
     def submit_claim(self, claim: ExpenseClaim) -> Accepted:
+        self.status.actions += 1
         self.status.claims.append(claim)
         self.case.event(
             "claim", f"{claim.claim_id}: {claim.description}", amount=claim.amount, by=str(claim.by)
@@ -248,10 +300,14 @@ class RecoveryWorkflow:
         if any(c.claim_id == claim.claim_id for c in self.status.claims):
             _reject(f"claim {claim.claim_id} was already submitted")
         if len(self.status.claims) >= policy.max_claims:
-            _reject(f"at most {policy.max_claims} claims per case")
+            _reject(
+                f"limit reached: at most {policy.max_claims} claims per case",
+                contract.LIMIT_REACHED,
+            )
 
     @workflow.update(name=contract.DECIDE)
     def decide(self, decision: ApprovalDecision) -> Accepted:
+        self.status.actions += 1
         self.approvals.take(decision)
         verdict = "approved" if decision.approved else "rejected"
         opened_by = self.case.inp.opened_by
@@ -305,6 +361,7 @@ class RecoveryWorkflow:
 
     @workflow.update(name=contract.ADD_NOTE)
     def add_note(self, note: AgentNote) -> Accepted:
+        self.status.actions += 1
         self.status.notes.append(f"{note.by}: {note.text}")
         self.case.event("note", note.text, by=str(note.by))
         return Accepted(case_id=self.status.case_id, detail="note added")
@@ -313,9 +370,16 @@ class RecoveryWorkflow:
     def _check_note(self, note: AgentNote) -> None:
         self._check_open()
         _reject_if(roles.refusal_for(note))
+        limit = self.case.playbook.limits.notes
+        if len(self.status.notes) >= limit:
+            _reject(
+                f"limit reached: at most {limit} notes per case; put the rest in the ticket",
+                contract.LIMIT_REACHED,
+            )
 
     @workflow.update(name=contract.ASSIGN)
     def assign(self, req: AssignCase) -> Accepted:
+        self.status.actions += 1
         self.status.owner = str(req.to)
         self.case.owner_contact = req.contact
         self.case.event("assigned", f"owner is now {req.to}", by=str(req.by))
@@ -330,16 +394,18 @@ class RecoveryWorkflow:
 
     @workflow.update(name=contract.ESCALATE)
     async def escalate(self, req: EscalateCase) -> Accepted:
+        self.status.actions += 1
         await self.case.escalate(f"{req.reason} (escalated by {req.by})")
         return Accepted(case_id=self.status.case_id, detail="escalated to ops")
 
     @escalate.validator
     def _check_escalate(self, req: EscalateCase) -> None:
-        self._check_open()
+        self._check_open(way_out=True)
         _reject_if(roles.refusal_for(req))
 
     @workflow.update(name=contract.CANCEL)
     def cancel(self, req: CancelCase) -> Accepted:
+        self.status.actions += 1
         self._cancel = req
         assert self._main is not None
         self._main.cancel()
@@ -350,13 +416,22 @@ class RecoveryWorkflow:
 
     @cancel.validator
     def _check_cancel(self, req: CancelCase) -> None:
-        self._check_open()
+        self._check_open(way_out=True)
         _reject_if(roles.refusal_for(req))
         if self._cancel is not None:
             _reject(f"case {self.status.case_id} is already being cancelled")
         if self._main is None or self._main.done():
             _reject(f"case {self.status.case_id} is closing and can no longer be cancelled")
 
-    def _check_open(self) -> None:
+    def _check_open(self, *, way_out: bool = False) -> None:
+        """Closed cases take nothing; a case at its action limit still takes the ways out
+        (escalate, cancel), so a flood can never lock people out of ending it."""
         if self.status.stage in (Stage.DOCUMENT, Stage.CLOSED):
             _reject(f"case {self.status.case_id} is closed")
+        limit = self.case.playbook.limits.actions
+        if not way_out and self.status.actions >= limit:
+            _reject(
+                f"limit reached: case {self.status.case_id} has taken its {limit} actions; "
+                "ops must handle the rest outside Makegood",
+                contract.LIMIT_REACHED,
+            )

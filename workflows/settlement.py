@@ -9,14 +9,13 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from makegood.domain import calls, compensation, ids, steps, wording
-    from makegood.domain.case import CompensationItem, PaymentEvent, Stage
+    from makegood.domain.case import CompensationItem, PaymentEvent, RemedyResult, Stage
     from makegood.domain.money import Money
     from makegood.domain.provider import PaymentRequest, PerkRequest, Quote, SubstituteRequest
 
 from makegood.workflows.case import Case, execute, failure_reason, retry_policy
 from makegood.workflows.conversation import Conversation
 from makegood.workflows.oversight import Approvals
-from makegood.workflows.remedies import RemedyResult
 
 
 class Settlement:
@@ -26,7 +25,7 @@ class Settlement:
         self.approvals = approvals
         self.claims_open = True  # expense claims are taken until the compensation is decided
         self.approval_needed = False
-        self._payment_events: set[str] = set()  # provider event ids already handled
+        self.payment_events: set[str] = set()  # provider event ids already handled
         self.unsettled: list[str] = []  # payments that failed after all: each escalates
 
     async def compensate(self, remedy: RemedyResult) -> None:
@@ -160,9 +159,9 @@ class Settlement:
     def payment_event(self, event: PaymentEvent) -> None:
         """Delivered at least once and in any order: duplicates and stale events are ignored."""
         case = self.case
-        if event.event_id in self._payment_events:
+        if event.event_id in self.payment_events:
             return
-        self._payment_events.add(event.event_id)
+        self.payment_events.add(event.event_id)
         step = ids.step_in(event.idempotency_key, case.id)
         item = next((i for i in case.status.compensation if i.step == step), None)
         if step is None or item is None:

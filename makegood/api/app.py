@@ -20,7 +20,7 @@ from makegood.api.bodies import Problem, ProblemReport
 from makegood.api.deps import Temporal
 from makegood.api.replay_store import ReplayGuard
 from makegood.api.responses import describe_durations_as_sent
-from makegood.cases import CaseNotFound, Invalid, Refused
+from makegood.cases import Busy, CaseNotFound, Invalid, LimitReached, Refused, Unavailable
 from makegood.connection import connect, connection_keys, load_connection
 from makegood.domain.errors import reason
 from makegood.settings import Settings
@@ -111,6 +111,24 @@ def _handle_errors(app: FastAPI) -> None:
     @app.exception_handler(Refused)
     async def _refused(_: Request, err: Refused) -> JSONResponse:
         return JSONResponse({"detail": str(err)}, status.HTTP_409_CONFLICT)
+
+    @app.exception_handler(LimitReached)
+    async def _limit(_: Request, err: LimitReached) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status.HTTP_429_TOO_MANY_REQUESTS)
+
+    @app.exception_handler(Busy)
+    async def _busy(_: Request, err: Busy) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"{err}; try again in a moment"},
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": str(err.retry_after_s)},
+        )
+
+    @app.exception_handler(Unavailable)
+    async def _unavailable(_: Request, err: Unavailable) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(err)}, status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"}
+        )
 
     @app.exception_handler(CaseNotFound)
     async def _missing(_: Request, err: CaseNotFound) -> JSONResponse:

@@ -1,19 +1,31 @@
 """History files: one JSON per workflow in the `temporal workflow show --output json` format,
-and a manifest that names each file's workflow (the JSON itself does not) with a checksum."""
+and a manifest that names each file's workflow (the JSON itself does not) with a checksum.
+
+A workflow id is any string its starter chose (`../../etc/x` included), so a file is named
+after it only through `file_name`'s reversible encoding, and every path is checked to name a
+file directly inside the folder before anything is written or read (`inside`).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import string
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
+from urllib.parse import unquote
 
 from pydantic import BaseModel
 from temporalio.client import WorkflowHistory
 
 MANIFEST = "manifest.json"
 FORMAT = "makegood-histories/1"
+
+
+class UnsafePath(ValueError):
+    """A file name that would leave its folder, or replace the manifest."""
 
 
 class Entry(BaseModel):
@@ -47,7 +59,10 @@ class Manifest(BaseModel):
 
     def save(self, folder: Path) -> None:
         self.entries.sort(key=lambda e: e.file)
-        (folder / MANIFEST).write_text(self.model_dump_json(indent=2) + "\n")
+        path = folder / MANIFEST
+        if path.resolve().parent != folder.resolve():  # a link planted in its place
+            raise UnsafePath(f"{path} leads out of {folder}; refused")
+        path.write_text(self.model_dump_json(indent=2) + "\n")
 
 
 def workflow_type(history: WorkflowHistory) -> str:
@@ -55,8 +70,62 @@ def workflow_type(history: WorkflowHistory) -> str:
     return started.workflow_type.name
 
 
-def file_name(workflow_id: str) -> str:
-    return workflow_id.replace(":", "__")
+SAFE: Final = frozenset(string.ascii_letters + string.digits + "._-")
+LONGEST: Final = 200  # characters before ".json"; file systems allow 255 bytes a name
+HASHED: Final = "~"  # never produced by the encoding itself: marks a shortened name
+
+
+def _encode(text: str) -> str:
+    return "".join(c if c in SAFE else "".join(f"%{b:02X}" for b in c.encode()) for c in text)
+
+
+def file_name(workflow_id: str, run_id: str | None = None) -> str:
+    """The file name (without `.json`) of a workflow's history.
+
+    Letters, digits, '.', '_' and '-' stay as they are (`case-zd-1234`), everything else is
+    percent-encoded as UTF-8 (`case-zd-1234%3Acallback`), and a leading dot too, so no name
+    is `.`, `..` or hidden, and none is the manifest's. `workflow_id_of` reverses it. With
+    `run_id`, the run is named after an '@' (which the encoding never leaves bare): the earlier
+    runs of a case that continued as new. An id too long for a file name keeps its first part
+    and a hash of the whole after a '~'; the manifest still names the id.
+    """
+    if not workflow_id:
+        raise UnsafePath("a workflow id cannot be empty")
+    name = _encode(workflow_id)
+    if name.startswith(".") or name.casefold() == Path(MANIFEST).stem:
+        name = f"%{ord(name[0]):02X}{name[1:]}"
+    if run_id:
+        name = f"{name}@{_encode(run_id)}"
+    if len(name) > LONGEST:
+        digest = hashlib.sha256(f"{workflow_id}\0{run_id or ''}".encode()).hexdigest()[:24]
+        name = f"{name[: LONGEST - len(digest) - 1]}{HASHED}{digest}"
+    return name
+
+
+def workflow_id_of(name: str) -> str | None:
+    """The workflow id a `file_name` encodes; None for a shortened name (see the manifest)."""
+    name = name.removesuffix(".json")
+    if HASHED in name:
+        return None
+    return unquote(name.partition("@")[0], errors="strict")
+
+
+def inside(folder: Path, file: str) -> Path:
+    """`folder / file`, once it is certain to be a file directly inside `folder`.
+
+    Refused: separators, `.` and `..`, the manifest's own name, and a name that resolves
+    elsewhere (a symbolic link planted in the folder).
+    """
+    bad = (
+        not file
+        or file in (".", "..")
+        or any(c in file for c in "/\\\0")
+        or file.casefold() == MANIFEST
+    )
+    path = folder / file
+    if bad or path.resolve().parent != folder.resolve():
+        raise UnsafePath(f"{file!r} is not a file name inside {folder}; refused")
+    return path
 
 
 def open_manifest(folder: Path) -> Manifest:
@@ -79,8 +148,9 @@ def write_history(
     """Write `<name>.json` and add it to `manifest`, or to the folder's manifest on disk."""
     own = manifest is None
     manifest = manifest or open_manifest(folder)
+    path = inside(folder, f"{name}.json")
     text = json.dumps(history.to_json_dict(), indent=2) + "\n"
-    (folder / f"{name}.json").write_text(text)
+    path.write_text(text)
     entry = Entry(
         file=f"{name}.json",
         workflow_id=history.workflow_id,
@@ -91,7 +161,16 @@ def write_history(
         events=len(history.events),
         sha256=hashlib.sha256(text.encode()).hexdigest(),
     )
-    manifest.entries = [e for e in manifest.entries if e.file != entry.file] + [entry]
+    kept = []
+    for e in manifest.entries:
+        if e.file == entry.file:
+            continue
+        if (e.workflow_id, e.run_id) == (entry.workflow_id, entry.run_id) and entry.run_id:
+            # The same run under the name an older Makegood gave it (`case-x__callback`).
+            inside(folder, e.file).unlink(missing_ok=True)
+            continue
+        kept.append(e)
+    manifest.entries = [*kept, entry]
     manifest.written_at = datetime.now(UTC)
     if own:
         manifest.save(folder)
@@ -100,7 +179,7 @@ def write_history(
 
 def entries(folder: Path) -> Iterator[tuple[Entry, Path]]:
     for entry in Manifest.load(folder).entries:
-        yield entry, folder / entry.file
+        yield entry, inside(folder, entry.file)
 
 
 async def read_folder(folder: Path) -> AsyncIterator[WorkflowHistory]:

@@ -134,6 +134,15 @@ class _Reader:
             return
         inp: CaseInput = _decode(attrs.input.payloads, CaseInput)
         t, inc = inp.ticket, inp.ticket.incident
+        if inp.carried is not None:
+            done = inp.carried.checkpoint.replace("_", " ")
+            self.add(
+                e,
+                "continued",
+                f"run {inp.carried.run} of the case goes on after: {done} "
+                f"({len(inp.carried.status.events)} event(s) carried over)",
+            )
+            return
         self.add(
             e,
             "report",
@@ -142,6 +151,9 @@ class _Reader:
             f"playbooks {inp.playbook_version})",
             amount=str(inc.paid),
         )
+
+    def _event_type_workflow_execution_continued_as_new(self, e: HistoryEvent) -> None:
+        self.add(e, "continued", "history long: the case continues in a new run")
 
     def _event_type_workflow_execution_completed(self, e: HistoryEvent) -> None:
         attrs = e.workflow_execution_completed_event_attributes

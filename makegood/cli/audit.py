@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from makegood.cli.base import NotFound, Refused, Subcommands, Unreachable
+from makegood.cli.base import Invalid, NotFound, Refused, Subcommands, Unreachable
 from makegood.domain import ids
 
 if TYPE_CHECKING:
@@ -49,19 +49,24 @@ async def _decoded(
         yield await decode_history(history, converter)
 
 
-async def _histories(
-    client: Client | None, args: argparse.Namespace
-) -> AsyncIterator[WorkflowHistory]:
-    from makegood.audit.archive import read_folder
+def _histories(client: Client | None, args: argparse.Namespace) -> AsyncIterator[WorkflowHistory]:
+    """The histories the arguments name. The visibility query is built (and its case ids
+    checked) here, before anything is read, so a bad id is refused at once."""
     from makegood.audit.server import histories, visibility_query
 
     if args.dir:
-        async for history in read_folder(Path(args.dir)):
-            if not args.cases or ids.case_of(history.workflow_id) in args.cases:
-                yield history
-    else:
-        assert client is not None, "main connects unless --dir is given"
-        async for history in histories(client, visibility_query(args.cases, args.query)):
+        if args.query is not None:
+            raise Invalid(["--query: a visibility query reads the server; with --dir name cases"])
+        return _from_folder(Path(args.dir), args.cases)
+    assert client is not None, "main connects unless --dir is given"
+    return histories(client, visibility_query(args.cases, args.query))
+
+
+async def _from_folder(folder: Path, cases: list[str]) -> AsyncIterator[WorkflowHistory]:
+    from makegood.audit.archive import read_folder
+
+    async for history in read_folder(folder):
+        if not cases or ids.case_of(history.workflow_id) in cases:
             yield history
 
 
@@ -175,9 +180,18 @@ async def cmd_reconcile(
         raise Refused(f"{len(diffs)} difference(s) between the histories and the ledger")
 
 
+EXPERT_QUERY = (
+    "expert option: a Temporal visibility query, passed to the server as written (for "
+    "auditors who know Temporal's visibility syntax), e.g. 'CloseTime > \"2026-11-01\"'; "
+    "only Makegood's workflows are read whatever it says. Case ids are checked, this is not"
+)
+
+
 def _sources(p: argparse.ArgumentParser) -> None:
-    p.add_argument("cases", nargs="*", metavar="CASE", help="case ids (default: all)")
-    p.add_argument("--query", help="a visibility query, e.g. 'CloseTime > \"2026-11-01\"'")
+    p.add_argument(
+        "cases", nargs="*", metavar="CASE", help="case ids, case-<ticket id> (default: all)"
+    )
+    p.add_argument("--query", metavar="VISIBILITY_QUERY", help=EXPERT_QUERY)
     p.add_argument("--dir", help="a folder written by `makegood export` instead of the server")
 
 
@@ -205,11 +219,12 @@ def add_commands(sub: Subcommands) -> None:
     p = sub.add_temporal(
         "export",
         cmd_export,
-        "write closed cases' histories (temporal CLI JSON format) "
-        "and a manifest to a folder, for archiving",
+        "write closed cases' histories (temporal CLI JSON format) and a manifest to a "
+        "folder, for archiving; files are named by their workflow id, percent-encoded, and "
+        "never written outside the folder",
     )
     p.add_argument("dir")
-    p.add_argument("--query", help="narrow with a visibility query")
+    p.add_argument("--query", metavar="VISIBILITY_QUERY", help=EXPERT_QUERY)
 
     p = sub.add_temporal(
         "reconcile",

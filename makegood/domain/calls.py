@@ -7,8 +7,10 @@ match), and the audit timeline decodes history payloads with them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+
+from pydantic import TypeAdapter
 
 from makegood.domain.case import CaseOutcome, RelatedCases
 from makegood.domain.provider import (
@@ -51,6 +53,18 @@ class ActivitySpec(Generic[Req, Res]):
     name: str
     request: type[Req]
     result: type[Res]
+    _reader: TypeAdapter[Res] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_reader", TypeAdapter(self.result))
+
+    def read(self, raw: object) -> Res:
+        """The result from its decoded JSON; pydantic's ValidationError when it is not one.
+
+        Workflows read results this way rather than through the converter, whose decoding
+        failure would fail every workflow task for good instead of reaching workflow code.
+        """
+        return self._reader.validate_python(raw)
 
     @property
     def result_type(self) -> type[Any] | None:

@@ -8,10 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from makegood.domain.actions import Actor, ExpenseClaim
+from makegood.domain.actions import Actor, ApprovalDecision, CustomerAnswer, ExpenseClaim
 from makegood.domain.money import Money
 from makegood.domain.playbook import Backoff, Callbacks, Playbook, Retries
-from makegood.domain.provider import CallOutcome
+from makegood.domain.provider import CallOutcome, Quote
 from makegood.domain.ticket import Channel, Ticket
 
 
@@ -36,7 +36,25 @@ class SlaLevel(StrEnum):
     BREACHED = "breached"
 
 
-Resolution = Literal["resolved", "unresolved", "unreachable", "cancelled"]
+# handed_off: the case could not go on by itself (a ticket it cannot carry, a fault nobody
+# planned for); a person has it, and the customer was told so.
+Resolution = Literal["resolved", "unresolved", "unreachable", "cancelled", "handed_off"]
+
+
+class RemedyResult(BaseModel):
+    """What a remedy achieved, read by the compensation and the outcome record.
+
+    A remedy keeps it up to date as it goes, so a case cancelled mid-remedy still records
+    how many attempts were made.
+    """
+
+    ok: bool = False
+    attempts: int = 0  # remedy attempts made (re-bookings, calls, a repair...)
+    failed_attempts: int = 0  # what failed the customer again: counts towards compensation
+    refund_requested: bool = False
+    substitute: Quote | None = None  # a substitute the customer chose, to be ordered
+    claims_invited: bool = False  # the customer was told to claim expenses (a taxi...)
+    unverified: bool = False  # what the case is about is not the customer's: nothing is paid
 
 
 class CaseInput(BaseModel):
@@ -50,6 +68,9 @@ class CaseInput(BaseModel):
     received_at: datetime | None = None
     opened_by: Actor | None = Field(
         default=None, description="who opened the case, from their verified credential"
+    )
+    carried: Carried | None = Field(
+        default=None, description="the case so far, when an earlier run continued as new"
     )
 
 
@@ -250,12 +271,16 @@ class CaseStatus(BaseModel):
     escalations: list[Escalation] = []
     decisions: list[ApprovalRecord] = []
     notes: list[str] = []
+    actions: int = Field(default=0, description="people's actions the case has taken")
     reopened: int = 0
     related: list[RelatedCase] = []
     callback: CallbackState | None = None
     owner: str | None = None
     slas: list[SlaClock] = []
     cancelled: str | None = None
+    handed_off: str | None = Field(
+        default=None, description="why the case could not go on by itself and a person took it"
+    )
     events: list[Event] = []
 
 
@@ -278,3 +303,42 @@ class CaseOutcome(BaseModel):
     closed_at: datetime
     seconds_to_first_contact: float | None
     seconds_to_close: float
+
+
+Checkpoint = Literal["acknowledged", "remedied", "compensated", "confirmed", "follow_up"]
+CHECKPOINTS: tuple[Checkpoint, ...] = (
+    "acknowledged",
+    "remedied",
+    "compensated",
+    "confirmed",
+    "follow_up",
+)
+
+
+class Carried(BaseModel):
+    """Everything a case knows, handed from one run to the next when its history grows long.
+
+    Taken only at checkpoints between stages (no activity, question or child in flight), so
+    the next run resumes after `checkpoint` with nothing half done.
+    """
+
+    checkpoint: Checkpoint
+    follow_up_round: int = 1
+    run: int = Field(default=2, description="which run of the case this is: 2 after the first")
+    status: CaseStatus
+    done: list[str]
+    owner_contact: str | None = None
+    answers: dict[str, CustomerAnswer] = {}
+    decisions: dict[str, ApprovalDecision] = {}
+    sla_level: SlaLevel = SlaLevel.OK
+    claims_open: bool = True
+    approval_needed: bool = False
+    payment_events: list[str] = []
+    unsettled: list[str] = []
+    remedy: RemedyResult = RemedyResult()
+
+    def reached(self, checkpoint: Checkpoint) -> bool:
+        return CHECKPOINTS.index(self.checkpoint) >= CHECKPOINTS.index(checkpoint)
+
+
+CaseInput.model_rebuild()

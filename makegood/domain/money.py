@@ -35,6 +35,15 @@ _MINOR_UNITS: dict[str, int] = {
 
 MAX_AMOUNT = Decimal("1000000")
 
+# ISO 4217 also lists codes nobody can be paid in: precious metals, bond-market units, the
+# IMF's drawing rights, the testing code XTS and XXX ("no currency"). Of the X codes only
+# these are money.
+_PAYABLE_X = frozenset({"XAF", "XCD", "XCG", "XOF", "XPF"})
+
+
+def payable(currency: str) -> bool:
+    return not currency.startswith("X") or currency in _PAYABLE_X
+
 
 def minor_units(currency: str) -> int:
     return _MINOR_UNITS.get(currency, 2)
@@ -54,6 +63,16 @@ class Money(BaseModel):
         # JSON numbers arrive as floats; go through their shortest repr, never binary noise.
         if isinstance(value, float):
             return Decimal(repr(value))
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _payable(cls, value: str) -> str:
+        if not payable(value):
+            raise ValueError(
+                f"{value} is not a currency anyone can be paid in (ISO 4217 keeps X codes for "
+                "metals, units of account, testing and 'no currency')"
+            )
         return value
 
     @field_validator("amount")

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_extra_types.currency_code import ISO4217
 
-from makegood.domain.money import Money, minor_units
+from makegood.domain.money import MAX_AMOUNT, Money, minor_units
 from makegood.domain.ticket import Channel, IncidentKind
 
 NonNegDecimal = Annotated[Decimal, Field(ge=0, le=Decimal(100000))]
@@ -40,6 +40,7 @@ class Discretion(_Data):
         amount = max(self.floor, paid.amount * self.fraction_of_paid)
         if self.ceiling is not None:
             amount = min(amount, self.ceiling)
+        amount = min(amount, MAX_AMOUNT)  # fraction_of_paid may be up to 10x a large payment
         quantum = Decimal(1).scaleb(-minor_units(paid.currency))
         return Money(amount=amount.quantize(quantum), currency=paid.currency)
 
@@ -137,6 +138,19 @@ class Sla(_Data):
         return self
 
 
+class Limits(_Data):
+    """What one case takes from people, so that nobody can grow it without bound: past these a
+    request is refused with the limit (429), and the case goes on as before."""
+
+    notes: Annotated[int, Field(ge=1, le=1000)] = 100
+    actions: Annotated[int, Field(ge=1, le=5000)] = 400
+    history_events: Annotated[int, Field(ge=100, le=40000)] = Field(
+        default=10000,
+        description="past this many events the case continues as new at its next checkpoint, "
+        "carrying its whole state (Temporal refuses a history past 51,200 events)",
+    )
+
+
 class Playbook(_Data):
     kind: IncidentKind
     title: Annotated[str, StringConstraints(min_length=1, max_length=120)]
@@ -158,6 +172,7 @@ class Playbook(_Data):
     discretion: Discretion = Discretion()
     timeouts: Timeouts = Timeouts()
     max_reopens: Annotated[int, Field(ge=0, le=5)] = 1
+    limits: Limits = Limits()
     currency: ISO4217 | None = Field(
         default=None,
         description="the currency of every amount in this playbook (from the set's "

@@ -16,6 +16,7 @@ REMEDY: Final = "remedy"
 EXCHANGE: Final = "exchange"
 CANCELLED: Final = "cancelled"
 OWNERSHIP: Final = "ownership"  # what the case is about could not be verified as theirs
+TAKEN_OVER: Final = "taken-over"  # the case could not go on by itself: a person has it now
 
 
 def on_channel(step: str, channel: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from makegood.domain.case import CompensationItem, RelatedCase
 from makegood.domain.money import Money
@@ -69,6 +69,31 @@ def cancelled(first_name: str, case_id: str, reason: str) -> Message:
             "to this message and we pick it up at once.",
         ),
     )
+
+
+def taken_over(first_name: str, case_id: str, owner: str | None, within: timedelta) -> Message:
+    """The case could not go on by itself: who has it now, and by when they are in touch."""
+    who = f"{owner}, a member of our team," if owner else "a member of our operations team"
+    return Message(
+        "A person is taking care of your case",
+        _letter(
+            first_name,
+            f"case {case_id} needs a person to take it further, and {who} now has it. "
+            f"They will contact you within {_duration(within)}. Nothing you told us is lost, "
+            "and you do not need to do anything until then.",
+        ),
+    )
+
+
+def _duration(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    if minutes % (24 * 60) == 0 and minutes >= 24 * 60:
+        days = minutes // (24 * 60)
+        return f"{days} day{'s' if days != 1 else ''}"
+    if minutes % 60 == 0 and minutes >= 60:
+        hours = minutes // 60
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 # ---- questions

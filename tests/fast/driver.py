@@ -23,7 +23,7 @@ from makegood.domain.actions import (
     CustomerAnswer,
     ExpenseClaim,
 )
-from makegood.domain.case import CallbackState, CallStatus, CaseOutcome, CaseStatus
+from makegood.domain.case import CallbackState, CallStatus, CaseInput, CaseOutcome, CaseStatus
 from makegood.domain.money import Money
 from makegood.domain.playbook import Playbook, PlaybookSet
 from makegood.domain.ticket import IncidentKind, Ticket
@@ -223,6 +223,30 @@ class Runner:
         case = Case(self.env, self.fakes, opened.handle, self.own_clock)
         self.cases.append(case)
         return case
+
+    async def start(self, inp: CaseInput) -> Case:
+        """Start a case straight through Temporal, past the edge's checks: what a case does
+        with an input the API would have refused (the workflow must not trust its caller)."""
+        handle: WorkflowHandle[Any, CaseOutcome] = await self.env.client.start_workflow(
+            contract.RECOVERY_WORKFLOW,
+            inp,
+            id=inp.ticket.case_id,
+            task_queue=self.task_queue,
+            result_type=CaseOutcome,
+        )
+        case = Case(self.env, self.fakes, handle, self.own_clock)
+        self.cases.append(case)
+        return case
+
+    def case_input(self, t: Ticket, playbook_set: PlaybookSet | None = None) -> CaseInput:
+        playbook_set = playbook_set or book()
+        return CaseInput(
+            ticket=t,
+            playbook=playbook_set.for_kind(t.incident.kind),
+            playbook_version=playbook_set.version,
+            retries=playbook_set.retries,
+            ops_contact=OPS,
+        )
 
     async def close(self) -> None:
         """End what this test left running (a call-back child goes with its case).

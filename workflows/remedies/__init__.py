@@ -5,7 +5,7 @@ module here registered in `REMEDIES`.
 
 from __future__ import annotations
 
-from makegood.workflows.remedies.base import Remedy, RemedyResult
+from makegood.workflows.remedies.base import Remedy
 from makegood.workflows.remedies.callback import CallBack
 from makegood.workflows.remedies.exchange import Exchange
 from makegood.workflows.remedies.rebook import Rebook
@@ -21,4 +21,4 @@ REMEDIES: dict[str, type[Remedy]] = {
     "remake": Remake,
 }
 
-__all__ = ["REMEDIES", "Remedy", "RemedyResult"]
+__all__ = ["REMEDIES", "Remedy"]

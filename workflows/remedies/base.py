@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from makegood.domain import calls, steps, wording
-    from makegood.domain.provider import OwnedKind, Ownership, OwnershipRequest, Quote
+    from makegood.domain.case import RemedyResult
+    from makegood.domain.provider import OwnedKind, Ownership, OwnershipRequest
 
 from makegood.workflows.case import Case, failure_reason
 from makegood.workflows.conversation import Conversation
 from makegood.workflows.oversight import Approvals
-
-
-@dataclass
-class RemedyResult:
-    """What a remedy achieved, read by the compensation and the outcome record.
-
-    A remedy keeps it up to date as it goes, so a case cancelled mid-remedy still records
-    how many attempts were made.
-    """
-
-    ok: bool = False
-    attempts: int = 0  # remedy attempts made (re-bookings, calls, a repair...)
-    failed_attempts: int = 0  # what failed the customer again: counts towards compensation
-    refund_requested: bool = False
-    substitute: Quote | None = None  # a substitute the customer chose, to be ordered
-    claims_invited: bool = False  # the customer was told to claim expenses (a taxi...)
-    unverified: bool = False  # what the case is about is not the customer's: nothing is paid
-
 
 # Added while cases were running: cases opened before it replay without the check.
 OWNERSHIP_PATCH = "verify-ownership"

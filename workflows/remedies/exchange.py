@@ -102,6 +102,13 @@ class Exchange(Remedy):
         if not quote.available:
             await case.escalate(f"substitute {answer.value} is out of stock too; refunding")
             return self._refund()
+        if quote.difference.currency != case.currency:
+            # Never relabelled: a person prices it, and the customer gets their money back.
+            await case.escalate(
+                f"substitute {answer.value} is priced in {quote.difference.currency} but this "
+                f"case is in {case.currency}; refunding"
+            )
+            return self._refund()
         self.result.substitute = quote
         case.event(
             "substitute_chosen", f"{quote.substitute_sku}, price difference {quote.difference}"
