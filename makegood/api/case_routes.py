@@ -37,6 +37,7 @@ from makegood.api.deps import (
     Playbooks,
     Temporal,
 )
+from makegood.api.examples import TICKETS
 from makegood.api.responses import (
     BAD_BODY,
     BAD_QUERY,
@@ -109,30 +110,6 @@ async def open_ticket_case(
     )
 
 
-# Shown in the document, and sent first by the fuzz run (schemathesis' explicit phase).
-_TICKETS: dict[str, Any] = {
-    "wrong drink": {
-        "value": {
-            "id": "T-3001",
-            "source": "pos",
-            "customer": {
-                "id": "C-88",
-                "name": "Mia Chen",
-                "preferred_channel": "sms",
-                "phone": "+15550100088",
-            },
-            "incident": {
-                "kind": "wrong_order",
-                "reference": "ORD-3001",
-                "summary": "Ordered an oat flat white, was given a latte.",
-                "paid": {"amount": "4.80", "currency": "USD"},
-                "item": "oat-flat-white",
-            },
-        }
-    }
-}
-
-
 @router.post(
     "/cases",
     tags=["cases"],
@@ -144,7 +121,7 @@ _TICKETS: dict[str, Any] = {
         BAD_BODY,
         TEMPORAL,
     ),
-    openapi_extra={"requestBody": {"content": {"application/json": {"examples": _TICKETS}}}},
+    openapi_extra={"requestBody": {"content": {"application/json": {"examples": TICKETS}}}},
 )
 async def open_ticket(
     ticket: Ticket,
