@@ -10,9 +10,16 @@ requests (valid ones and, for most, invalid ones), each carrying what gets it pa
   timestamp + body, or Standard Webhooks' with the provider's own secret and a fresh id.
 
 Every answer is held to the document (status code declared, content type declared, body
-valid against the declared schema) and none may be a 5xx. A second test runs the same
-operations statefully: schemathesis infers links from the schema (a case id that POST /cases
-or GET /cases answers feeds the case routes), so actions land on cases that exist.
+valid against the declared schema) and none may be a 5xx. Requests start from the document's
+examples (a ticket, a Zendesk body, provider events), and half the generated case ids are
+swapped for a case that exists, so actions meet a live case (200, 409, 429) and not only 404.
+
+Not stateful: schemathesis' state machine (links it infers, e.g. POST /cases -> its case id)
+chooses each next step from what earlier answers held. Against a live server whose state moves
+on (a ticket opens once and is a duplicate after, cases change stage, two identical Zendesk
+deliveries in one second are a replay) the same choices then draw differently, and Hypothesis
+stops with FlakyStrategyDefinition in about two runs of five, whatever the seed. The swapped
+case ids give the stateless run most of what the links would.
 
 Deterministic: a fixed seed. Failures are kept in Hypothesis' example database under
 `.hypothesis/fuzz/` at the repository root (ignored by git), and replay first on the next run.
@@ -91,10 +98,16 @@ def _token_roles() -> dict[tuple[str, str], str]:
 
 
 ROLE_FOR: Final = _token_roles()
+SEEDED: Final = "case-T-1001"  # opened by the fixture from examples/tickets/s1-missing-car.json
 
 
 def credentials(case: schemathesis.Case) -> dict[str, Any]:
     """`case.call` keyword arguments that authenticate the request as its route expects."""
+    case_id = (case.path_parameters or {}).get("case_id")
+    if isinstance(case_id, str) and len(case_id) % 2:
+        # Half the generated ids (chosen by the id, so that the choice replays) become the
+        # case the fixture opened: actions meet a live case, not only 404.
+        case.path_parameters = {**(case.path_parameters or {}), "case_id": SEEDED}
     key = (case.method.upper(), case.path)
     if key in ROLE_FOR:
         return {"headers": {"Authorization": f"Bearer {ROLE_FOR[key]}-token"}}
@@ -196,25 +209,3 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_every_answer_matches_the_document(case: schemathesis.Case, base_url: str) -> None:
     response = case.call(base_url=base_url, **credentials(case))
     case.validate_response(response, checks=CHECKS)
-
-
-@seed(SEED)
-class Workflow(schema.as_state_machine()):  # type: ignore[misc]
-    """Sequences of calls where one answer's case id feeds the next call's path."""
-
-    base_url = ""
-
-    def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
-        return {"base_url": self.base_url, **credentials(case)}
-
-    def validate_response(
-        self, response: schemathesis.Response, case: schemathesis.Case, *_: Any, **__: Any
-    ) -> None:
-        case.validate_response(response, checks=CHECKS)
-
-
-def test_sequences_of_calls_match_the_document(base_url: str) -> None:
-    Workflow.base_url = base_url
-    Workflow.run(
-        settings=settings(FUZZ, max_examples=30, stateful_step_count=8),
-    )
