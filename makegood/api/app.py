@@ -17,10 +17,12 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from makegood.api import case_routes, codec_routes, webhook_routes
-from makegood.api.auth import ReplayGuard, Tokens
+from makegood.api.auth import Tokens
 from makegood.api.bodies import BODY_REFUSED, COMMON_RESPONSES, Problem, ProblemReport
 from makegood.api.deps import Temporal
 from makegood.api.limits import BodyLimit
+from makegood.api.replay_store import ReplayGuard
+from makegood.api.responses import describe_durations_as_sent
 from makegood.api.unavailable import handle_temporal_errors
 from makegood.cases import Busy, CaseNotFound, Invalid, LimitReached, Refused, Unavailable
 from makegood.connection import IMPATIENT, connect, connection_keys, load_connection
@@ -62,7 +64,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.playbooks = settings.playbook_set  # a bad playbook file stops start-up here
     app.state.tokens = Tokens(settings.api_tokens)
-    app.state.guard = ReplayGuard(settings.webhook_tolerance_s)
+    app.state.guard = ReplayGuard.in_folder(settings.data_dir, settings.webhook_tolerance_s)
     _handle_errors(app)
     handle_temporal_errors(app)
     codec_routes.allow_ui_origin(app, settings.ui_origin)
@@ -88,6 +90,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router, responses=_responses(router))
+    describe_durations_as_sent(app)
     return app
 
 

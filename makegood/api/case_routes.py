@@ -18,7 +18,6 @@ from makegood.api.bodies import (
     DecisionBody,
     NoteBody,
     Opened,
-    ProblemReport,
     ReasonBody,
 )
 from makegood.api.deps import (
@@ -37,6 +36,17 @@ from makegood.api.deps import (
     MayRead,
     Playbooks,
     Temporal,
+)
+from makegood.api.examples import TICKETS
+from makegood.api.responses import (
+    BAD_BODY,
+    BAD_QUERY,
+    CASE,
+    REFUSED,
+    TEMPORAL,
+    TOKEN,
+    UNREADABLE,
+    responses,
 )
 from makegood.audit.server import case_histories
 from makegood.audit.timeline import as_html, as_json, as_markdown, timeline
@@ -104,10 +114,14 @@ async def open_ticket_case(
     "/cases",
     tags=["cases"],
     status_code=201,
-    responses={
-        200: {"model": Opened, "description": "duplicate: the existing case"},
-        422: {"model": ProblemReport},
-    },
+    responses=responses(
+        {200: {"model": Opened, "description": "duplicate: the existing case"}},
+        TOKEN,
+        UNREADABLE,
+        BAD_BODY,
+        TEMPORAL,
+    ),
+    openapi_extra={"requestBody": {"content": {"application/json": {"examples": TICKETS}}}},
 )
 async def open_ticket(
     ticket: Ticket,
@@ -120,7 +134,7 @@ async def open_ticket(
     return await open_ticket_case(client, settings, playbooks, ticket, response, who.actor)
 
 
-@router.get("/cases", tags=["cases"])
+@router.get("/cases", tags=["cases"], responses=responses(TOKEN, BAD_QUERY, TEMPORAL))
 async def cases(
     who: MayList,
     client: Temporal,
@@ -132,12 +146,32 @@ async def cases(
     return await list_cases(client, open_only=open, stage=stage, sla=sla, limit=limit)
 
 
-@router.get("/cases/{case_id}", tags=["cases"], responses={404: {"model": ProblemReport}})
+@router.get(
+    "/cases/{case_id}", tags=["cases"], responses=responses(TOKEN, CASE, BAD_QUERY, TEMPORAL)
+)
 async def get_case(case_id: CaseId, who: MayRead, client: Temporal) -> CaseStatus:
     return await case_status(client, case_id)
 
 
-@router.get("/cases/{case_id}/timeline", tags=["audit"], responses={404: {"model": ProblemReport}})
+@router.get(
+    "/cases/{case_id}/timeline",
+    tags=["audit"],
+    responses=responses(
+        {
+            200: {
+                "description": "the case's timeline, in the format asked for",
+                "content": {
+                    "text/markdown": {"schema": {"type": "string"}},
+                    "text/html": {"schema": {"type": "string"}},
+                },
+            }
+        },
+        TOKEN,
+        CASE,
+        BAD_QUERY,
+        TEMPORAL,
+    ),
+)
 async def get_timeline(
     case_id: CaseId,
     who: MayAudit,
@@ -169,10 +203,7 @@ def _build(model: type[BaseModel], **fields: Any) -> Any:
         raise RequestValidationError(err.errors()) from None
 
 
-_ACTED: dict[int | str, dict[str, Any]] = {
-    404: {"model": ProblemReport},
-    409: {"model": ProblemReport},
-}
+_ACTED = responses(TOKEN, CASE, REFUSED, UNREADABLE, BAD_BODY, TEMPORAL)
 
 
 @router.post("/cases/{case_id}/answers", tags=["actions"], responses=_ACTED)

@@ -29,6 +29,7 @@ from temporalio.api.common.v1 import Payload
 
 from makegood.api.auth import Allowed, Caller
 from makegood.api.deps import Temporal
+from makegood.api.responses import BAD_BODY, TOKEN, UNREADABLE, problem, responses
 from makegood.domain import roles
 from makegood.privacy.codec import PayloadKeyError, cipher_of
 
@@ -95,7 +96,19 @@ def _wire(payloads: list[Payload]) -> dict[str, Any]:
     return {"payloads": [json_format.MessageToDict(p) for p in payloads]}
 
 
-@router.post("/decode", responses={400: {"description": "a payload this codec cannot decrypt"}})
+@router.post(
+    "/decode",
+    responses=responses(
+        {
+            400: problem(
+                "a payload this codec cannot decrypt (an unknown key, say), or a body that "
+                "cannot be read as JSON at all"
+            )
+        },
+        TOKEN,
+        BAD_BODY,
+    ),
+)
 async def decode(body: WirePayloads, who: MayDecode, client: Temporal) -> dict[str, Any]:
     """Payloads as they were before encryption; unencrypted ones as they are."""
     try:
@@ -106,12 +119,16 @@ async def decode(body: WirePayloads, who: MayDecode, client: Temporal) -> dict[s
     return _wire(decoded)
 
 
-@router.post("/encode")
+@router.post("/encode", responses=responses(TOKEN, UNREADABLE, BAD_BODY))
 async def encode(body: WirePayloads, who: MayEncode, client: Temporal) -> dict[str, Any]:
     """Payloads encrypted with the active key, as a worker would store them."""
     encoded = await cipher_of(client).encode(_payloads(body))
     log.info("payloads_encoded", by=str(who.actor), count=len(encoded))
     return _wire(encoded)
+
+
+def _page(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
 _LOGIN = """<!doctype html><html><head><meta charset="utf-8"><title>Makegood codec</title></head>
@@ -158,7 +175,20 @@ async def login_form(request: Request) -> HTMLResponse:
             },
         }
     },
-    responses={401: {"description": "unknown token"}, 403: {"description": "role may not"}},
+    responses=responses(
+        {
+            401: _page("unknown token; nothing was stored"),
+            403: _page("the token's role may not decode"),
+        },
+        {
+            413: {  # from the body limit, which answers JSON whatever the route's class
+                "description": BAD_BODY[413]["description"],
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ProblemReport"}}
+                },
+            }
+        },
+    ),
 )
 async def login(request: Request) -> HTMLResponse:
     """Sign in: a token that may decode becomes an HttpOnly cookie for /codec."""

@@ -32,6 +32,26 @@ class ZendeskTicket(BaseModel):
     custom_fields: dict[str, Any] = {}
 
 
+EXAMPLE: dict[str, Any] = {
+    "ticket": {
+        "id": "35436",
+        "subject": "Wrong drink",
+        "description": "Oat flat white came as a latte.",
+        "created_at": "2026-01-11T09:30:00Z",
+        "requester": {"id": "991", "name": "Mia Chen", "email": "mia@example.com", "phone": ""},
+        "custom_fields": {
+            "incident_kind": "wrong_order",
+            "reference": "ORD-77",
+            "paid_amount": "4.80",
+            "currency": "USD",
+            "item": "oat-flat-white",
+            "location": "",
+        },
+    }
+}
+"""A body as the trigger in the README sends it (and the OpenAPI document shows)."""
+
+
 class ZendeskWebhook(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
