@@ -18,11 +18,17 @@ from temporalio.service import RPCError
 
 from makegood.api import case_routes, codec_routes, webhook_routes
 from makegood.api.auth import Tokens
-from makegood.api.bodies import BODY_REFUSED, COMMON_RESPONSES, Problem, ProblemReport
+from makegood.api.bodies import Problem, ProblemReport
 from makegood.api.deps import Temporal
 from makegood.api.limits import BodyLimit
 from makegood.api.replay_store import ReplayGuard
-from makegood.api.responses import describe_durations_as_sent
+from makegood.api.responses import (
+    BODY_REFUSED,
+    TEMPORAL,
+    Responses,
+    describe_durations_as_sent,
+    responses,
+)
 from makegood.api.unavailable import handle_temporal_errors
 from makegood.cases import Busy, CaseNotFound, Invalid, LimitReached, Refused, Unavailable
 from makegood.connection import IMPATIENT, connect, connection_keys, load_connection
@@ -33,11 +39,11 @@ ROUTERS: Final = (case_routes.router, webhook_routes.router, codec_routes.router
 """Every route besides health and readiness, in the order the OpenAPI document lists them."""
 
 
-def _responses(router: APIRouter) -> dict[int | str, dict[str, Any]]:
+def _responses(router: APIRouter) -> Responses:
     """What a router's routes may answer besides their own responses: every route can refuse a
     body (BodyLimit); those that talk to Temporal can find it unreachable (503)."""
     talks_to_temporal = router in (case_routes.router, webhook_routes.router)
-    return COMMON_RESPONSES if talks_to_temporal else BODY_REFUSED
+    return responses(BODY_REFUSED, TEMPORAL) if talks_to_temporal else BODY_REFUSED
 
 
 NESTED_TOO_DEEPLY: Final = "the JSON is nested too deeply to read"

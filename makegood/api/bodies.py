@@ -106,20 +106,3 @@ class PaymentNotice(BaseModel):
 class Delivery(BaseModel):
     delivered: bool
     note: str
-
-
-# Answers any route may give before or besides its own: declared in the OpenAPI document so
-# that clients (and the fuzz tests, which check every answer against it) know their shape.
-BODY_REFUSED: dict[int | str, dict[str, object]] = {
-    408: {"model": ProblemReport, "description": "the body did not arrive in time"},
-    413: {"model": ProblemReport, "description": "the body is larger than MAKEGOOD_MAX_BODY_BYTES"},
-}
-TEMPORAL_UNAVAILABLE: dict[int | str, dict[str, object]] = {
-    503: {
-        "model": ProblemReport,
-        "description": "Temporal is unreachable or did not answer in time; the detail says "
-        "which and why, Retry-After when to try again",
-        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
-    },
-}
-COMMON_RESPONSES: dict[int | str, dict[str, object]] = {**BODY_REFUSED, **TEMPORAL_UNAVAILABLE}

@@ -33,7 +33,15 @@ UNREADABLE: Final[Responses] = {
 }
 """Routes whose body FastAPI parses; the webhooks parse their own and answer 422 instead."""
 BAD_QUERY: Final[Responses] = {422: BAD_BODY[422]}
-TEMPORAL: Final[Responses] = {503: problem("Temporal cannot be reached; nothing was done")}
+TEMPORAL: Final[Responses] = {
+    503: {
+        **problem(
+            "Temporal is unreachable or did not answer in time; nothing was done. The detail "
+            "says which and why, Retry-After when to try again"
+        ),
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+    }
+}
 TOKEN: Final[Responses] = {
     401: problem("no bearer token, or an unknown one"),
     403: problem("the token's role may not do this; the role table's reason"),
@@ -47,6 +55,13 @@ SIGNED: Final[Responses] = {
     401: problem("the signature is missing, stale or does not match"),
     409: problem("this delivery was already processed, or is being processed: retry later"),
 }
+
+
+BODY_REFUSED: Final[Responses] = {
+    408: problem("the body did not arrive in time"),
+    413: BAD_BODY[413],
+}
+"""What any route may answer before its own code runs (`makegood.api.limits.BodyLimit`)."""
 
 
 def responses(*parts: Responses) -> Responses:
