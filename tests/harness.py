@@ -9,7 +9,7 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -92,6 +92,24 @@ async def time_skipping_env() -> WorkflowEnvironment:
     )
     await ensure_search_attributes(env.client)
     return env
+
+
+@contextlib.asynccontextmanager
+async def dev_server_and_worker(
+    store: LocalStore, task_queue: str
+) -> AsyncIterator[WorkflowEnvironment]:
+    """The real dev server (in memory) and a worker on `task_queue` over the local providers."""
+    from makegood.registry import build_worker
+
+    async with (
+        await WorkflowEnvironment.start_local(
+            data_converter=CONVERTER,
+            dev_server_existing_path=binary("temporal"),
+            dev_server_log_level="error",
+        ) as env,
+        build_worker(env.client, task_queue, local_adapters(store).activities()),
+    ):
+        yield env
 
 
 def playbooks(*, fast_retries: bool = False, attempts: int = 5) -> PlaybookSet:

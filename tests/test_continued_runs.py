@@ -7,8 +7,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from temporalio.testing import WorkflowEnvironment
-
 from makegood.adapters.local.store import LocalStore
 from makegood.audit.replay import replay_all
 from makegood.audit.server import case_histories, histories, visibility_query
@@ -19,8 +17,14 @@ from makegood.domain.case import CaseStatus
 from makegood.domain.playbook import Playbook
 from makegood.domain.ticket import IncidentKind
 from makegood.privacy.codec import decode_history
-from makegood.registry import build_replayer, build_worker
-from tests.harness import AGENT, CONVERTER, CUSTOMER, binary, local_adapters, playbooks, ticket
+from makegood.registry import build_replayer
+from tests.harness import (
+    AGENT,
+    CUSTOMER,
+    dev_server_and_worker,
+    playbooks,
+    ticket,
+)
 
 
 async def _until(client: Any, case_id: str, what: str, check: Any) -> CaseStatus:
@@ -45,14 +49,7 @@ async def test_status_timeline_and_replay_follow_every_run_of_a_case(
         }
     )
     books = base.model_copy(update={"playbooks": {**base.playbooks, short.kind: short}})
-    async with (
-        await WorkflowEnvironment.start_local(
-            data_converter=CONVERTER,
-            dev_server_existing_path=binary("temporal"),
-            dev_server_log_level="error",
-        ) as env,
-        build_worker(env.client, task_queue, local_adapters(store).activities()),
-    ):
+    async with dev_server_and_worker(store, task_queue) as env:
         client = env.client
         opened = await open_case(
             client,

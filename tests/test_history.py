@@ -15,13 +15,10 @@ from temporalio.testing import WorkflowEnvironment
 from makegood.adapters.local.store import LocalStore
 from makegood.cli.render import render_status
 from makegood.domain.playbook import PlaybookSet
-from makegood.registry import build_worker
 from tests.harness import (
-    CONVERTER,
     Case,
-    binary,
+    dev_server_and_worker,
     keys,
-    local_adapters,
     playbooks,
     start,
     ticket,
@@ -30,14 +27,7 @@ from tests.harness import (
 
 @pytest.fixture
 async def dev_env(store: LocalStore, task_queue: str) -> AsyncIterator[WorkflowEnvironment]:
-    async with (
-        await WorkflowEnvironment.start_local(
-            data_converter=CONVERTER,
-            dev_server_existing_path=binary("temporal"),
-            dev_server_log_level="error",
-        ) as env,
-        build_worker(env.client, task_queue, local_adapters(store).activities()),
-    ):
+    async with dev_server_and_worker(store, task_queue) as env:
         yield env
 
 

@@ -26,7 +26,6 @@ from temporalio.testing import WorkflowEnvironment
 from makegood.api.app import create_app
 from makegood.api.auth import zendesk_signature
 from makegood.api.replay_store import FILE_NAME, Replayed, ReplayGuard
-from makegood.registry import build_worker
 from makegood.serve import ApiServer
 from makegood.settings import Settings
 from tests.api_harness import (
@@ -37,7 +36,7 @@ from tests.api_harness import (
     Api,
     free_port,
 )
-from tests.harness import CONVERTER, binary, local_adapters, local_store
+from tests.harness import CONVERTER, dev_server_and_worker, local_store
 from tests.test_api import raw, zendesk_body
 
 TASK_QUEUE = "replay-tests"
@@ -47,14 +46,7 @@ TASK_QUEUE = "replay-tests"
 async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WorkflowEnvironment]:
     """One dev server and worker for the module; each test has its own data folder."""
     store = await local_store(tmp_path_factory.mktemp("adapters") / "adapters.sqlite")
-    async with (
-        await WorkflowEnvironment.start_local(
-            data_converter=CONVERTER,
-            dev_server_existing_path=binary("temporal"),
-            dev_server_log_level="error",
-        ) as env,
-        build_worker(env.client, TASK_QUEUE, local_adapters(store).activities()),
-    ):
+    async with dev_server_and_worker(store, TASK_QUEUE) as env:
         yield env
     await store.close()
 
