@@ -17,6 +17,7 @@ EXCHANGE: Final = "exchange"
 CANCELLED: Final = "cancelled"
 OWNERSHIP: Final = "ownership"  # what the case is about could not be verified as theirs
 TAKEN_OVER: Final = "taken-over"  # the case could not go on by itself: a person has it now
+HANDED_OVER: Final = "handed-over"  # the remedy ran out: a person fixes it, the case goes on
 
 
 def on_channel(step: str, channel: str) -> str:

@@ -85,6 +85,21 @@ def taken_over(first_name: str, case_id: str, owner: str | None, within: timedel
     )
 
 
+def handed_over(first_name: str, case_id: str, owner: str | None, within: timedelta) -> Message:
+    """The remedy ran out of what it may try by itself; the rest of the case goes on."""
+    who = f"{owner}, a member of our team," if owner else "a member of our operations team"
+    return Message(
+        "A person is taking over the fix",
+        _letter(
+            first_name,
+            f"we could not put this right automatically, so {who} now takes care of case "
+            f"{case_id} personally and will contact you within {_duration(within)}. "
+            "Anything we owe you for the trouble is still settled as we go, and we confirm it "
+            "all in writing.",
+        ),
+    )
+
+
 def _duration(span: timedelta) -> str:
     minutes = int(span.total_seconds() // 60)
     if minutes % (24 * 60) == 0 and minutes >= 24 * 60:

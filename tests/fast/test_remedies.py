@@ -86,6 +86,12 @@ async def test_rebook_exhausted_hands_over_and_releases_every_booking_newest_fir
     }
     assert reasons(status) == ["no car after 2 re-booking(s): a person must take over"]
     assert case.steps("locate_vehicle") == ["locate:CAR-1:1", "locate:CAR-2:1", "locate:CAR-3:1"]
+    # The member hears who has the case now and by when, before being asked for receipts.
+    told = case.to_customer()
+    assert told.index("handed-over:email") == told.index("ask:claims:email") - 1
+    (handed,) = [e.request for e in case.effects("send_message") if e.step == "handed-over:email"]
+    assert "a member of our operations team now takes care of case" in handed.body
+    assert "within 2 hours" in handed.body
 
     await case.answer("claims", "done")
     await case.approve("compensation")  # the 42.00 refund is above the 21.00 limit

@@ -16,6 +16,7 @@ from makegood.workflows.oversight import Approvals
 
 # Added while cases were running: cases opened before it replay without the check.
 OWNERSHIP_PATCH = "verify-ownership"
+HAND_OVER_PATCH = "hand-over-tells-the-customer"
 
 
 class Remedy:
@@ -34,6 +35,24 @@ class Remedy:
     async def attempt(self) -> bool:
         """Carry out the remedy: True when the customer's problem is fixed."""
         raise NotImplementedError
+
+    async def hand_over(self, reason: str) -> None:
+        """The remedy ran out: ops takes over (with the reason), unused bookings are released,
+        and the customer is told who has it and by when; the case goes on to compensation."""
+        case = self.case
+        await case.escalate(reason)
+        await case.release_unused()
+        # Added while cases were running: those handed over before it replay without it.
+        if workflow.patched(HAND_OVER_PATCH):
+            await self.talk.tell_message(
+                steps.HANDED_OVER,
+                wording.handed_over(
+                    case.customer.first_name,
+                    case.id,
+                    case.status.owner,
+                    case.playbook.callbacks.hand_off_within,
+                ),
+            )
 
     async def wind_down(self) -> None:
         """The case was cancelled mid-remedy: account for what a call in flight may have done,

@@ -64,10 +64,9 @@ class Rebook(Remedy):
             self.result.failed_attempts += 1
             attempt = self.result.attempts + 1
             if attempt > playbook.remedy_attempts:
-                await case.escalate(
+                await self.hand_over(
                     f"no car after {self.result.attempts} re-booking(s): a person must take over"
                 )
-                await case.release_unused()
                 return False
             upgrade = False
             if attempt > playbook.frontline_attempts:
@@ -78,10 +77,9 @@ class Rebook(Remedy):
                     f"{what}".strip(),
                 )
                 if not approved:
-                    await case.escalate(
+                    await self.hand_over(
                         f"re-booking {attempt} not approved: a person must take over"
                     )
-                    await case.release_unused()
                     return False
                 upgrade = playbook.upgrade_on_escalation
             case.stage(Stage.REMEDY)
