@@ -19,7 +19,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from makegood.domain import calls, contract, roles, steps, wording
+    from makegood.domain import calls, compensation, contract, roles, steps, wording
     from makegood.domain.actions import (
         Accepted,
         AgentNote,
@@ -184,7 +184,12 @@ class RecoveryWorkflow:
             case.sla.stop(clock.label, workflow.now())
         await self.talk.tell_message(
             steps.CANCELLED,
-            wording.cancelled(case.customer.first_name, case.id, cancel.reason),
+            wording.cancelled(
+                case.customer.first_name,
+                case.id,
+                cancel.reason,
+                *compensation.settled_and_not(self.status.compensation, self.status.claims),
+            ),
         )
         return "cancelled"
 

@@ -93,3 +93,24 @@ def within_limit(items: list[CompensationItem], limit: Money) -> list[Compensati
             running = running + item.amount
             kept.append(item)
     return kept
+
+
+def settled_and_not(
+    items: Iterable[CompensationItem], claims: Iterable[ExpenseClaim]
+) -> tuple[list[str], list[str]]:
+    """What a closing case has paid (lines), and what it will not pay: items not yet paid and
+    claims the compensation never reached. Failed and declined items are told elsewhere."""
+    items = list(items)
+
+    def line(description: str, amount: Money | None) -> str:
+        return f"{description}: {amount}" if amount else description
+
+    paid = [line(i.description, i.amount) for i in items if i.state == "paid"]
+    unpaid = [line(i.description, i.amount) for i in items if i.state in ("planned", "approved")]
+    planned = {i.step for i in items}
+    unpaid += [
+        line(f"reimbursement: {c.description}", c.amount)
+        for c in claims
+        if f"reimburse:{c.claim_id}" not in planned
+    ]
+    return paid, unpaid

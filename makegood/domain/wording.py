@@ -60,15 +60,26 @@ def apology(
     )
 
 
-def cancelled(first_name: str, case_id: str, reason: str) -> Message:
-    return Message(
-        "Your case is closed",
-        _letter(
-            first_name,
-            f"we have closed case {case_id}: {reason}. If anything is still not right, reply "
-            "to this message and we pick it up at once.",
-        ),
-    )
+def cancelled(
+    first_name: str,
+    case_id: str,
+    reason: str,
+    paid: Sequence[str] = (),
+    unpaid: Sequence[str] = (),
+) -> Message:
+    """The case is closed before its end: why, what stays paid, and what will not be."""
+    text = f"we have closed case {case_id}: {reason}."
+    if paid:
+        text += "\n\nAlready paid to you, and yours to keep:\n" + "\n".join(f"- {p}" for p in paid)
+    if unpaid:
+        text += (
+            "\n\nNot paid, because the case is closed:\n"
+            + "\n".join(f"- {u}" for u in unpaid)
+            + "\nIf you still want any of these, reply to this message: a colleague reviews "
+            "them and answers within two working days."
+        )
+    text += "\n\nIf anything is still not right, reply to this message and we pick it up at once."
+    return Message("Your case is closed", _letter(first_name, text))
 
 
 def taken_over(first_name: str, case_id: str, owner: str | None, within: timedelta) -> Message:

@@ -173,6 +173,19 @@ async def test_cancel_mid_remedy_releases_newest_first_and_keeps_the_attempts(
     assert world.outcomes[case.id] == outcome
 
 
+async def test_a_cancelled_case_tells_what_stays_paid_and_what_will_not_be(run: Runner) -> None:
+    case = await run.open("s1-missing-car.json")
+    await _rebooked(case)
+    await case.claim("taxi-1", "12.00", "Taxi to the other car")
+    await case.cancel("member withdrew the complaint")
+    await case.result()
+    (message,) = [e.request for e in case.effects("send_message") if e.step == "cancelled:email"]
+    assert "we have closed case" in message.body and "member withdrew the complaint" in message.body
+    unpaid = message.body.split("Not paid, because the case is closed:")[1]
+    assert "- reimbursement: Taxi to the other car: 12.00 USD" in unpaid
+    assert "Already paid" not in message.body and case.paid() == []
+
+
 async def test_cancel_while_a_manager_decides_clears_the_approval(run: Runner) -> None:
     case = await run.open("s1-missing-car.json", book("car_missing", locate_attempts=1))
     await case.answer("locate-CAR-1-1", "not_found")
