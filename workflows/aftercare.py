@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from makegood.domain import calls, compensation, steps, wording
@@ -15,9 +16,11 @@ with workflow.unsafe.imports_passed_through():
     from makegood.domain.case import CaseOutcome, CompensationItem, RemedyResult, Resolution, Stage
     from makegood.domain.money import Money
 
-from makegood.workflows.case import Case
+from makegood.workflows.case import Case, failure_reason
 from makegood.workflows.conversation import Conversation
 from makegood.workflows.settlement import Settlement
+
+OUTCOME_PATCH = "outcome-record-failure-escalates"
 
 
 class Aftercare:
@@ -137,7 +140,16 @@ class Aftercare:
             ),
             seconds_to_close=(now - status.opened_at).total_seconds(),
         )
-        await case.call(calls.RECORD_OUTCOME, outcome)
+        try:
+            await case.call(calls.RECORD_OUTCOME, outcome)
+        except ActivityError as err:
+            # Added while cases were running (they failed here): the case still closes.
+            if not workflow.patched(OUTCOME_PATCH):
+                raise
+            await case.escalate(
+                f"the outcome record could not be written ({failure_reason(err)}); the case "
+                "closes all the same: record it by hand for the trends"
+            )
         status.resolution = resolution
         status.closed_at = now
         # Later cases read the resolution from the memo instead of fetching this history.

@@ -346,3 +346,28 @@ async def test_callback_scheduling_refused_for_good_hands_over_at_once(run: Runn
     assert status.callback is not None and status.callback.state == "handed_off"
     assert status.callback.attempts[0].schedule_failures == ["number not reachable"]
     assert case.to_customer()[:2] == ["ack:email", "callback:handed-off:sms"]
+
+
+async def test_cancelling_during_the_call_back_winds_the_case_down(run: Runner) -> None:
+    """Found by the property suite: the cancelled call-back used to fail the whole case."""
+    case = await _s6(run)
+    await _booked(case, 1)
+    await case.cancel("the customer solved it themselves")
+    outcome = await case.result()
+    status = await case.status()
+    assert outcome.resolution == "cancelled" and status.cancelled is not None
+    assert case.to_customer()[-1] == "cancelled:email"
+    assert not any("Cancelled" in r for r in reasons(status)), reasons(status)
+
+
+async def test_an_outcome_store_that_refuses_for_good_still_closes_the_case(run: Runner) -> None:
+    """Found by the property suite: the refusal used to fail the case in stage document."""
+    run.fakes.on("record_outcome").fail_permanently("trend store is read-only")
+    case = await run.open("s5-wrong-drink.json")
+    outcome = await case.result()
+    status = await case.status()
+    assert outcome.resolution == "resolved" and status.stage == "closed"
+    assert reasons(status)[-1] == (
+        "the outcome record could not be written (trend store is read-only); the case closes "
+        "all the same: record it by hand for the trends"
+    )

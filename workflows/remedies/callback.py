@@ -3,7 +3,10 @@ a person takes over when it cannot get through."""
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio import workflow
+from temporalio.exceptions import CancelledError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from makegood.domain import contract, ids, wording
@@ -11,32 +14,23 @@ with workflow.unsafe.imports_passed_through():
 
 from makegood.workflows.remedies.base import Remedy
 
+# Added while cases were running: a case cancelled during its call-back used to fail.
+CANCEL_CALLBACK_PATCH = "cancel-ends-the-call-back"
+
 
 class CallBack(Remedy):
     async def attempt(self) -> bool:
         case, inc, customer = self.case, self.case.incident, self.case.customer
         assert inc.call_at is not None and customer.phone is not None
         case.stage(Stage.REMEDY)
-        channel = customer.preferred_channel
         case.status.callback = CallbackState()
-        result: CallbackState = await workflow.execute_child_workflow(
-            contract.CALLBACK_WORKFLOW,
-            CallbackInput(
-                case_id=case.id,
-                customer_id=customer.id,
-                first_name=customer.first_name,
-                phone=customer.phone,
-                written_channel=channel,
-                written_to=customer.contact(channel) or "",
-                at=inc.call_at,
-                reason=f"{inc.item}: {inc.summary}",
-                ops_contact=case.inp.ops_contact,
-                settings=case.playbook.callbacks,
-                notify_retry=case.inp.retries.notify,
-            ),
-            id=ids.callback_id(case.id),
-            result_type=CallbackState,
-        )
+        try:
+            result = await self._call_back()
+        except ChildWorkflowError as err:
+            # The case was cancelled and took its call-back with it: wind down, not a failure.
+            if isinstance(err.cause, CancelledError) and workflow.patched(CANCEL_CALLBACK_PATCH):
+                raise asyncio.CancelledError from err
+            raise
         case.status.callback = result
         self.result.attempts = len(result.attempts)
         if result.state == "completed":
@@ -58,3 +52,27 @@ class CallBack(Remedy):
         )
         case.action("handed_off", wording.handed_off_line(customer.phone))
         return False
+
+    async def _call_back(self) -> CallbackState:
+        case, inc, customer = self.case, self.case.incident, self.case.customer
+        assert inc.call_at is not None and customer.phone is not None
+        channel = customer.preferred_channel
+        result: CallbackState = await workflow.execute_child_workflow(
+            contract.CALLBACK_WORKFLOW,
+            CallbackInput(
+                case_id=case.id,
+                customer_id=customer.id,
+                first_name=customer.first_name,
+                phone=customer.phone,
+                written_channel=channel,
+                written_to=customer.contact(channel) or "",
+                at=inc.call_at,
+                reason=f"{inc.item}: {inc.summary}",
+                ops_contact=case.inp.ops_contact,
+                settings=case.playbook.callbacks,
+                notify_retry=case.inp.retries.notify,
+            ),
+            id=ids.callback_id(case.id),
+            result_type=CallbackState,
+        )
+        return result
