@@ -21,6 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from makegood.domain import calls, compensation, contract, roles, steps, wording
     from makegood.domain.actions import (
+        NEEDS_VALUE,
         Accepted,
         AgentNote,
         ApprovalDecision,
@@ -269,8 +270,9 @@ class RecoveryWorkflow:
             _reject(f"the open question is {question.id!r}, not {answer.question_id!r}")
         if answer.answer not in question.choices:
             _reject(f"answer must be one of {', '.join(question.choices)}")
-        if answer.answer == "substitute" and not answer.value:
-            _reject("a substitute needs its SKU as value")
+        needed = NEEDS_VALUE.get(answer.answer)
+        if needed and not answer.value:
+            _reject(f"a {answer.answer} needs its {needed} as value")
 
     @workflow.update(name=contract.SUBMIT_CLAIM)
     def submit_claim(self, claim: ExpenseClaim) -> Accepted:

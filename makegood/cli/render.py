@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from makegood.domain.actions import NEEDS_VALUE
 from makegood.domain.case import CaseStatus, SlaLevel
 
 
@@ -45,7 +46,8 @@ def render_status(status: CaseStatus, *, events: int = 12) -> str:
             f"  {q.prompt}",
             f"  answer with one of: {', '.join(q.choices)}",
             f"  until {_when(q.deadline)}, then: {q.on_timeout}",
-            f"  makegood answer {s.case_id} {q.id} {q.choices[0]}",
+            f"  makegood answer {s.case_id} {q.id} {q.choices[0]}"
+            + (f" --value <{NEEDS_VALUE[q.choices[0]]}>" if q.choices[0] in NEEDS_VALUE else ""),
         ]
     if s.approval:
         a = s.approval

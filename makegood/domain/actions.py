@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
@@ -10,6 +10,11 @@ from makegood.domain.money import Money
 from makegood.domain.ticket import LongText, SafeId, ShortText
 
 Role = Literal["customer", "agent", "manager", "auditor", "system"]
+
+
+# Answers that need a value, and what the value is: a validator refuses them without one, and
+# `makegood status` suggests them with it.
+NEEDS_VALUE: Final[dict[str, str]] = {"substitute": "SKU"}
 
 
 class Actor(BaseModel):
