@@ -105,6 +105,8 @@ async def test_rebook_approval_declined_releases_newest_first_and_rebooks_no_mor
     await _not_found(case, "CAR-1", 1)
     await case.answer("pickup-1", "missing")
     await _not_found(case, "CAR-2", 1)
+    waiting = await case.approval("rebook-2")
+    assert waiting.stage == "remedy"  # the manager's decision is part of the remedy
     await case.approve("rebook-2", approved=False)
     status = await case.question("claims")
 

@@ -17,6 +17,7 @@ from makegood.workflows.remedies.base import Remedy
 
 # Added while cases were running: cases cancelled mid-call before it replay without it.
 IN_FLIGHT_PATCH = "release-in-flight-booking"
+APPROVAL_STAGE_PATCH = "rebook-approval-in-remedy-stage"
 
 
 class Rebook(Remedy):
@@ -70,6 +71,10 @@ class Rebook(Remedy):
                 return False
             upgrade = False
             if attempt > playbook.frontline_attempts:
+                # Added while cases were running: a manager's decision is part of the remedy,
+                # not of the diagnosis (`status` and `list --stage` said diagnose).
+                if workflow.patched(APPROVAL_STAGE_PATCH):
+                    case.stage(Stage.REMEDY)
                 what = "with an upgrade" if playbook.upgrade_on_escalation else ""
                 approved = await self.approvals.request(
                     f"rebook-{attempt}",
