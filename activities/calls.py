@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import structlog
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 
 from makegood.adapters.base import (
     Notifier,
@@ -72,11 +73,32 @@ def classified(operation: str, key: str | None = None) -> Iterator[structlog.Bou
         # file for ..."). It travels in the failure, which the codec encrypts.
         bound.warning("provider_error", code=err.code, retryable=err.retryable)
         raise ApplicationError(
-            err.reason,
+            fit(err.reason),
             {"code": err.code},
             type=type(err).__name__,
             non_retryable=not err.retryable,
         ) from err
+    except (FailureError, asyncio.CancelledError):
+        raise
+    except Exception as err:
+        # Anything else (a client library's error quoting a whole response body, say) is
+        # retried as before, with its words cut to fit: the SDK would otherwise replace an
+        # over-long failure with "Failure exceeds size limit", and the reason would be lost.
+        bound.warning("activity_error", error=type(err).__name__)
+        raise ApplicationError(
+            fit(f"{type(err).__name__}: {err}"), type=type(err).__name__
+        ) from None
+
+
+REASON_LIMIT = 2000
+
+
+def fit(reason: str, limit: int = REASON_LIMIT) -> str:
+    """A failure reason cut to `limit` characters, saying how long it was."""
+    if len(reason) <= limit:
+        return reason
+    note = f" ... [cut: {len(reason)} characters in all]"
+    return reason[: limit - len(note)] + note
 
 
 class NotificationActivities:

@@ -33,3 +33,12 @@ async def test_every_activity_matches_its_spec(tmp_path: Path) -> None:
         spec = calls.BY_NAME[name]
         assert request is spec.request, f"{name}: takes {request}, the spec says {spec.request}"
         assert result is spec.result, f"{name}: returns {result}, the spec says {spec.result}"
+
+
+def test_failure_reasons_are_cut_to_fit_and_say_so() -> None:
+    from makegood.activities.calls import REASON_LIMIT, fit
+
+    assert fit("card declined") == "card declined"
+    long = "x" * 50_000
+    cut = fit(long)
+    assert len(cut) == REASON_LIMIT and cut.endswith("[cut: 50000 characters in all]")
