@@ -8,6 +8,7 @@ field can claim another role, and nothing is sent without a token the API knows.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 import tomllib
@@ -235,3 +236,19 @@ async def test_an_api_that_is_down_exits_3_naming_its_url(tmp_path: Path) -> Non
         assert (down.code, down.out) == (3, "")
         assert down.err.startswith(f"makegood: cannot reach the Makegood API at {url} (")
         assert down.err.endswith("is `make run` (or `makegood api`) up?\n")
+
+
+async def test_a_bad_ticket_is_refused_before_the_api_is_even_tried(tmp_path: Path) -> None:
+    """Exit 2 (the ticket is wrong), not 3 (the API is down): nothing to send, nobody asked."""
+    url = f"http://127.0.0.1:{free_port()}"
+    env = own_env(tmp_path, MAKEGOOD_API_URL=url, MAKEGOOD_API_TOKEN=MANAGER)
+    bad = json.loads((TICKETS / "s5-wrong-drink.json").read_text())
+    bad["customer"]["phone"] = "555"
+    del bad["incident"]["summary"]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    refused = await cli(env, tmp_path, "open", str(path))
+    assert (refused.code, refused.out) == (2, ""), refused.err
+    assert "customer.phone: must be an E.164 phone number" in refused.err
+    assert "incident.summary: Field required" in refused.err
+    assert "cannot reach" not in refused.err

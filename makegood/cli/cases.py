@@ -23,6 +23,7 @@ from makegood.cli.render import render_status
 from makegood.domain.case import CaseStatus, SlaLevel, Stage
 from makegood.domain.errors import field_errors
 from makegood.domain.money import Money
+from makegood.domain.ticket import Ticket
 
 # The API's own pattern for a case id in a path: anything else could not name a case.
 _CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,80}")
@@ -96,6 +97,10 @@ def _ticket_json(raw: str) -> Any:
 
 async def cmd_open(api: Api, args: argparse.Namespace) -> None:
     ticket = _ticket_json(_read(args.file))
+    try:  # what can be checked here is, before anything is sent (the API checks the rest)
+        Ticket.model_validate(ticket)
+    except ValidationError as err:
+        raise Invalid(field_errors(err)) from None
     opened = await api.post("/cases", ticket)  # the API validates it and names every problem
     if args.json:
         print_json({k: opened[k] for k in ("case_id", "created", "run_id")})
