@@ -120,6 +120,21 @@ async def test_an_altered_workflow_is_reported_non_deterministic_at_the_right_ev
     assert "Nondeterminism" in (result.error or "")
 
 
+async def test_a_reordered_activity_is_reported_at_the_event_it_breaks() -> None:
+    """The SDK names the activity types but no event: replay finds the event itself."""
+    history = next(h for h in await committed() if h.workflow_id.startswith("case-T-3001"))
+    scheduled = [
+        e for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    first, second = (
+        e.activity_task_scheduled_event_attributes.activity_type for e in scheduled[:2]
+    )
+    first.name, second.name = second.name, first.name  # the code now runs them the other way
+    [result] = await replay_all(each([history]))
+    assert result.error is not None and "does not match" in result.error
+    assert result.diverged_at == scheduled[0].event_id
+
+
 async def test_the_same_change_behind_workflow_patched_keeps_old_cases_replaying(
     monkeypatch: pytest.MonkeyPatch,
     bare_env: WorkflowEnvironment,

@@ -17,6 +17,7 @@ from makegood.registry import build_replayer
 _EVENT = re.compile(r"HistoryEvent\(id: (\d+)|event(?: id)?[ :#]+(\d+)", re.IGNORECASE)
 _MESSAGE = re.compile(r'message: "([^"]*)"')
 _PATCH = re.compile(r"patch marker encountered for change ([\w.-]+)", re.IGNORECASE)
+_ACTIVITY = re.compile(r"activity type of scheduled event '([^']+)' does not match", re.IGNORECASE)
 
 
 @dataclass
@@ -44,7 +45,18 @@ class Replayed:
 
 
 def _marker_event(history: WorkflowHistory, error: str) -> int | None:
-    """The event of the patch marker an error names, which the SDK's words leave out."""
+    """The event an error means but does not number: the patch marker it names, or the first
+    scheduling of the activity it says the code did not run there (a reordered activity)."""
+    reordered = _ACTIVITY.search(error)
+    if reordered is not None:
+        for event in history.events:
+            attrs = event.activity_task_scheduled_event_attributes
+            if (
+                event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+                and attrs.activity_type.name == reordered.group(1)
+            ):
+                return event.event_id
+        return None
     named = _PATCH.search(error)
     if named is None:
         return None
