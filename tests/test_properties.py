@@ -1,0 +1,185 @@
+"""Property-based proof (issue 11, item 2): hypothesis generates tickets of every kind and what
+happens to them afterwards (answers, wrong answers, claims, approval decisions by different
+managers, notes, assignments, escalations, cancels, payment and telephony callbacks, time
+passing), runs each plan against the real RecoveryWorkflow on a time-skipping server with the
+in-memory providers, and checks the invariants of `tests.property_checks` at every quiet point.
+
+Failing examples are kept in `.hypothesis/` at the repository root (git-ignored) and replayed
+first on the next run. With `CI` set the run is derandomized: the same examples every time.
+`MAKEGOOD_PROPERTY_EXAMPLES` sets how many plans each test tries.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, event, given, note, reject, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.vendor.pretty import pretty
+
+from makegood.domain.ticket import IncidentKind
+from tests.property_plans import (
+    MAX,
+    MONEY,
+    Answer,
+    Cancel,
+    Fault,
+    Plan,
+    Reported,
+    TicketPlan,
+    WorldPlan,
+    above_the_limits,
+    plans,
+)
+from tests.property_run import CompletionRejected, carry_out
+
+ROOT = Path(__file__).resolve().parents[1]
+IN_CI = bool(os.environ.get("CI"))
+EXAMPLES = int(os.environ.get("MAKEGOOD_PROPERTY_EXAMPLES", "60"))
+
+PROPERTY = settings(
+    max_examples=EXAMPLES,
+    deadline=None,  # a plan takes from a tenth of a second to a few seconds
+    derandomize=IN_CI,
+    database=None if IN_CI else DirectoryBasedExampleDatabase(ROOT / ".hypothesis" / "examples"),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+
+
+@PROPERTY
+@given(plan=plans())
+async def test_any_case_waits_on_something_named_or_is_closed_and_pays_only_what_is_allowed(
+    plan: Plan,
+) -> None:
+    await run(plan)
+
+
+@PROPERTY
+@given(
+    plan=plans(
+        [IncidentKind.CAR_MISSING, IncidentKind.WRONG_ORDER, IncidentKind.WRONG_ITEM],
+        max_actions=18,
+        weights=MONEY,
+        paid=above_the_limits(),
+        owned=True,
+    )
+)
+async def test_money_is_paid_once_and_above_the_limit_only_with_a_second_managers_approval(
+    plan: Plan,
+) -> None:
+    """The kinds that pay, with more answers, claims and decisions: cases reach their
+    compensation, approvals and re-opened goodwill instead of waiting at the first question."""
+    await run(plan)
+
+
+async def run(plan: Plan) -> None:
+    # This hypothesis prints a failing example's arguments as `plan=,`: say it ourselves.
+    note(f"plan = {pretty(plan)}")
+    try:
+        await carry_out(plan)
+    except CompletionRejected:
+        event("discarded: the test server rejected a workflow task's completion")
+        reject()  # the test server's limit, not the case's: see CompletionRejected
+
+
+# ------------------------------------------------------------------ known bugs, one example each
+# Inputs the generated plans leave out until the workflow is fixed (each filter names its test
+# here). Strict: once a fix lands these pass, fail as XPASS, and the filter and the mark go.
+def _ticket(kind: IncidentKind, **fields: object) -> TicketPlan:
+    base: dict[str, object] = {
+        "customer_id": "C-88",
+        "preferred": "email",
+        "contacts": frozenset({"email"}),
+        "paid": Decimal("4.80"),
+        "reference": "ORD-3001",
+        "item": "latte",
+    }
+    return TicketPlan(kind=kind, **{**base, **fields})  # type: ignore[arg-type]
+
+
+WRONG_SIZE = {
+    "customer_id": "C-7",
+    "reference": "O-2001",
+    "item": "SHORTS-BLUE-L",
+    "wanted": "SHORTS-BLUE-M",  # out of stock: the customer is offered a substitute
+}
+
+WEDGES = "issue 11 item 1: the workflow task fails on every retry, the case is stuck for good"
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=WEDGES)
+async def test_a_naive_reported_at_ends_in_an_escalation_not_a_stuck_case() -> None:
+    naive = Reported(timedelta(minutes=1), utc_offset_minutes=None)
+    await carry_out(Plan(_ticket(IncidentKind.WRONG_ORDER, reported=naive)))
+
+
+def _substitute_priced_in(currency: str) -> Plan:
+    choose = Answer("open", 0, MAX, value="SHORTS-NAVY-M")  # choices: substitute, refund
+    return Plan(
+        _ticket(IncidentKind.WRONG_ITEM, paid=Decimal("54.00"), **WRONG_SIZE),
+        WorldPlan(currency=currency),
+        actions=(choose,),
+    )
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=WEDGES)
+async def test_a_substitute_priced_in_another_currency_ends_in_an_escalation() -> None:
+    # Quoted in dinars (three decimals): the 7.000 difference cannot even be relabelled.
+    await carry_out(_substitute_priced_in("KWD"))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="issue 11 item 1: a quote in euros is waived as the same number of dollars",
+)
+async def test_a_substitute_priced_in_another_currency_is_never_relabelled() -> None:
+    status = await carry_out(_substitute_priced_in("EUR"))
+    assert status is not None
+    waived = [str(i.amount) for i in status.compensation if i.kind == "waiver"]
+    assert waived == [], f"a 7.00 EUR price difference became a waiver of {waived}"
+    assert status.escalations, "a quote in another currency went by without a person"
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=WEDGES)
+async def test_totals_above_the_money_ceiling_end_in_an_escalation() -> None:
+    # The wanted SKU is unknown: the exchange fails, so the refund (999,995.00) and the
+    # 10.00 coupon are planned together, 5.00 above what Money allows.
+    wrong = {**WRONG_SIZE, "wanted": "SKU-404"}
+    await carry_out(Plan(_ticket(IncidentKind.WRONG_ITEM, paid=Decimal("999995.00"), **wrong)))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="found by this suite: Aftercare.document lets the record_outcome ActivityError out "
+    "of the workflow, so the whole case ends FAILED in stage document, with no resolution",
+)
+async def test_an_outcome_store_that_refuses_for_good_still_closes_the_case() -> None:
+    refused = WorldPlan(faults=(Fault("record_outcome", "permanent"),))
+    await carry_out(Plan(_ticket(IncidentKind.WRONG_ORDER), refused))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="found by this suite: cancelling a support call while its call-back runs raises "
+    "ChildWorkflowError (not CancelledError) in the case, so the whole case ends FAILED in "
+    "stage remedy: no wind-down, no message to the customer, no resolution",
+)
+async def test_cancelling_a_case_while_its_call_back_runs_closes_it_as_cancelled() -> None:
+    call = _ticket(
+        IncidentKind.SUPPORT_CALL,
+        customer_id="C-60",
+        contacts=frozenset({"email", "sms"}),
+        paid=Decimal(0),
+        reference="REP-6001",
+        item="PHONE-X2",
+        call_in=timedelta(minutes=5),
+    )
+    await carry_out(Plan(call, actions=(Cancel(MAX),)), around_known_bugs=False)
