@@ -19,19 +19,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from hypothesis import event
+from hypothesis import event, target
 from hypothesis.control import currently_in_test_context
 from pydantic import ValidationError
-from temporalio.api.enums.v1 import WorkflowTaskFailedCause
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from makegood.audit.timeline import failure_text
 from makegood.cases import Invalid, Refused, case_status, open_case, report_call, send
 from makegood.domain import calls, contract, ids, roles
 from makegood.domain.actions import (
-    Actor,
     AgentNote,
     ApprovalDecision,
     AssignCase,
@@ -42,13 +39,13 @@ from makegood.domain.actions import (
 )
 from makegood.domain.case import CallStatus, CaseStatus, PaymentEvent
 from makegood.domain.money import Money
-from makegood.privacy.codec import decode_history
-from tests.fakes import Fakes, World
+from tests.fakes import Fakes
 from tests.fast.driver import OPS, book
 from tests.harness import time_skipping_env
-from tests.property_checks import check_invariants
+from tests.property_checks import check_invariants, waiting_on
 from tests.property_plans import (
     CALL_OUTCOMES,
+    CUSTOMER,
     SKUS,
     Action,
     Answer,
@@ -58,87 +55,23 @@ from tests.property_plans import (
     Claim,
     Decide,
     Escalate,
-    Fault,
     Note,
     PaymentNews,
     Plan,
     Proceed,
     Sleep,
-    TicketPlan,
-    WorldPlan,
 )
+from tests.property_quiet import settle
+from tests.property_world import script, world
 
 PLAYBOOKS = book()  # the default playbooks, with provider retries in milliseconds
 ACTION_TIMEOUT_S = 20.0  # an update that never returns is a wedged case, not a slow one
-SETTLE_WITHIN_S = 15.0
-REJECTED_AFTER_S = 2.0  # a workflow task takes milliseconds here; see CompletionRejected
-UNHANDLED_FAILURE = (
-    WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE
-)
-
-# The local provider seed's registrations (makegood/examples/seed.json), and one more booking
-# (R-2002, another member's) so a car can be reported on a booking that is someone else's.
-SEED_OWNERS = {
-    ("booking", "R-1001"): "M-42",
-    ("booking", "R-2002"): "M-7",
-    ("asset", "SN-77"): "C-21",
-    ("order", "W-77"): "C-21",
-    ("order", "W-3301"): "C-33",
-    ("order", "O-2001"): "C-7",
-    ("order", "ORD-3001"): "C-88",
-}
-
-
-class Wedged(AssertionError):
-    """The case stopped moving: a workflow task keeps failing, or it never went quiet."""
+CLOCK_JUMPS = 40  # the longest case (re-bookings, approvals escalating, reminders) needs ~20
 
 
 class RefusedAtIntake(Exception):
     """The ticket was refused before any case started, with the reason: a fine outcome for an
     input the domain does not accept (validation at the edge), never a stuck case."""
-
-
-class CompletionRejected(Exception):
-    """A workflow task was started and never completed nor failed: the time-skipping test
-    server refused its completion. It does so when a task that the case cancels as it closes
-    (the SLA watcher, the settlement watcher) was waiting on an activity whose result arrived
-    in the same workflow task: the SDK then asks to cancel an activity that has completed,
-    which the real server records and ignores but the test server rejects ("ACTIVITY_UNKNOWN
-    for scheduledEventId=..."), on every retry. Measured with the same case (a wrong order
-    reported three days ago, so SLA alarms fly as it closes): stuck in 9 of 12 runs on the
-    test server, 0 of 12 on the dev server. A harness limit, not the case's: such a plan is
-    discarded (`hypothesis.reject`), never counted as passing."""
-
-
-def world(plan: WorldPlan, ticket: TicketPlan) -> World:
-    w = World(currency=plan.currency, history_available=plan.history_available)
-    w.owners.update(SEED_OWNERS)
-    w.bookings["R-2002"] = ("CAR-4", "active")
-    w.vehicles["CAR-4"].available = False
-    w.silent_horns = set(plan.silent_horns)
-    for sku in plan.out_of_stock:
-        w.stock[sku].quantity = 0
-    for n in range(plan.earlier_reports):
-        w.earlier_case(
-            f"case-T-E{n}",
-            kind=ticket.kind.value,
-            reference=ticket.reference,
-            asset=ticket.asset,
-            fault=ticket.fault,
-        )
-    return w
-
-
-def script(fakes: Fakes, fault: Fault) -> None:
-    s = fakes.on(fault.activity)
-    if fault.mode == "transient":
-        s.fail(2)
-    elif fault.mode == "exhausted":
-        s.fail_always()
-    elif fault.mode == "permanent":
-        s.fail_permanently(f"{fault.activity} refused by the provider")
-    else:
-        s.lose_reply(1)
 
 
 @dataclass
@@ -159,99 +92,8 @@ class Run:
         async with asyncio.timeout(ACTION_TIMEOUT_S):
             return await case_status(self.env.client, self.case_id)
 
-    # ---- quiet points
     async def settle(self) -> None:
-        """Wait until neither the case nor its call-back has a workflow task or an activity in
-        flight, twice in a row with no new event in between (the test server does not write a
-        child's completion into its parent's history in the same step). Read from their
-        histories: the time-skipping server's describe leaves pending work out. A workflow
-        task that failed in the workflow's code is a wedged case."""
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + SETTLE_WITHIN_S
-        started: dict[str, float] = {}  # a started workflow task -> when it was first seen
-        quiet_at: int | None = None  # the number of events when it was last seen quiet
-        while True:
-            busy: list[str] = []
-            events = 0
-            for wid in (self.case_id, ids.callback_id(self.case_id)):
-                found, n = await self._in_flight(wid)
-                busy += found
-                events += n
-            if not busy:
-                if quiet_at == events:
-                    return
-                quiet_at = events
-            else:
-                quiet_at = None
-            for task in (b for b in busy if "workflow task started" in b):
-                since = started.setdefault(task, loop.time())
-                if loop.time() - since > REJECTED_AFTER_S:
-                    raise CompletionRejected(task)
-            if loop.time() > give_up:
-                raise Wedged(f"never went quiet: {', '.join(busy)}")
-            await asyncio.sleep(0.03)
-
-    async def _in_flight(self, wid: str) -> tuple[list[str], int]:
-        """What is in flight in one workflow, and how many events its history has."""
-        try:
-            history = await self.env.client.get_workflow_handle(wid).fetch_history()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return [], 0
-            raise
-        open_tasks: set[int] = set()
-        running_task: int | None = None  # the started workflow task's event, while it runs
-        activities: dict[int, str] = {}
-        failed = None
-        for e in history.events:
-            if e.HasField("workflow_task_scheduled_event_attributes"):
-                open_tasks.add(e.event_id)
-            elif e.HasField("workflow_task_started_event_attributes"):
-                running_task = e.event_id
-            elif e.HasField("workflow_task_completed_event_attributes"):
-                open_tasks.discard(e.workflow_task_completed_event_attributes.scheduled_event_id)
-                failed = None
-            elif e.HasField("workflow_task_failed_event_attributes"):
-                attrs = e.workflow_task_failed_event_attributes
-                open_tasks.discard(attrs.scheduled_event_id)
-                if attrs.cause == UNHANDLED_FAILURE:
-                    failed = attrs.failure
-            elif e.HasField("workflow_task_timed_out_event_attributes"):
-                open_tasks.discard(e.workflow_task_timed_out_event_attributes.scheduled_event_id)
-            elif e.HasField("activity_task_scheduled_event_attributes"):
-                activities[e.event_id] = (
-                    e.activity_task_scheduled_event_attributes.activity_type.name
-                )
-            elif e.HasField("activity_task_completed_event_attributes"):
-                activities.pop(e.activity_task_completed_event_attributes.scheduled_event_id, None)
-            elif e.HasField("activity_task_failed_event_attributes"):
-                activities.pop(e.activity_task_failed_event_attributes.scheduled_event_id, None)
-            elif e.HasField("activity_task_timed_out_event_attributes"):
-                activities.pop(e.activity_task_timed_out_event_attributes.scheduled_event_id, None)
-            elif e.HasField("activity_task_canceled_event_attributes"):
-                activities.pop(e.activity_task_canceled_event_attributes.scheduled_event_id, None)
-        if failed is not None:
-            raise Wedged(f"{wid}: a workflow task failed and is retried: {await self._why(wid)}")
-        tasks = []
-        if open_tasks:
-            started = running_task is not None and running_task > max(open_tasks)
-            tasks = [
-                f"{wid}: workflow task started at event {running_task}"
-                if started
-                else f"{wid}: workflow task"
-            ]
-        return tasks + [f"{wid}: {name}" for name in activities.values()], len(history.events)
-
-    async def _why(self, wid: str) -> str:
-        history = await decode_history(
-            await self.env.client.get_workflow_handle(wid).fetch_history(),
-            self.env.client.data_converter,
-        )
-        for e in reversed(history.events):
-            if e.HasField("workflow_task_failed_event_attributes"):
-                failure = e.workflow_task_failed_event_attributes.failure
-                return f"{failure_text(failure)} {failure.stack_trace[-600:]}"
-        return "no workflow task failure in the history"
+        await settle(self.env.client, self.case_id)
 
     # ---- actions
     async def perform(self, action: Action) -> str:
@@ -294,7 +136,7 @@ class Run:
         status = await self.status()
         if status.question is not None:
             value = SKUS[step.choice // 2 % len(SKUS)]
-            return Answer("open", step.choice, Actor(id="cust", role="customer"), value)
+            return Answer("open", step.choice, CUSTOMER, value)
         if status.approval is not None:
             return Decide("pending", step.approved, step.by)
         call = status.callback
@@ -456,7 +298,26 @@ async def _carry_out(plan: Plan, around_known_bugs: bool) -> CaseStatus:
         if currently_in_test_context():  # a hypothesis run, not one example by hand
             for label in reached(status):
                 event(label)
+            target(depth(status), label="how far the case went")
+        status = await run_out_the_clock(run)
+        if currently_in_test_context():
+            event(f"left alone, closed {status.resolution}")
         return status
+
+
+async def run_out_the_clock(run: Run) -> CaseStatus:
+    """Nobody acts any more: the clock jumps to each deadline the case names, in turn, and
+    the case must close. So every named wait has a timer behind it that moves the case on
+    (a deadline that passes without effect fails the check after the jump)."""
+    for _ in range(CLOCK_JUMPS):
+        status = await run.status()
+        if status.resolution is not None:
+            return status
+        now = await run.env.get_current_time()
+        due = min(deadline for _, deadline in waiting_on(status, now, PLAYBOOKS))
+        await run.env.sleep(max(due - now, timedelta(0)) + timedelta(seconds=1))
+        await checked(run, f"left alone until {due:%Y-%m-%d %H:%M:%S}")
+    raise AssertionError(f"left alone, the case was still open after {CLOCK_JUMPS} deadlines")
 
 
 def reached(status: CaseStatus) -> list[str]:
@@ -469,12 +330,20 @@ def reached(status: CaseStatus) -> list[str]:
         waits += [("follow-up", status.follow_up_at)]
         waits += [("call-back", call and call.state in ("scheduling", "waiting"))]
         labels = [f"waiting in {status.stage.value}: " + ", ".join(w for w, v in waits if v)]
-    labels.append()
     if any(d.amount is not None for d in status.decisions):
         labels.append("money approved or declined by a manager")
     if any(i.state == "paid" and i.amount for i in status.compensation):
         labels.append("money paid")
+    if status.reopened:
+        labels.append("re-opened")
     return labels
+
+
+def depth(status: CaseStatus) -> float:
+    """How far a run took its case, for hypothesis' targeted search (`target`): money paid
+    and decided, re-opened, people and providers heard."""
+    paid = sum(i.state == "paid" for i in status.compensation)
+    return float(paid + 2 * len(status.decisions) + 3 * status.reopened + len(status.events) / 20)
 
 
 async def checked(run: Run, what: str) -> None:

@@ -17,25 +17,32 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, note, reject, settings
+from hypothesis import HealthCheck, event, example, given, note, reject, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.vendor.pretty import pretty
 
 from makegood.domain.ticket import IncidentKind
 from tests.property_plans import (
+    CUSTOMER,
     MAX,
+    MIA,
     MONEY,
     Answer,
+    CallNews,
     Cancel,
-    Fault,
+    Claim,
+    Decide,
+    PaymentNews,
     Plan,
+    Proceed,
     Reported,
     TicketPlan,
-    WorldPlan,
     above_the_limits,
     plans,
 )
-from tests.property_run import CompletionRejected, carry_out
+from tests.property_quiet import CompletionRejected
+from tests.property_run import carry_out
+from tests.property_world import Fault, WorldPlan
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_CI = bool(os.environ.get("CI"))
@@ -51,7 +58,64 @@ PROPERTY = settings(
 )
 
 
+# Deep paths, run first every time (`example`): random plans reach them only now and then.
+S1_ALL_THE_WAY = Plan(  # the README's scenario S1, then a re-opened case and a failed payment
+    TicketPlan(
+        kind=IncidentKind.CAR_MISSING,
+        customer_id="M-42",
+        preferred="email",
+        contacts=frozenset({"email", "app"}),
+        paid=Decimal("42.00"),
+        reference="R-1001",
+        item="CAR-1",
+        location="Main St 1",
+    ),
+    opened_by=MIA,
+    actions=(
+        Proceed(1, True, MAX),  # locate-CAR-1-1: not_found
+        Proceed(1, True, MAX),  # locate-CAR-1-2: not_found, re-booked
+        Claim("taxi-1", Decimal("18.50"), CUSTOMER),
+        Proceed(0, True, MAX),  # pickup-1: picked_up
+        Proceed(0, True, MAX),  # claims: done; 60.50 above the 21.00 limit
+        Decide("pending", True, MIA),  # refused: she opened the case
+        Proceed(0, True, MAX),  # approved by a second manager: paid
+        PaymentNews(0, "failed", 1),
+        PaymentNews(0, "failed", 1),  # the same delivery again
+        Proceed(1, True, MAX),  # to the follow-up, a day later
+        Proceed(1, True, MAX),  # not_satisfied: re-opened, goodwill above the limit
+        Proceed(0, False, MAX),  # declined
+    ),
+)
+WRONG_SIZE_REOPENED = Plan(
+    TicketPlan(
+        kind=IncidentKind.WRONG_ITEM,
+        customer_id="C-7",
+        preferred="email",
+        contacts=frozenset({"email"}),
+        paid=Decimal("20.01"),
+        reference="O-2001",
+        item="SHORTS-BLUE-L",
+        wanted="SHORTS-BLUE-M",
+    ),
+    actions=tuple(Proceed(c, True, MAX) for c in (2, 1, 1, 1, 1)),  # substitute, not satisfied
+)
+CALL_DROPPED_THEN_COMPLETED = Plan(
+    TicketPlan(
+        kind=IncidentKind.SUPPORT_CALL,
+        customer_id="C-60",
+        preferred="email",
+        contacts=frozenset({"email", "sms"}),
+        paid=Decimal(0),
+        reference="REP-6001",
+        item="PHONE-X2",
+        call_in=timedelta(minutes=5),
+    ),
+    actions=(CallNews(0, "dropped", 1), Proceed(1, True, MAX), Proceed(0, True, MAX)),
+)
+
+
 @PROPERTY
+@example(plan=CALL_DROPPED_THEN_COMPLETED)
 @given(plan=plans())
 async def test_any_case_waits_on_something_named_or_is_closed_and_pays_only_what_is_allowed(
     plan: Plan,
@@ -60,6 +124,8 @@ async def test_any_case_waits_on_something_named_or_is_closed_and_pays_only_what
 
 
 @PROPERTY
+@example(plan=S1_ALL_THE_WAY)
+@example(plan=WRONG_SIZE_REOPENED)
 @given(
     plan=plans(
         [IncidentKind.CAR_MISSING, IncidentKind.WRONG_ORDER, IncidentKind.WRONG_ITEM],
