@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from hypothesis import event, target
-from hypothesis.control import currently_in_test_context
+from hypothesis import currently_in_test_context, event, target
 from pydantic import ValidationError
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
