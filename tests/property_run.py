@@ -75,6 +75,8 @@ class RefusedAtIntake(Exception):
 
 @dataclass
 class Run:
+    """One plan's case on its own server: its people and providers, and what they did."""
+
     env: WorkflowEnvironment
     fakes: Fakes
     plan: Plan
@@ -177,8 +179,12 @@ class Run:
                 must = "nothing is waiting for approval"
             elif action.to == "wrong_request":
                 rid, must = f"{rid}-other", "it decides a request that is not pending"
-            elif pending.amount is not None and self.plan.opened_by == action.by:
-                must = "the manager who opened the case may not approve its money"
+            elif pending.amount is not None and (
+                self.plan.opened_by == action.by
+                or status.owner == str(action.by)
+                or any(c.by == action.by for c in status.claims)
+            ):
+                must = "a manager who opened, owns or claimed in the case may not decide its money"
             update = ApprovalDecision(request_id=rid, approved=action.approved, by=action.by)
         elif isinstance(action, Note):
             update = AgentNote(text="Spoke to the customer.", by=action.by)
