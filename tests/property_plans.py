@@ -19,10 +19,9 @@ from typing import Literal
 from hypothesis import strategies as st
 
 from makegood.domain.actions import Actor
+from makegood.domain.money import MAX_AMOUNT
 from makegood.domain.ticket import Channel, IncidentKind, Ticket
 from tests.property_world import WorldPlan, worlds
-
-MONEY_CEILING_MARGIN = Decimal("990000")  # see `amounts`: totals above the Money ceiling
 
 AGENT = Actor(id="sam", role="agent")
 AGENT_2 = Actor(id="ali", role="agent")
@@ -206,26 +205,24 @@ class Plan:
 
 
 # ------------------------------------------------------------------ strategies
-def amounts(ceiling: Decimal = MONEY_CEILING_MARGIN) -> st.SearchStrategy[Decimal]:
-    """What a customer paid: the edges of every discretion limit, and anything up to
-    `ceiling`. Amounts near the Money ceiling (1,000,000) are left out: a refund plus the
-    claims and coupons of one case then add up to more than Money allows and the case wedges
-    (known bug, issue 11 item 1: test_properties.test_totals_above_the_money_ceiling...)."""
+def amounts() -> st.SearchStrategy[Decimal]:
+    """What a customer paid: the edges of every discretion limit and of Money itself (a
+    refund plus claims and coupons near 1,000,000 add up to more than Money allows), and
+    anything in between."""
     edges = ["0", "0.01", "4.80", "9.99", "10.00", "10.01", "20.00", "20.01", "21.00", "25.00"]
-    edges += ["25.01", "42.00", "50.00", "129.99", "999.00"]
+    edges += ["25.01", "42.00", "50.00", "129.99", "999.00", "999995.00", "1000000"]
     return st.one_of(
         st.sampled_from([Decimal(e) for e in edges]),
-        st.decimals(min_value=0, max_value=ceiling, places=2, allow_nan=False),
+        st.decimals(min_value=0, max_value=MAX_AMOUNT, places=2, allow_nan=False),
     )
 
 
 def _reported() -> st.SearchStrategy[Reported | None]:
-    """No `reported_at`, or a time-zone-aware one from a year ago to a little in the future.
-    A naive one is left out today: the case wedges on it (known bug, issue 11 item 1:
-    test_properties.test_a_naive_reported_at...)."""
+    """No `reported_at`, or one from a year ago to a little in the future, in one of several
+    time zones or in none (a naive time)."""
     ago = [timedelta(minutes=m) for m in (0, 1, 120, 3 * 24 * 60, 400 * 24 * 60, -5)]
     before = st.sampled_from(ago)
-    offsets = st.sampled_from([0, 60, -300, 330])
+    offsets = st.sampled_from([0, 60, -300, 330, None])
     return st.none() | st.builds(Reported, before, offsets)
 
 

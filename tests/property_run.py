@@ -82,7 +82,6 @@ class Run:
     plan: Plan
     case_id: str
     log: list[str] = field(default_factory=list)
-    around_known_bugs: bool = True
 
     @property
     def handle(self) -> WorkflowHandle[Any, Any]:
@@ -98,9 +97,6 @@ class Run:
 
     # ---- actions
     async def perform(self, action: Action) -> str:
-        bug = self.around_known_bugs and isinstance(action, Cancel) and await self._cancel_bug()
-        if bug:
-            return f"not sent: {bug}"
         async with asyncio.timeout(ACTION_TIMEOUT_S):
             if isinstance(action, Sleep):
                 await self.env.sleep(action.duration)
@@ -122,15 +118,6 @@ class Run:
                 return f"refused {type(update).__name__}: {err}"
             assert not must_refuse, f"{update!r} was accepted: {must_refuse}"
             return f"accepted {type(update).__name__}: {accepted.detail}"
-
-    async def _cancel_bug(self) -> str | None:
-        """Cancelling a case while its call-back runs fails the whole case (found by this
-        suite; test_properties.test_cancelling_a_case_while_its_call_back_runs...): such a
-        cancel is not sent until that is fixed. Every other cancel is."""
-        call = (await self.status()).callback
-        if call is not None and call.state in ("scheduling", "waiting"):
-            return "a cancel during a call-back (known bug)"
-        return None
 
     async def _next_step(self, step: Proceed) -> Action:
         """What `Proceed` means right now, as one of the other actions."""
@@ -275,13 +262,13 @@ async def started(plan: Plan) -> AsyncIterator[Run]:
                 await run.close()
 
 
-async def carry_out(plan: Plan, *, around_known_bugs: bool = True) -> CaseStatus | None:
+async def carry_out(plan: Plan) -> CaseStatus | None:
     """Open the case, do every action, and check the invariants at every quiet point.
     Returns the last status (None: the ticket was refused at intake, with a reason);
     hypothesis' statistics (`--hypothesis-show-statistics`) count where the runs ended, so a
     change that stops plans from reaching approvals, payments or the end shows there."""
     try:
-        return await _carry_out(plan, around_known_bugs)
+        return await _carry_out(plan)
     except RefusedAtIntake as err:
         assert str(err).strip(), "a ticket refused at intake without a reason"
         if currently_in_test_context():
@@ -289,9 +276,8 @@ async def carry_out(plan: Plan, *, around_known_bugs: bool = True) -> CaseStatus
         return None
 
 
-async def _carry_out(plan: Plan, around_known_bugs: bool) -> CaseStatus:
+async def _carry_out(plan: Plan) -> CaseStatus:
     async with started(plan) as run:
-        run.around_known_bugs = around_known_bugs
         await checked(run, "opened")
         for action in plan.actions:
             try:

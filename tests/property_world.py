@@ -56,22 +56,15 @@ class WorldPlan:
     currency: str = "USD"  # what the product side prices in (quotes, stock)
 
 
-def _found_today(fault: Fault) -> bool:
-    """An outcome store that refuses for good (or past every retry) fails the whole case:
-    the workflow ends FAILED in stage document, with no resolution (found by this suite:
-    test_properties.test_an_outcome_store_that_refuses_for_good...). Left out until fixed."""
-    return fault.activity == "record_outcome" and fault.mode in ("permanent", "exhausted")
-
-
 def worlds() -> st.SearchStrategy[WorldPlan]:
-    """The world as the providers show it. Products priced in a currency other than the
-    case's are left out today: a substitute quoted in it wedges the case (known bug, issue 11
-    item 1: test_properties.test_a_substitute_priced_in_another_currency...)."""
+    """The world as the providers show it: stock, horns, earlier cases, the history lookup,
+    up to two faulty provider operations, and products priced in the case's currency or in
+    another one (a euro has cents like a dollar, a Kuwaiti dinar has three places)."""
     fault = st.builds(
         Fault,
         st.sampled_from(FAULTY),
         st.sampled_from(["transient", "exhausted", "permanent", "lost_reply"]),
-    ).filter(lambda f: not _found_today(f))
+    )
     return st.builds(
         WorldPlan,
         earlier_reports=st.integers(0, 3),
@@ -79,6 +72,7 @@ def worlds() -> st.SearchStrategy[WorldPlan]:
         out_of_stock=st.frozensets(st.sampled_from(["SHORTS-NAVY-M", "EREADER-7", "LAPTOP-15"])),
         history_available=st.booleans(),
         faults=st.lists(fault, max_size=2, unique_by=lambda f: f.activity).map(tuple),
+        currency=st.sampled_from(["USD", "USD", "USD", "EUR", "KWD"]),
     )
 
 
