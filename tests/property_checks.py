@@ -4,7 +4,7 @@ flight), whatever was generated (listed in the README under "Tests"):
 1. Waiting or closed. A running case waits on a named thing with a deadline that has not yet
    passed (the customer's answer to an open question, a manager's decision, the follow-up, the
    telephony provider's word on a call-back); a finished one is closed with a named resolution
-   (resolved, unresolved, unreachable, cancelled) and says so in its status.
+   (resolved, unresolved, unreachable, cancelled, handed_off) and says so in its status.
 2. No money beyond policy without an approval. What the case paid is within its discretion
    limit plus what managers approved, and every approval of money was decided by a manager who
    did not open the case, claim expenses in it or own it when deciding.
@@ -19,19 +19,19 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from makegood.domain import calls, ids
-from makegood.domain.case import CaseStatus, Stage
+from makegood.domain.case import CaseStatus, Resolution, Stage
 from makegood.domain.playbook import PlaybookSet
 from makegood.domain.ticket import IncidentKind
 from tests.fakes import Fakes
 from tests.property_plans import Plan
 
-RESOLUTIONS = ("resolved", "unresolved", "unreachable", "cancelled")
+RESOLUTIONS = get_args(Resolution)  # every named end, handed_off (a person took over) too
 # Real time passes on the server's clock between the quiet point and the check.
 LATE = timedelta(seconds=5)
 

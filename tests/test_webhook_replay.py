@@ -303,3 +303,17 @@ def test_webhook_bodies_are_declared_without_dangling_references() -> None:
     for ref in refs(doc):
         assert ref.removeprefix("#/components/schemas/") in schemas, ref
     assert "$defs" not in json.dumps(doc)
+
+
+async def test_two_processes_starting_on_a_new_folder_at_once_never_lock_each_other_out(
+    tmp_path: Path,
+) -> None:
+    """Both guards prepare the file (WAL, the table) on their first delivery: a statement left
+    open by one used to deadlock the other into "database is locked" (a 503)."""
+    for n in range(40):
+        folder = tmp_path / f"f{n}"
+        first, second = ReplayGuard.in_folder(folder, 300), ReplayGuard.in_folder(folder, 300)
+        results = await asyncio.gather(
+            first.claim("delivery-1", 0.0), second.claim("delivery-1", 0.0), return_exceptions=True
+        )
+        assert sorted(type(r).__name__ for r in results) == ["Claim", "Replayed"], results

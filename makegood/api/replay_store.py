@@ -55,6 +55,28 @@ CREATE INDEX IF NOT EXISTS deliveries_expiry ON deliveries (expires_at);
 State = Literal["pending", "done"]
 
 
+async def _prepare(conn: aiosqlite.Connection, tries: int = 100) -> None:
+    """WAL and the table, once per process. Two processes doing it at once can find the file
+    locked without SQLite's busy wait (switching the journal mode takes it whole), so each
+    try starts clean (nothing held, so the other can finish) and is retried."""
+    for attempt in range(tries):
+        try:
+            # The pragma answers a row: read it, or the open statement keeps a read lock that
+            # deadlocks with the other process (SQLite then skips the busy wait).
+            await (await conn.execute("PRAGMA journal_mode=WAL")).close()
+            await conn.execute("BEGIN IMMEDIATE")  # the write lock, waited for
+            for statement in filter(str.strip, SCHEMA.split(";")):
+                await conn.execute(statement)
+            await conn.execute("COMMIT")
+            return
+        except sqlite3.OperationalError as err:
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
+            if "locked" not in str(err) or attempt == tries - 1:
+                raise
+            await anyio.sleep(0.02)
+
+
 @dataclass(frozen=True)
 class Claim:
     """The right to process one delivery, held until `done` or `release`."""
@@ -112,8 +134,7 @@ class ReplayGuard:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             async with aiosqlite.connect(self.path, isolation_level=None, timeout=10) as conn:
                 if not self._ready:
-                    await conn.execute("PRAGMA journal_mode=WAL")
-                    await conn.executescript(SCHEMA)
+                    await _prepare(conn)
                     self._ready = True
                 await conn.execute("BEGIN IMMEDIATE")  # one writer at a time, across processes
                 try:
