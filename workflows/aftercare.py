@@ -21,6 +21,7 @@ from makegood.workflows.conversation import Conversation
 from makegood.workflows.settlement import Settlement
 
 OUTCOME_PATCH = "outcome-record-failure-escalates"
+UNREACHABLE_PATCH = "unreachable-closing-note"
 
 
 class Aftercare:
@@ -79,6 +80,12 @@ class Aftercare:
             )
             if answer is None:
                 case.event("unreachable", "no answer to the follow-up or its reminders")
+                # Added while cases were running: those closed before it replay without it.
+                if workflow.patched(UNREACHABLE_PATCH):
+                    await self.talk.tell_message(
+                        steps.CLOSED_UNANSWERED,
+                        wording.closed_unanswered(case.customer.first_name, case.id),
+                    )
                 return "unreachable"
             if answer.answer == "satisfied":
                 return "resolved"

@@ -18,6 +18,7 @@ CANCELLED: Final = "cancelled"
 OWNERSHIP: Final = "ownership"  # what the case is about could not be verified as theirs
 TAKEN_OVER: Final = "taken-over"  # the case could not go on by itself: a person has it now
 HANDED_OVER: Final = "handed-over"  # the remedy ran out: a person fixes it, the case goes on
+CLOSED_UNANSWERED: Final = "closed-unanswered"  # the follow-up went unanswered: a closing note
 
 
 def on_channel(step: str, channel: str) -> str:

@@ -111,6 +111,18 @@ def handed_over(first_name: str, case_id: str, owner: str | None, within: timede
     )
 
 
+def closed_unanswered(first_name: str, case_id: str) -> Message:
+    return Message(
+        "We have closed your case",
+        _letter(
+            first_name,
+            f"we asked whether everything is put right and did not hear back, so we have "
+            f"closed case {case_id}. If anything is still not right, reply to this message: a "
+            "colleague picks it up at once, and you do not need to explain anything again.",
+        ),
+    )
+
+
 def _duration(span: timedelta) -> str:
     minutes = int(span.total_seconds() // 60)
     if minutes % (24 * 60) == 0 and minutes >= 24 * 60:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from makegood.domain.case import CaseStatus
+from tests.fakes import World
 from tests.fast.driver import Runner, make_ticket
 
 pytestmark = pytest.mark.fast
@@ -97,3 +98,17 @@ async def test_waiting_for_the_customer_pauses_the_resolution_clock(run: Runner)
     (resolution,) = [c for c in status.slas if c.label == "resolution"]
     assert resolution.state == "running"
     assert [c.label for c in status.slas if c.state == "met"] == ["first_contact", "remedy_offer"]
+
+
+async def test_a_follow_up_nobody_answers_closes_with_a_note_to_the_customer(
+    run: Runner, world: World
+) -> None:
+    world.stock["SHORTS-BLUE-M"].quantity = 2  # shipped at once: nothing else is asked
+    case = await run.open("s4-wrong-size.json")
+    outcome = await case.result()  # the follow-up and its reminder go unanswered
+    assert outcome.resolution == "unreachable"
+    told = case.to_customer()
+    assert told[-1] == "closed-unanswered:email" and told.count("closed-unanswered:email") == 1
+    (note,) = [e.request for e in case.effects("send_message") if e.step == told[-1]]
+    assert note.subject == "We have closed your case"
+    assert "did not hear back" in note.body and case.id in note.body
