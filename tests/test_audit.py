@@ -21,7 +21,8 @@ from makegood.adapters.local.store import LocalStore
 from makegood.audit.archive import Manifest, read_folder
 from makegood.audit.reconcile import movements, reconcile
 from makegood.audit.replay import replay_all
-from makegood.audit.timeline import as_html, as_json, as_markdown, timeline
+from makegood.audit.summary import summarize
+from makegood.audit.timeline import as_html, as_json, as_markdown, as_text, timeline
 from makegood.cases import send
 from makegood.domain import ids
 from makegood.domain.actions import Actor, AssignCase, EscalateCase
@@ -210,6 +211,30 @@ async def test_the_s1_timeline_lists_every_action_and_amount() -> None:
     assert json.loads(as_json(lines))[0]["kind"] == "report"
     assert "| payment | refund of 42.00 USD" in as_markdown(lines, wid)
     assert "<td>23.75 USD</td>" in as_html(lines, wid)
+
+
+async def test_the_s1_timeline_opens_with_a_summary_an_auditor_can_check() -> None:
+    lines = timeline([h for h in await committed() if h.workflow_id == by_file("s1")])
+    summary = summarize(lines)
+    assert summary[0].startswith("Outcome: resolved, at ")
+    assert summary[1] == ("Paid: 84.25 USD in all (refund 42.00 USD, reimbursement 42.25 USD)")
+    assert [f for f in summary if f.startswith("Decided: ")] == [
+        f"Decided: rebook-2 approved by manager:mia at {lines[i].at:%Y-%m-%d %H:%M:%S}"
+        for i, line in enumerate(lines)
+        if line.text == "rebook-2 approved"
+    ] + [
+        f"Decided: compensation approved by manager:mia at {line.at:%Y-%m-%d %H:%M:%S}"
+        for line in lines
+        if line.text == "compensation approved"
+    ]
+    first_message = next(line for line in lines if line.kind == "message")
+    waited = timedelta(seconds=round((first_message.at - lines[0].at).total_seconds()))
+    assert summary[-2] == f"First contact: {waited} after the report"
+    assert summary[-1].startswith("Resolution: ")
+    text = as_text(lines, summary)
+    assert text.startswith("Outcome: resolved") and text.index("Paid:") < text.index("report")
+    assert "- Paid: 84.25 USD in all" in as_markdown(lines, "s1", summary)
+    assert '<ul class="summary"><li>Outcome: resolved' in as_html(lines, "s1", summary)
 
 
 async def test_the_timeline_tells_operations_messages_by_their_step_not_their_recipient(

@@ -49,6 +49,7 @@ from makegood.api.responses import (
     responses,
 )
 from makegood.audit.server import case_histories
+from makegood.audit.summary import summarize
 from makegood.audit.timeline import as_html, as_json, as_markdown, timeline
 from makegood.cases import (
     CaseNotFound,
@@ -183,9 +184,11 @@ async def get_timeline(
         raise CaseNotFound(case_id)
     lines = timeline([await decode_history(h, client.data_converter) for h in found])
     if format == "md":
-        return PlainTextResponse(as_markdown(lines, case_id), media_type="text/markdown")
+        return PlainTextResponse(
+            as_markdown(lines, case_id, summarize(lines)), media_type="text/markdown"
+        )
     if format == "html":
-        return HTMLResponse(as_html(lines, case_id))
+        return HTMLResponse(as_html(lines, case_id, summarize(lines)))
     return Response(as_json(lines), media_type="application/json")
 
 

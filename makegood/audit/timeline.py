@@ -344,8 +344,8 @@ def timeline(histories: Iterable[WorkflowHistory]) -> list[Line]:
 
 
 # ---- renderings
-def as_text(lines: list[Line]) -> str:
-    out = []
+def as_text(lines: list[Line], summary: list[str] | None = None) -> str:
+    out = [*(summary or []), ""] if summary else []
     for line in lines:
         extra = "".join(f"  [{v}]" for v in (line.amount, line.key, line.by) if v)
         out.append(f"{line.at:%Y-%m-%d %H:%M:%S}  {line.kind:<12} {line.text}{extra}")
@@ -356,13 +356,14 @@ def as_json(lines: list[Line]) -> str:
     return json.dumps([asdict(line) for line in lines], indent=2, default=str)
 
 
-def as_markdown(lines: list[Line], title: str) -> str:
+def as_markdown(lines: list[Line], title: str, summary: list[str] | None = None) -> str:
     def cell(v: str | None) -> str:
         return (v or "").replace("|", "\\|")
 
     rows = [
         f"# Timeline of {title}",
         "",
+        *([*(f"- {fact}" for fact in summary), ""] if summary else []),
         "| when (UTC) | what | detail | amount | key | by |",
         "|---|---|---|---|---|---|",
     ]
@@ -374,7 +375,7 @@ def as_markdown(lines: list[Line], title: str) -> str:
     return "\n".join(rows) + "\n"
 
 
-def as_html(lines: list[Line], title: str) -> str:
+def as_html(lines: list[Line], title: str, summary: list[str] | None = None) -> str:
     def td(v: str | None) -> str:
         return f"<td>{html.escape(v or '')}</td>"
 
@@ -388,7 +389,15 @@ def as_html(lines: list[Line], title: str) -> str:
         f"{html.escape(title)}</title><style>body{{font-family:sans-serif}}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}"
         ".payment{background:#eef8ee}.sla_breach,.escalation,.failure{background:#fbeaea}"
-        f"</style></head><body><h1>Timeline of {html.escape(title)}</h1>\n<table>\n"
+        f"</style></head><body><h1>Timeline of {html.escape(title)}</h1>\n"
+        + (
+            '<ul class="summary">'
+            + "".join(f"<li>{html.escape(fact)}</li>" for fact in summary)
+            + "</ul>\n"
+            if summary
+            else ""
+        )
+        + "<table>\n"
         "<tr><th>when (UTC)</th><th>what</th><th>detail</th><th>amount</th><th>key</th>"
         f"<th>by</th></tr>\n{body}\n</table></body></html>\n"
     )

@@ -106,6 +106,7 @@ async def cmd_replay(client: Client | None, settings: Settings, args: argparse.N
 async def cmd_timeline(client: Client | None, settings: Settings, args: argparse.Namespace) -> None:
     from makegood.audit.archive import read_folder
     from makegood.audit.server import case_histories
+    from makegood.audit.summary import summarize
     from makegood.audit.timeline import as_html, as_json, as_markdown, as_text, timeline
     from makegood.privacy.codec import decode_history
 
@@ -120,12 +121,13 @@ async def cmd_timeline(client: Client | None, settings: Settings, args: argparse
         raise NotFound(f"no case {args.case!r}")
     converter = _converter(client, settings)
     lines = timeline([await decode_history(h, converter) for h in found])
+    summary = summarize(lines)
     if args.format == "md":
-        print(as_markdown(lines, args.case))
+        print(as_markdown(lines, args.case, summary))
     elif args.format == "html":
-        print(as_html(lines, args.case))
+        print(as_html(lines, args.case, summary))
     else:
-        print(as_json(lines) if args.format == "json" else as_text(lines))
+        print(as_json(lines) if args.format == "json" else as_text(lines, summary))
 
 
 async def cmd_export(client: Client | None, settings: Settings, args: argparse.Namespace) -> None:
