@@ -18,13 +18,13 @@ from tests.harness import AGENT
 pytestmark = pytest.mark.fast
 
 
-async def test_a_long_case_continues_as_new_and_stays_whole(run: Runner) -> None:
+async def test_a_long_case_continues_as_new_and_stays_whole(solo: Runner) -> None:
     playbook_set = book("car_missing", limits={"history_events": 100, "notes": 200, "actions": 400})
-    case = await run.open("s1-missing-car.json", playbook_set)
+    case = await solo.open("s1-missing-car.json", playbook_set)
     await case.question("locate-CAR-1-1")
     first_run = (await case.handle.describe()).run_id
     for n in range(30):  # every note is an update: five events or so each
-        await send(run.env.client, case.id, AgentNote(text=f"note {n}", by=AGENT))
+        await send(solo.env.client, case.id, AgentNote(text=f"note {n}", by=AGENT))
     before = await case.status()
     assert before.question is not None  # no checkpoint while a question is open
     assert (await case.handle.describe()).run_id == first_run
@@ -63,13 +63,13 @@ async def test_a_long_case_continues_as_new_and_stays_whole(run: Runner) -> None
     assert outcome.opened_at == before.opened_at
 
     # Both runs replay against today's code, the first ending in its continue-as-new.
-    first = await run.env.client.get_workflow_handle(case.id, run_id=first_run).fetch_history()
-    second = await run.env.client.get_workflow_handle(
+    first = await solo.env.client.get_workflow_handle(case.id, run_id=first_run).fetch_history()
+    second = await solo.env.client.get_workflow_handle(
         case.id, run_id=described.run_id
     ).fetch_history()
     assert first.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
     assert len(second.events) < len(first.events)
-    replayer = build_replayer(quiet=True, data_converter=run.env.client.data_converter)
+    replayer = build_replayer(quiet=True, data_converter=solo.env.client.data_converter)
     for history in (first, second):
         await replayer.replay_workflow(history)  # raises on any nondeterminism
     started = second.events[0].workflow_execution_started_event_attributes

@@ -101,10 +101,12 @@ async def test_waiting_for_the_customer_pauses_the_resolution_clock(run: Runner)
 
 
 async def test_a_follow_up_nobody_answers_closes_with_a_note_to_the_customer(
-    run: Runner, world: World
+    solo: Runner, world: World
 ) -> None:
+    """On a server of its own: on the module's, time skipped for the days of the follow-up
+    now and then stalls behind an earlier test's cases."""
     world.stock["SHORTS-BLUE-M"].quantity = 2  # shipped at once: nothing else is asked
-    case = await run.open("s4-wrong-size.json")
+    case = await solo.open("s4-wrong-size.json")
     outcome = await case.result()  # the follow-up and its reminder go unanswered
     assert outcome.resolution == "unreachable"
     told = case.to_customer()
