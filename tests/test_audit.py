@@ -208,6 +208,14 @@ async def test_the_s1_timeline_lists_every_action_and_amount() -> None:
     assert lines[-1].kind == "closed" and "paid out 84.25 USD" in lines[-1].text
     assert [line.at for line in lines] == sorted(line.at for line in lines)
 
+    # What the customer read, word for word: the apology, and each question with its choices.
+    said = [line.said for line in lines if line.kind == "message" and line.said]
+    assert "we are sorry" in said[0]
+    horn = next(t for t in said if "sounded the horn of CAR-1" in t)
+    assert "Please answer: found / not_found (question locate-CAR-1-1)." in horn
+    quoted = [t for t in as_text(lines).splitlines() if t.startswith(" " * 33 + "| ")]
+    assert any("we are sorry" in t for t in quoted)
+    assert '<pre class="said">' in as_html(lines, wid)
     assert json.loads(as_json(lines))[0]["kind"] == "report"
     assert "| payment | refund of 42.00 USD" in as_markdown(lines, wid)
     assert "<td>23.75 USD</td>" in as_html(lines, wid)

@@ -73,6 +73,7 @@ class Line:
     amount: str | None = None
     key: str | None = None
     by: str | None = None
+    said: str | None = None  # a message's whole text, as the customer received it
 
 
 def failure_text(failure: Failure) -> str:
@@ -276,7 +277,9 @@ class _Reader:
         to the case owner's own address, not only to the ops contact)."""
         purpose = steps.ops_purpose(req.step)
         if purpose is None:
-            self.add(e, "message", f"{req.channel} to {req.to}: {req.subject}", key=key)
+            self.add(
+                e, "message", f"{req.channel} to {req.to}: {req.subject}", key=key, said=req.body
+            )
             return
         first = req.body.splitlines()[0] if req.body else req.subject
         if purpose == "approval":
@@ -349,6 +352,7 @@ def as_text(lines: list[Line], summary: list[str] | None = None) -> str:
     for line in lines:
         extra = "".join(f"  [{v}]" for v in (line.amount, line.key, line.by) if v)
         out.append(f"{line.at:%Y-%m-%d %H:%M:%S}  {line.kind:<12} {line.text}{extra}")
+        out += [f"{'':33}| {said}" for said in (line.said or "").splitlines()]
     return "\n".join(out)
 
 
@@ -368,7 +372,9 @@ def as_markdown(lines: list[Line], title: str, summary: list[str] | None = None)
         "|---|---|---|---|---|---|",
     ]
     rows += [
-        f"| {line.at:%Y-%m-%d %H:%M:%S} | {line.kind} | {cell(line.text)} | "
+        f"| {line.at:%Y-%m-%d %H:%M:%S} | {line.kind} | {cell(line.text)}"
+        + (f"<br>{'<br>'.join(cell(x) for x in line.said.splitlines())}" if line.said else "")
+        + " | "
         f"{cell(line.amount)} | {cell(line.key)} | {cell(line.by)} |"
         for line in lines
     ]
@@ -381,7 +387,9 @@ def as_html(lines: list[Line], title: str, summary: list[str] | None = None) -> 
 
     body = "\n".join(
         f'<tr class="{html.escape(line.kind)}">{td(f"{line.at:%Y-%m-%d %H:%M:%S}")}'
-        f"{td(line.kind)}{td(line.text)}{td(line.amount)}{td(line.key)}{td(line.by)}</tr>"
+        f"{td(line.kind)}<td>{html.escape(line.text)}"
+        + (f'<pre class="said">{html.escape(line.said)}</pre>' if line.said else "")
+        + f"</td>{td(line.amount)}{td(line.key)}{td(line.by)}</tr>"
         for line in lines
     )
     return (
