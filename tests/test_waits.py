@@ -52,9 +52,13 @@ async def test_an_ignored_case_escalates_declines_and_closes_unreachable_on_its_
         "reimbursement": "paid",
     }
     assert [p["amount"] for p in await case.payments()] == ["18.50"]
-    # The follow-up is asked, reminded once, then the case closes as unreachable.
+    # The follow-up is asked, reminded once, then the case closes as unreachable, saying so.
     customer = keys([m for m in await case.messages() if m["recipient"] != OPS])
-    assert customer[-2:] == ["ask:follow-up-1:email", "ask:follow-up-1:reminder-1:email"]
+    assert customer[-3:] == [
+        "ask:follow-up-1:email",
+        "ask:follow-up-1:reminder-1:email",
+        "closed-unanswered:email",
+    ]
     assert outcome.resolution == "unreachable"
     assert outcome.paid_out.amount == Decimal("18.50") and outcome.escalations == 4
     # 2h x 3 approval waits, 1 day to the follow-up, 2 days x 2 for its answer.
