@@ -15,6 +15,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import structlog
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
+from temporalio.client import Client
 
 from makegood.connection import ConnectionConfigError, TemporalConnection
 from makegood.loopback import is_loopback
@@ -99,6 +103,19 @@ def dev_server_args(
         "error",
         *codec_args,
     ]
+
+
+async def set_retention(client: Client, namespace: str, days: int) -> None:
+    """Keep closed histories `days` days: the dev server creates its namespace with one."""
+    await client.workflow_service.update_namespace(
+        UpdateNamespaceRequest(
+            namespace=namespace,
+            config=NamespaceConfig(
+                workflow_execution_retention_ttl=Duration(seconds=days * 24 * 3600)
+            ),
+        )
+    )
+    log.info("retention_set", namespace=namespace, days=days)
 
 
 async def wait_for_port(host: str, port: int, proc: asyncio.subprocess.Process) -> None:

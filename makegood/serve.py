@@ -27,7 +27,7 @@ from makegood.connection import (
     connection_keys,
     load_connection,
 )
-from makegood.devserver import dev_server
+from makegood.devserver import dev_server, set_retention
 from makegood.privacy.keys import KeyRing
 from makegood.registry import build_worker
 from makegood.settings import Settings
@@ -86,11 +86,14 @@ async def run(
     worker: bool = True,
     api: bool = False,
     keys: KeyRing | None = None,
+    embedded: bool = False,
 ) -> None:
     """Serve until `stop` is set: the worker, the API, or both in this process."""
     playbooks = settings.playbook_set  # fail fast on a bad playbook file
     keys = keys or connection_keys(settings, connection)
     client = await connect(connection, keys, retry=None if worker else IMPATIENT)
+    if embedded:  # our own dev server: closed cases stay findable for retention_days
+        await set_retention(client, connection.namespace, settings.retention_days)
     added = await ensure_search_attributes(client)
     if added:
         log.info("search_attributes_registered", names=added)
@@ -133,6 +136,6 @@ async def serve(*, embedded: bool = False, worker: bool = True, api: bool = Fals
         loop.add_signal_handler(sig, stop.set)
     if embedded:
         async with dev_server(settings, connection, codec=api):
-            await run(settings, connection, stop, worker=worker, api=api, keys=keys)
+            await run(settings, connection, stop, worker=worker, api=api, keys=keys, embedded=True)
     else:
         await run(settings, connection, stop, worker=worker, api=api, keys=keys)

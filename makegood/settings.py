@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
     ui_port: int = 8233
+    retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="how long the embedded dev server keeps closed cases' histories (its own "
+        "default is one day); a production namespace's retention is set by its operators",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     # Values are checked by makegood.credentials.TokenTable, not here: a validation error would
