@@ -271,16 +271,19 @@ async def send(client: Client, case_id: str, action: contract.Action) -> Accepte
     if lock is None:
         lock = _case_locks[case_id] = asyncio.Lock()
     async with lock:
-        for pause in (*BUSY_RETRIES, None):
+        for pause in BUSY_RETRIES:
             try:
                 return await _deliver(client, case_id, action)
             except RPCError as err:
                 if err.status != RPCStatusCode.RESOURCE_EXHAUSTED:
                     raise
-                if pause is None:
-                    raise Busy(f"case {case_id} has too many actions in flight") from None
                 await asyncio.sleep(pause)
-    raise AssertionError("unreachable")
+        try:
+            return await _deliver(client, case_id, action)
+        except RPCError as err:
+            if err.status == RPCStatusCode.RESOURCE_EXHAUSTED:
+                raise Busy(f"case {case_id} has too many actions in flight") from None
+            raise
 
 
 async def _deliver(client: Client, case_id: str, action: contract.Action) -> Accepted:

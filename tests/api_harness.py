@@ -161,6 +161,27 @@ class Api:
 
 
 @contextlib.asynccontextmanager
+async def serving_app(app: FastAPI, port: int) -> AsyncIterator[None]:
+    """The app on uvicorn at 127.0.0.1:`port`, started (uvicorn has no event to await) and
+    stopped around the block."""
+    server = ApiServer(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await serving
+
+
+@contextlib.asynccontextmanager
 async def running_api(tmp_path: Path, store: LocalStore, task_queue: str) -> AsyncIterator[Api]:
     port = free_port()
     async with await WorkflowEnvironment.start_local(
@@ -178,27 +199,9 @@ async def running_api(tmp_path: Path, store: LocalStore, task_queue: str) -> Asy
             zendesk_secret=ZENDESK_SECRET,
             max_body_bytes=16 * 1024,
         )
-        server = ApiServer(
-            uvicorn.Config(
-                create_app(settings, env.client),
-                host="127.0.0.1",
-                port=port,
-                log_config=None,
-                access_log=False,
-                lifespan="on",
-            )
-        )
-        serving = asyncio.create_task(server.serve())
-        for _ in range(500):  # uvicorn has no started event to await
-            if server.started:
-                break
-            await asyncio.sleep(0.02)
-        try:
-            async with (
-                build_worker(env.client, task_queue, local_adapters(store).activities()),
-                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
-            ):
-                yield Api(http, env.client, store, settings)
-        finally:
-            server.should_exit = True
-            await serving
+        async with (
+            serving_app(create_app(settings, env.client), port),
+            build_worker(env.client, task_queue, local_adapters(store).activities()),
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+        ):
+            yield Api(http, env.client, store, settings)

@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from google.protobuf.duration_pb2 import Duration
 from standardwebhooks import Webhook
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
@@ -26,7 +25,6 @@ from temporalio.testing import WorkflowEnvironment
 from makegood.api.app import create_app
 from makegood.api.auth import zendesk_signature
 from makegood.api.replay_store import FILE_NAME, Replayed, ReplayGuard
-from makegood.serve import ApiServer
 from makegood.settings import Settings
 from tests.api_harness import (
     PAYMENTS_SECRET,
@@ -35,6 +33,7 @@ from tests.api_harness import (
     ZENDESK_SECRET,
     Api,
     free_port,
+    serving_app,
 )
 from tests.harness import CONVERTER, dev_server_and_worker, local_store
 from tests.test_api import raw, zendesk_body
@@ -67,27 +66,11 @@ async def instance(data: Path, client: Client) -> AsyncIterator[Api]:
     """One API process's worth: a new app on the data folder, served by uvicorn."""
     port = free_port()
     config = settings(data)
-    server = ApiServer(
-        uvicorn.Config(
-            create_app(config, client),
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            yield Api(http, client, None, config)  # type: ignore[arg-type]  # no store needed
-    finally:
-        server.should_exit = True
-        await serving
+    async with (
+        serving_app(create_app(config, client), port),
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+    ):
+        yield Api(http, client, None, config)  # type: ignore[arg-type]  # no store needed
 
 
 def ticket_no() -> int:
