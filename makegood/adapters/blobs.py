@@ -42,7 +42,10 @@ def check_key(key: str) -> str:
 class BlobStore(Protocol):
     """What receipts and archives need of a store."""
 
-    where: str  # for messages and the README: `folder data/receipts`, `s3://bucket/prefix`
+    @property
+    def where(self) -> str:
+        """For messages: `folder data/receipts`, `s3://bucket/prefix`."""
+        ...
 
     async def put(self, key: str, data: bytes, content_type: str) -> None: ...
 
@@ -156,7 +159,7 @@ class S3Store:
 
     async def get(self, key: str) -> bytes:
         reply = await self._call("get_object", Bucket=self.bucket, Key=self._key(key))
-        return await asyncio.to_thread(reply["Body"].read)  # type: ignore[no-any-return]
+        return await asyncio.to_thread(reply["Body"].read)
 
     async def exists(self, key: str) -> bool:
         try:
