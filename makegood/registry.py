@@ -12,6 +12,7 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from makegood import bytecode
 from makegood.activities.history import HistoryActivities
 from makegood.privacy.codec import keys_of
 from makegood.workflows.callback import CallbackWorkflow
@@ -32,6 +33,7 @@ PASSTHROUGH = (
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
+    bytecode.ensure()  # the sandbox re-imports the workflow modules for every run
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
     )
