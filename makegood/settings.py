@@ -104,6 +104,24 @@ class Settings(BaseSettings):
         description="an S3-compatible endpoint (MinIO, ...) for s3:// stores; credentials come "
         "from the standard AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)",
     )
+    metrics_bind: str | None = Field(
+        default=None,
+        description="host:port of the worker's Prometheus endpoint (/metrics: the SDK's metrics "
+        "and Makegood's); unset, `makegood dev` serves it on 127.0.0.1:9464 when that is free "
+        "and other workers serve none",
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="an OTLP/HTTP collector (e.g. http://collector:4318) to send each case's "
+        "traces to; needs the otel extra",
+    )
+    shutdown_grace_s: float = Field(
+        default=20.0,
+        ge=0,
+        le=600,
+        description="on SIGTERM, how long the worker lets activities in flight finish before "
+        "cancelling them (compose's stop_grace_period must be longer)",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     # Values are checked by makegood.credentials.TokenTable, not here: a validation error would
