@@ -3,7 +3,10 @@ provider failures are counted by provider and class, and a case's activities are
 
 from __future__ import annotations
 
+import asyncio
+import os
 import socket
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -22,6 +25,7 @@ from makegood.adapters.local.store import LocalStore
 from makegood.domain import calls
 from makegood.observe import metrics
 from makegood.observe.metrics import MetricsInterceptor
+from makegood.observe.readiness import check
 from makegood.observe.telemetry import tracing
 from makegood.registry import WORKFLOWS, build_worker, workflow_runner
 from makegood.visibility import ensure_search_attributes
@@ -158,6 +162,53 @@ async def test_provider_failures_are_counted_by_provider_and_class(
     assert value(found, metrics.PAYMENTS + "_total", kind="refund") == 1  # once, after retries
     # The remake was refused: the case escalated to a person.
     assert value(found, metrics.ESCALATED + "_total", reason="escalation") >= 1
+
+
+async def test_ready_means_the_worker_is_polling_its_task_queue(
+    metered: tuple[WorkflowEnvironment, str], store: LocalStore, task_queue: str
+) -> None:
+    env, url = metered
+    assert await check(url, task_queue) == (
+        f"the worker is not polling task queue {task_queue!r} (yet)"
+    )
+    async with build_worker(env.client, task_queue, local_adapters(store).activities()):
+        for _ in range(100):  # the pollers start a moment after the worker
+            if await check(url, task_queue) is None:
+                break
+            await asyncio.sleep(0.05)
+        assert await check(url, task_queue) is None
+        assert await check(url, "another-queue") is not None
+    port = free_port()
+    gone = await check(f"http://127.0.0.1:{port}/metrics", task_queue)
+    assert gone is not None and gone.startswith("no metrics at")
+
+    # The command, as compose's health check runs it: exit 0 or 3.
+    assert await ready_command(url, task_queue) == (3, "not polling")
+    async with build_worker(env.client, task_queue, local_adapters(store).activities()):
+        for _ in range(100):
+            if await check(url, task_queue) is None:
+                break
+            await asyncio.sleep(0.05)
+        assert await ready_command(url, task_queue) == (0, f"ready: polling {task_queue!r}")
+
+
+async def ready_command(url: str, task_queue: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "makegood.cli.main",
+        "ready",
+        "--metrics",
+        url,
+        env={**os.environ, "MAKEGOOD_TASK_QUEUE": task_queue},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    said = (out or err).decode().strip()
+    if "not polling" in said:
+        said = "not polling"
+    return proc.returncode or 0, said
 
 
 async def test_a_cases_workflow_and_activities_are_traced(
