@@ -202,7 +202,7 @@ class Conversation:
         if case.status.callback is not None:
             case.event("no_call_back", f"{qid}: this case's call-back has already been used")
             return "the case's call-back was already used"
-        self._open_until(None, "ops, and recorded as unconfirmed")
+        self._open_until(None, "a call-back is under way; then ops, and recorded as unconfirmed")
         case.status.callback = CallbackState()
         case.event("call_back", f"{qid}: calling the customer to ask")
         channel = customer.preferred_channel

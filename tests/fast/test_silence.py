@@ -11,8 +11,11 @@ from datetime import timedelta
 
 import pytest
 
+from makegood.audit.timeline import timeline
+from makegood.cli.render import render_status
 from makegood.domain import wording
 from makegood.domain.case import CaseStatus
+from makegood.privacy.codec import decode_history
 from tests.fakes import World
 from tests.fast.driver import Case, Runner, book, make_ticket
 from tests.harness import AGENT
@@ -149,6 +152,16 @@ async def test_silence_everywhere_calls_back_and_never_counts_as_success(
         "unconfirmed",
     )
     assert outcome.remedy_succeeded is False and outcome.unconfirmed == status.unconfirmed
+    # `status` and the audit timeline say so.
+    shown = render_status(status)
+    assert "UNCONFIRMED (nobody answered on any channel; nothing was assumed):" in shown
+    assert f"  pickup-1: {PICKUP}" in shown
+    history = await decode_history(
+        await case.handle.fetch_history(), case.env.client.data_converter
+    )
+    (closed,) = [line for line in timeline([history]) if line.kind == "closed"]
+    assert "remedy unconfirmed, satisfaction unconfirmed" in closed.text
+    assert closed.text.endswith("unconfirmed, nobody answered: pickup-1, follow-up-1")
 
 
 async def test_an_answer_given_on_the_call_back_is_taken_and_the_calls_stop(
