@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from makegood.domain import contract, ids, steps, wording
     from makegood.domain.actions import CustomerAnswer
     from makegood.domain.case import CallbackInput, CallbackState, Question
+    from makegood.domain.playbook import Backoff, Callbacks
     from makegood.domain.ticket import Channel, Customer
 
 from makegood.workflows.case import Case, failure_reason
@@ -38,6 +39,16 @@ def second_channel(customer: Customer) -> Channel | None:
         ),
         None,
     )
+
+
+def call_back_bound(settings: Callbacks, notify: Backoff) -> timedelta:
+    """How long a call-back about a question may take at most: every call after the longest
+    scheduling retries, waited out to its status timeout and redialled, and each of its texts
+    (one per call and the hand-off) retried to the end."""
+    scheduling = settings.schedule_backoff.maximum * settings.schedule_backoff.attempts
+    per_call = scheduling + settings.status_timeout + settings.redial_after
+    texts = (settings.calls + 1) * notify.maximum * notify.attempts
+    return settings.calls * per_call + texts
 
 
 class Conversation:
@@ -148,10 +159,11 @@ class Conversation:
             return False
         return True
 
-    def _open_until(self, deadline: timedelta | None, on_timeout: str) -> None:
+    def _open_until(self, wait: timedelta, on_timeout: str) -> None:
+        """The open question's next deadline, and what happens then (for `status`)."""
         question = self.case.status.question
         if question is not None:
-            question.deadline = workflow.now() + deadline if deadline else question.deadline
+            question.deadline = workflow.now() + wait
             question.on_timeout = on_timeout
 
     async def _after_silence(
@@ -202,7 +214,10 @@ class Conversation:
         if case.status.callback is not None:
             case.event("no_call_back", f"{qid}: this case's call-back has already been used")
             return "the case's call-back was already used"
-        self._open_until(None, "a call-back is under way; then ops, and recorded as unconfirmed")
+        self._open_until(
+            call_back_bound(case.playbook.callbacks, case.inp.retries.notify),
+            "a call-back is under way; then ops, and recorded as unconfirmed",
+        )
         case.status.callback = CallbackState()
         case.event("call_back", f"{qid}: calling the customer to ask")
         channel = customer.preferred_channel
