@@ -16,6 +16,7 @@ from makegood.cli.render import render_status
 from makegood.domain import wording
 from makegood.domain.case import CaseStatus
 from makegood.privacy.codec import decode_history
+from makegood.registry import build_replayer
 from tests.fakes import World
 from tests.fast.driver import Case, Runner, book, make_ticket
 from tests.harness import AGENT
@@ -49,6 +50,15 @@ async def silent(case: Case, qid: str, channel: str, wait: timedelta) -> None:
         f"{qid} sent by {channel}",
     )
     await case.skip(wait + timedelta(minutes=1))
+
+
+async def replays(case: Case) -> None:
+    """The new paths are deterministic: the case's history and its call-back's replay."""
+    histories = [await case.handle.fetch_history(), await case.callback.fetch_history()]
+    for history in histories:
+        replayer = build_replayer(data_converter=case.env.client.data_converter)
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, result.replay_failure
 
 
 async def to_pickup(case: Case) -> None:
@@ -162,6 +172,7 @@ async def test_silence_everywhere_calls_back_and_never_counts_as_success(
     (closed,) = [line for line in timeline([history]) if line.kind == "closed"]
     assert "remedy unconfirmed, satisfaction unconfirmed" in closed.text
     assert closed.text.endswith("unconfirmed, nobody answered: pickup-1, follow-up-1")
+    await replays(case)
 
 
 async def test_an_answer_given_on_the_call_back_is_taken_and_the_calls_stop(
@@ -183,6 +194,7 @@ async def test_an_answer_given_on_the_call_back_is_taken_and_the_calls_stop(
     assert status.unconfirmed == [] and not unanswered(status)
     assert case.steps("schedule_call") == ["callback:call:1"]
     assert status.callback is not None and status.callback.state == "completed"
+    await replays(case)
 
 
 async def test_a_member_with_one_channel_goes_straight_to_the_call_back(solo: Runner) -> None:
@@ -274,3 +286,4 @@ async def test_a_case_cancelled_during_the_question_call_back_stops_calling(
     described = await case.callback.describe()
     assert described.status is not None and described.status.name == "CANCELED"
     assert case.steps("schedule_call") == ["callback:call:1"]
+    await replays(case)
