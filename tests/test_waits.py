@@ -36,6 +36,10 @@ async def test_an_ignored_case_escalates_declines_and_closes_unreachable_on_its_
         "approval compensation undecided after 2:00:00; escalated to level 1",
         "approval compensation undecided after 2:00:00; escalated to level 2",
         "approval compensation never decided: treated as declined",
+        # Silence is never a yes: the follow-up went to sms, then a call-back, then ops.
+        "no answer to follow-up-1 ('Is everything put right for you now?'), asked by email and "
+        "sms; the call-back reached nobody after 3 call(s): nothing is assumed; the case closes "
+        "as unreachable, with a closing note to the customer; a person must ask the customer",
     ]
     ops = [m for m in await case.messages() if m["recipient"] == OPS]
     assert keys(ops) == [
@@ -45,6 +49,7 @@ async def test_an_ignored_case_escalates_declines_and_closes_unreachable_on_its_
         "approval:compensation:level-1",
         "approval:compensation:level-2",
         "approval:compensation:expired",
+        "escalation:5",
     ]
     # Declined: only what fits the frontline's 21.00 USD is paid, in plan order.
     assert {i.kind: i.state for i in status.compensation} == {
@@ -54,15 +59,21 @@ async def test_an_ignored_case_escalates_declines_and_closes_unreachable_on_its_
     assert [p["amount"] for p in await case.payments()] == ["18.50"]
     # The follow-up is asked, reminded once, then the case closes as unreachable, saying so.
     customer = keys([m for m in await case.messages() if m["recipient"] != OPS])
-    assert customer[-3:] == [
+    assert customer[-8:] == [
         "ask:follow-up-1:email",
         "ask:follow-up-1:reminder-1:email",
+        "ask:follow-up-1:sms",  # the same question on another channel
+        "callback:call-booked:email",  # then a call-back about it (the car playbook's choice)
+        "callback:redial-1:sms",
+        "callback:redial-2:sms",
+        "callback:handed-off:sms",
         "closed-unanswered:email",
     ]
     assert outcome.resolution == "unreachable"
-    assert outcome.paid_out.amount == Decimal("18.50") and outcome.escalations == 4
-    # 2h x 3 approval waits, 1 day to the follow-up, 2 days x 2 for its answer.
-    assert outcome.seconds_to_close >= timedelta(hours=6, days=5).total_seconds()
+    assert outcome.paid_out.amount == Decimal("18.50") and outcome.escalations == 5
+    assert (outcome.satisfaction, outcome.remedy) == ("unconfirmed", "succeeded")
+    # 2h x 3 approval waits, 1 day to the follow-up, 2 days x 3 for its answer (two channels).
+    assert outcome.seconds_to_close >= timedelta(hours=6, days=7).total_seconds()
 
 
 async def _s4_until_follow_up(

@@ -44,6 +44,7 @@ class Settlement:
                 wording.CLAIMS_QUESTION,
                 ["done"],
                 wait=case.playbook.timeouts.claims_window,
+                window=True,  # an invitation that closes, not a question: nothing is assumed
             )
         self.claims_open = False
         items = compensation.plan(

@@ -182,7 +182,15 @@ class _Reader:
             "closed",
             f"closed {out.resolution}: paid out {out.paid_out} (goodwill "
             f"{out.goodwill}), {out.remedy_attempts} remedy attempt(s), "
-            f"{out.escalations} escalation(s), re-opened {out.reopened}x",
+            f"{out.escalations} escalation(s), re-opened {out.reopened}x"
+            + (f"; remedy {out.remedy}" if out.remedy else "")
+            + (f", satisfaction {out.satisfaction}" if out.satisfaction else "")
+            + (
+                "; unconfirmed, nobody answered: "
+                + ", ".join(q.partition(":")[0] for q in out.unconfirmed)
+                if out.unconfirmed
+                else ""
+            ),
             amount=str(out.paid_out),
         )
 

@@ -127,6 +127,9 @@ def render_status(status: CaseStatus, *, events: int = 12) -> str:
     if s.escalations:
         lines += ["", "Escalations:"]
         lines += [f"  {_when(e.at)}  to {e.to}: {e.reason}" for e in s.escalations]
+    if s.unconfirmed:
+        lines += ["", "UNCONFIRMED (nobody answered on any channel; nothing was assumed):"]
+        lines += [f"  {u}" for u in s.unconfirmed]
     if s.notes:
         lines += ["", "Notes:"] + [f"  {n}" for n in s.notes]
     shown = s.events if events <= 0 else s.events[-events:]

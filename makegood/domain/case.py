@@ -39,6 +39,9 @@ class SlaLevel(StrEnum):
 # handed_off: the case could not go on by itself (a ticket it cannot carry, a fault nobody
 # planned for); a person has it, and the customer was told so.
 Resolution = Literal["resolved", "unresolved", "unreachable", "cancelled", "handed_off"]
+# Silence is never a yes: where nobody confirmed, the outcome says "unconfirmed".
+RemedyOutcome = Literal["succeeded", "failed", "unconfirmed"]
+Satisfaction = Literal["satisfied", "not_satisfied", "unconfirmed", "not_asked"]
 
 
 class RemedyResult(BaseModel):
@@ -280,6 +283,11 @@ class CaseStatus(BaseModel):
     owner: str | None = None
     slas: list[SlaClock] = []
     cancelled: str | None = None
+    unconfirmed: list[str] = Field(
+        default=[],
+        description="questions nobody answered after every attempt (two channels, then a "
+        "call-back or ops): `<question id>: <what was asked>`; nothing was assumed from them",
+    )
     handed_off: str | None = Field(
         default=None, description="why the case could not go on by itself and a person took it"
     )
@@ -305,6 +313,16 @@ class CaseOutcome(BaseModel):
     closed_at: datetime
     seconds_to_first_contact: float | None
     seconds_to_close: float
+    # Older outcome records have none of these three.
+    remedy: RemedyOutcome | None = Field(
+        default=None, description="unconfirmed: it hinged on an answer nobody gave"
+    )
+    satisfaction: Satisfaction | None = Field(
+        default=None, description="the follow-up's answer; unconfirmed when nobody answered"
+    )
+    unconfirmed: list[str] = Field(
+        default=[], description="the questions nobody answered (see CaseStatus.unconfirmed)"
+    )
 
 
 Checkpoint = Literal["acknowledged", "remedied", "compensated", "confirmed", "follow_up"]

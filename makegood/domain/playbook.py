@@ -19,6 +19,10 @@ from makegood.domain.ticket import Channel, IncidentKind
 
 NonNegDecimal = Annotated[Decimal, Field(ge=0, le=Decimal(100000))]
 NotifyChannel = Channel | Literal["preferred"]
+# What a question nobody answered on two channels leads to: a call-back (when the customer has
+# a phone and the case has not used its call-back yet) or straight to ops; either way the
+# question is recorded as unconfirmed if still nobody answers, and never read as a yes.
+OnSilence = Literal["callback", "escalate"]
 
 
 def _preferred_only() -> list[NotifyChannel]:
@@ -177,6 +181,11 @@ class Playbook(_Data):
         default=None,
         description="the currency of every amount in this playbook (from the set's "
         "`currency`); a case in any other currency is refused, never relabelled",
+    )
+    on_silence: OnSilence = Field(
+        default="escalate",
+        description="a question unanswered on the preferred channel and on a second one: "
+        "call the customer back to ask (`callback`) or hand it to ops (`escalate`)",
     )
     four_eyes: bool = Field(
         default=True,

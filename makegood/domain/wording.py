@@ -137,6 +137,13 @@ def _duration(span: timedelta) -> str:
 # ---- questions
 QUESTION_SUBJECT = "A question about your case"
 REMINDER_SUBJECT = "Reminder: your case"
+# The same question again on another channel, when the first one stayed silent.
+SECOND_CHANNEL_SUBJECT = "We did not hear back: a question about your case"
+
+
+def question_call_reason(prompt: str) -> str:
+    """What a call-back about an unanswered question is about (`call_booked` says "about ...")."""
+    return f"a question we could not get an answer to: {prompt}"
 
 
 def question_body(question_id: str, prompt: str, choices: Sequence[str]) -> str:
