@@ -232,6 +232,7 @@ class Conversation:
                 written_to=customer.contact(channel) or "",
                 at=workflow.now(),
                 reason=wording.question_call_reason(prompt),
+                purpose="question",
                 ops_contact=case.inp.ops_contact,
                 settings=case.playbook.callbacks,
                 notify_retry=case.inp.retries.notify,

@@ -194,6 +194,9 @@ class CallbackInput(BaseModel):
     ops_contact: str
     settings: Callbacks
     notify_retry: Backoff
+    # A booked support call (S6), or calls about a question nobody answered in writing: the
+    # customer never asked for those, so they are worded as ours and promise no personal call.
+    purpose: Literal["support_call", "question"] = "support_call"
 
 
 class CallbackState(BaseModel):

@@ -350,6 +350,8 @@ def confirmation(
 # ---- a call-back's messages (the call-back workflow adds the greeting)
 CALL_SUBJECT = "About your support call"
 CALL_BOOKED_SUBJECT = "Your support call is booked"
+QUESTION_CALL_SUBJECT = "About our call to you"
+QUESTION_CALL_BOOKED_SUBJECT = "We will call you"
 WHY_CALLING_AGAIN = {
     "dropped": "our call dropped",
     "no_answer": "we could not reach you",
@@ -380,6 +382,13 @@ def calling_again(outcome: str, due: datetime) -> str:
     return (
         f"{WHY_CALLING_AGAIN[outcome]}. We are calling you back at {hhmm(due)} UTC; you do not "
         "need to do anything."
+    )
+
+
+def question_call_given_up() -> str:
+    return (
+        "we could not reach you by phone either, so we will not call again about this. You can "
+        "answer any of our messages at any time, and we take it from there."
     )
 
 

@@ -143,6 +143,13 @@ async def test_silence_everywhere_calls_back_and_never_counts_as_success(
     assert told.index("ask:pickup-1:sms") < told.index("callback:call-booked:email")
     (booked,) = [e.request for e in case.effects("send_message") if "call-booked" in e.step]
     assert PICKUP in booked.body
+    assert booked.subject == "We will call you"  # ours, not a support call they booked
+    # Calls the customer never asked for: no "support call", no personal call promised.
+    texts = [e.request for e in case.effects("send_message") if e.key and ":callback:" in e.key]
+    assert texts and all("support call" not in t.subject for t in texts)
+    (gave_up,) = [t for t in texts if "handed-off" in t.step]
+    assert "we will not call again about this" in gave_up.body
+    assert "call you personally" not in gave_up.body
     assert case.steps("schedule_call") == ["callback:call:1", "callback:call:2", "callback:call:3"]
     pickup = next(r for r in reasons(status) if r.startswith("no answer to pickup-1"))
     assert "asked by email and sms; the call-back reached nobody after 3 call(s)" in pickup
