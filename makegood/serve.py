@@ -93,6 +93,11 @@ async def run(
     """Serve until `stop` is set: the worker, the API, or both in this process."""
     playbooks = settings.playbook_set  # fail fast on a bad playbook file
     keys = keys or connection_keys(settings, connection)
+    if worker:  # before the worker's client: the SDK's runtime serves the metrics
+        if settings.metrics_bind:
+            install_runtime(settings.metrics_bind)
+        elif embedded:
+            install_runtime(DEV_METRICS, required=False)
     service = "makegood-worker" if worker else "makegood-api"
     traces = tracer_provider(settings.otlp_endpoint, service) if settings.otlp_endpoint else None
     client = await connect(
@@ -143,11 +148,6 @@ async def serve(*, embedded: bool = False, worker: bool = True, api: bool = Fals
     )
     keys = connection_keys(settings, connection)  # and missing or malformed keys
     logsetup.configure(settings.log_format, settings.log_level, settings.secret_values())
-    if worker:  # before the first client: the SDK's runtime serves the metrics
-        if settings.metrics_bind:
-            install_runtime(settings.metrics_bind)
-        elif embedded:
-            install_runtime(DEV_METRICS, required=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
