@@ -21,6 +21,7 @@ from makegood.activities.receipts import ReceiptActivities
 from makegood.adapters.blobs import FolderStore
 from makegood.adapters.receipt_index import ReceiptIndex
 from makegood.cases import Refused, send
+from makegood.cli.render import render_status
 from makegood.domain import calls
 from makegood.domain.actions import Accepted, ExpenseClaim
 from makegood.domain.money import Money
@@ -172,6 +173,9 @@ async def test_held_in_the_same_case_needs_a_manager_who_is_told_why(
         ("taxi-1", False),
         ("taxi-2", True),
     ]
+    assert f"    HELD for a manager: claim taxi-2: receipt already claimed as {earlier}" in (
+        render_status(status)  # what `makegood status` shows under the claims
+    )
     assert case.paid() == []
     await case.approve("compensation", approved=False)
     status = await case.until(lambda s: s.stage == "follow_up", "follow-up")
