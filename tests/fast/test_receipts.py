@@ -27,10 +27,10 @@ from makegood.domain.actions import Accepted, ExpenseClaim
 from makegood.domain.money import Money
 from makegood.domain.playbook import PlaybookSet
 from makegood.domain.receipts import ClaimRegistration, ReceiptFindings, blob_key
-from makegood.registry import WORKFLOWS, workflow_runner
+from makegood.registry import WORKFLOWS, build_replayer, workflow_runner
 from tests.fakes import Fakes, World
 from tests.fast.driver import Case, Runner, book, make_ticket
-from tests.harness import CUSTOMER
+from tests.harness import CONVERTER, CUSTOMER
 
 pytestmark = pytest.mark.fast
 
@@ -212,6 +212,10 @@ async def test_held_in_another_case_of_the_same_customer_is_paid_once(
     await second.until(lambda s: s.stage == "follow_up", "follow-up")
 
     assert reimbursements(run.fakes) == [("reimburse:taxi-1", "5.00 USD")]
+    # The index's answers are in the histories: both cases replay without asking it again.
+    replayer = build_replayer(data_converter=CONVERTER)
+    for case in (first, second):
+        await replayer.replay_workflow(await case.handle.fetch_history())
 
 
 async def test_refused_in_another_case_of_the_same_customer(
