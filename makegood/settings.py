@@ -99,6 +99,12 @@ class Settings(BaseSettings):
         description="where closed cases are archived: a folder path, file:///path or "
         "s3://bucket/prefix; default <data_dir>/archive",
     )
+    max_receipt_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1024,
+        le=100 * 1024 * 1024,
+        description="the largest receipt file the API takes (POST /cases/{id}/receipts)",
+    )
     s3_endpoint_url: str | None = Field(
         default=None,
         description="an S3-compatible endpoint (MinIO, ...) for s3:// stores; credentials come "
@@ -196,6 +202,10 @@ class Settings(BaseSettings):
     @property
     def store_path(self) -> Path:
         return self.data_dir / "adapters.sqlite"
+
+    @property
+    def receipt_index_path(self) -> Path:
+        return self.data_dir / "receipts.sqlite"
 
     @property
     def temporal_db(self) -> Path:

@@ -24,6 +24,7 @@ class Settlement:
         self.talk = talk
         self.approvals = approvals
         self.claims_open = True  # expense claims are taken until the compensation is decided
+        self.claims_checking = 0  # claims in the receipt index's hands (`Claims.submit`)
         self.substitute_placed = False
         self.approval_needed = False
         self.payment_events: set[str] = set()  # provider event ids already handled
@@ -47,6 +48,8 @@ class Settlement:
                 window=True,  # an invitation that closes, not a question: nothing is assumed
             )
         self.claims_open = False
+        if self.claims_checking:  # a claim sent before the window closed is still planned
+            await workflow.wait_condition(lambda: not self.claims_checking)
         items = compensation.plan(
             case.playbook,
             case.incident.paid,
@@ -70,16 +73,32 @@ class Settlement:
         )
         total = compensation.money_total(items, currency)
         case.status.compensation.extend(items)
-        if granted + total > limit:
+        # Claims the receipt index held (a receipt claimed before) always need a manager and
+        # are never part of what fits the limit; its findings are the approver's to read.
+        steps_ = {i.step for i in items}
+        checks = [c for c in case.status.claim_checks if c.step in steps_]
+        held = {c.step for c in checks if c.held}
+        if granted + total > limit or held:
             self.approval_needed = True
             so_far = f" on top of {granted} already granted" if granted.amount else ""
+            why = (
+                f"is above the frontline limit of {limit}"
+                if granted + total > limit
+                else "holds a claim a manager must decide"
+            )
             approved = await self.approvals.request(
                 request_id,
-                f"compensation of {total}{so_far} is above the frontline limit of {limit}",
+                "; ".join(
+                    [
+                        f"compensation of {total}{so_far} {why}",
+                        *(n for c in checks for n in c.notes()),
+                    ]
+                ),
                 amount=total,
             )
             headroom = limit - granted if granted <= limit else Money.zero(currency)
-            allowed = items if approved else compensation.within_limit(items, headroom)
+            fitting = [i for i in items if i.step not in held]
+            allowed = items if approved else compensation.within_limit(fitting, headroom)
         else:
             case.event(
                 "within_discretion",

@@ -98,6 +98,9 @@ def render_status(status: CaseStatus, *, events: int = 12) -> str:
         lines += [
             f"  {c.claim_id:<14} {c.amount!s:<14} {c.description} (by {c.by})" for c in s.claims
         ]
+        for check in s.claim_checks:  # what the receipt index found: for the approver
+            held = "HELD for a manager: " if check.held else ""
+            lines += [f"    {held}{note}" for note in check.notes()]
     if s.compensation:
         lines += ["", "Compensation:"]
         for item in s.compensation:

@@ -12,6 +12,7 @@ from makegood.domain.actions import Actor, ApprovalDecision, CustomerAnswer, Exp
 from makegood.domain.money import Money
 from makegood.domain.playbook import Backoff, Callbacks, Playbook, Retries
 from makegood.domain.provider import CallOutcome, Quote
+from makegood.domain.receipts import ClaimCheck
 from makegood.domain.ticket import Channel, Ticket
 
 
@@ -275,6 +276,9 @@ class CaseStatus(BaseModel):
     discretion_limit: Money
     bookings: list[Booking] = []
     claims: list[ExpenseClaim] = []
+    claim_checks: list[ClaimCheck] = Field(
+        default=[], description="what the receipt index found about each claim (duplicates)"
+    )
     compensation: list[CompensationItem] = []
     escalations: list[Escalation] = []
     decisions: list[ApprovalRecord] = []

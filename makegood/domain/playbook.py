@@ -60,6 +60,16 @@ class CompensationPolicy(_Data):
     reopen_goodwill: NonNegDecimal = Field(
         default=Decimal(0), description="extra coupon a manager may approve when a case reopens"
     )
+    duplicate_receipt: Literal["refuse", "hold"] = Field(
+        default="refuse",
+        description="a receipt this customer claimed before (in any case): refuse the claim, "
+        "or take it as held, paid only if a manager approves it",
+    )
+    near_duplicate: Literal["flag", "hold"] = Field(
+        default="flag",
+        description="a claim with the same amount and description within a day: flag it for "
+        "the approver, or hold it for a manager like a duplicate receipt",
+    )
 
 
 class Timeouts(_Data):
