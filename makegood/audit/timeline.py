@@ -41,6 +41,12 @@ from makegood.domain.actions import (
 from makegood.domain.case import CallbackInput, CallStatus, CaseInput, CaseOutcome
 from makegood.domain.money import Money
 from makegood.domain.provider import MessageRequest
+from makegood.domain.receipts import (
+    ClaimRegistration,
+    ReceiptFindings,
+    already_claimed,
+    near_duplicate,
+)
 from makegood.domain.ticket import IncidentKind
 
 # Product actions with nothing more to them than a line of text, from request and result.
@@ -78,6 +84,22 @@ class Line:
     key: str | None = None
     by: str | None = None
     said: str | None = None  # a message's whole text, as the customer received it
+
+
+def receipt_check(req: ClaimRegistration, found: ReceiptFindings) -> str:
+    """What the receipt index said about a claim, as the approver was told."""
+    head = f"receipt of claim {req.claim_id} checked"
+    if req.receipt_sha256:
+        head += f" (sha256 {req.receipt_sha256[:12]}...)"
+    if not found.uploaded:
+        return f"{head}: never uploaded, claim refused"
+    said = [already_claimed(c) for c in found.same_receipt[:1]]
+    said += [near_duplicate(c) for c in found.near]
+    if found.same_receipt and not found.registered:
+        said.append("claim refused")
+    elif found.same_receipt:
+        said.append("held for a manager")
+    return f"{head}: " + ("; ".join(said) if said else "no earlier claim of it")
 
 
 def failure_text(failure: Failure) -> str:
@@ -299,6 +321,8 @@ class _Reader:
                 else f"{len(result.cases)} earlier case(s) of this customer or asset"
                 + "".join(f"; {c.case_id}" for c in result.cases),
             )
+        elif name == calls.REGISTER_CLAIM.name:
+            self.add(e, "claim", receipt_check(req, result))
         elif name == calls.RECORD_OUTCOME.name:
             self.add(e, "documented", "outcome recorded")
         elif name in PRODUCT:

@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 from makegood.activities.receipts import ReceiptActivities
 from makegood.adapters.blobs import FolderStore
 from makegood.adapters.receipt_index import ReceiptIndex
+from makegood.audit.timeline import timeline
 from makegood.cases import Refused, send
 from makegood.cli.render import render_status
 from makegood.domain import calls
@@ -27,6 +28,7 @@ from makegood.domain.actions import Accepted, ExpenseClaim
 from makegood.domain.money import Money
 from makegood.domain.playbook import PlaybookSet
 from makegood.domain.receipts import ClaimRegistration, ReceiptFindings, blob_key
+from makegood.privacy.codec import decode_history
 from makegood.registry import WORKFLOWS, build_replayer, workflow_runner
 from tests.fakes import Fakes, World
 from tests.fast.driver import Case, Runner, book, make_ticket
@@ -186,6 +188,15 @@ async def test_held_in_the_same_case_needs_a_manager_who_is_told_why(
         ("reimburse:taxi-2", "declined"),
     ]
     assert case.paid() == [("reimburse:taxi-1", "5.00 USD")]
+
+    # The audit timeline says what the index found about each claim.
+    history = await decode_history(await case.handle.fetch_history(), CONVERTER)
+    checks = [line.text for line in timeline([history]) if line.text.startswith("receipt of")]
+    assert checks == [
+        f"receipt of claim taxi-1 checked (sha256 {r[:12]}...): no earlier claim of it",
+        f"receipt of claim taxi-2 checked (sha256 {r[:12]}...): receipt already claimed as "
+        f"{earlier}{checks[1].split(earlier)[1].split(';')[0]}; held for a manager",
+    ]
 
 
 async def test_held_in_another_case_of_the_same_customer_is_paid_once(
