@@ -4,7 +4,9 @@ provider failures are counted by provider and class, and a case's activities are
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -31,7 +33,7 @@ from makegood.registry import WORKFLOWS, build_worker, workflow_runner
 from makegood.visibility import ensure_search_attributes
 from tests.fakes import Fakes
 from tests.fast.driver import Runner
-from tests.harness import CONVERTER, binary, local_adapters, start, ticket
+from tests.harness import CONVERTER, ROOT, binary, local_adapters, start, ticket
 
 
 def free_port() -> int:
@@ -127,6 +129,32 @@ async def test_metrics_after_s5_and_s1_are_what_the_cases_did(
     # S1 waited a day for the follow-up: its resolution took at least that long.
     assert value(after_s1, metrics.RESOLUTION + "_sum") >= timedelta(days=1).total_seconds() * 1e3
     assert value(after_s1, metrics.FAILURES + "_total") == 0
+    # Every series the Grafana dashboard charts is one this worker exports (ours that nothing
+    # has counted yet, a re-open or a provider failure, by their declared names).
+    m = metrics
+    async with httpx.AsyncClient() as http:
+        exported = {
+            sample.name
+            for family in text_string_to_metric_families((await http.get(url)).text)
+            for sample in family.samples
+        }
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "makegood.json").read_text())
+    charted = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\b(?:makegood|temporal)_\w+", target["expr"])
+    }
+    counters = (m.OPENED, m.CLOSED, m.REOPENED, m.ESCALATED, m.PAYMENTS, m.PAID, m.FAILURES)
+    declared = {c + "_total" for c in counters} | {
+        h + suffix for h in (m.FIRST_CONTACT, m.RESOLUTION) for suffix in ("_bucket", "_sum")
+    }
+    ours = {n for n in charted if n.startswith(m.PREFIX)}
+    assert ours == declared - {m.FIRST_CONTACT + "_sum", m.RESOLUTION + "_sum"}
+    assert ours & exported >= {m.OPENED + "_total", m.RESOLUTION + "_bucket"}
+    sdk = charted - ours  # the SDK's own, as this worker exports them
+    assert len(sdk) >= 3 and sdk <= exported, sorted(sdk - exported)
+
     # As many escalations as the cases recorded (skipped time can breach an SLA in S1).
     recorded = s5_outcome.escalations + s1_outcome.escalations
     assert value(after_s1, metrics.ESCALATED + "_total") == recorded
