@@ -10,10 +10,17 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
-from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker import (
+    Interceptor,
+    Replayer,
+    UnsandboxedWorkflowRunner,
+    Worker,
+    WorkflowRunner,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from makegood import bytecode
+from makegood.activities.heartbeat import HeartbeatInterceptor
 from makegood.activities.history import HistoryActivities
 from makegood.observe.metrics import MetricsInterceptor
 from makegood.privacy.codec import keys_of
@@ -41,6 +48,11 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
+def worker_interceptors() -> list[Interceptor]:
+    """Heartbeats for every activity (a dead worker is noticed in seconds) and the metrics."""
+    return [HeartbeatInterceptor(), MetricsInterceptor()]
+
+
 def build_worker(
     client: Client,
     task_queue: str,
@@ -60,7 +72,7 @@ def build_worker(
             HistoryActivities(client, keys_of(client).pseudonyms).find_related_cases,
         ],
         workflow_runner=runner or workflow_runner(),
-        interceptors=[MetricsInterceptor()],
+        interceptors=worker_interceptors(),
         graceful_shutdown_timeout=graceful_shutdown,
     )
 

@@ -35,7 +35,7 @@ from temporalio.worker import Worker
 
 from makegood.domain import calls, ids
 from makegood.domain.calls import ActivitySpec
-from makegood.registry import WORKFLOWS, workflow_runner
+from makegood.registry import WORKFLOWS, worker_interceptors, workflow_runner
 from tests.world import Refused, World
 
 __all__ = ["Fakes", "Refused", "Script", "World", "receipt"]
@@ -220,6 +220,7 @@ class Fakes:
             workflows=list(WORKFLOWS),
             activities=self.activities(),
             workflow_runner=workflow_runner(),
+            interceptors=worker_interceptors(),
         )
 
     def _activity(self, spec: ActivitySpec[Any, Any]) -> Callable[..., Any]:

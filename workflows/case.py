@@ -33,6 +33,9 @@ Req = TypeVar("Req")
 Res = TypeVar("Res")
 
 CALL_TIMEOUT = timedelta(seconds=30)
+# Every activity heartbeats (`activities.heartbeat`): a worker that died mid-call is noticed
+# this soon, and the call retried on another, not after the whole CALL_TIMEOUT.
+HEARTBEAT_TIMEOUT = timedelta(seconds=8)
 CANCEL_PATCH = "cancel-ends-the-call"
 STAGE_KEY = SearchAttributeKey.for_keyword(contract.SA_STAGE)
 
@@ -74,6 +77,7 @@ async def execute(
             arg,
             start_to_close_timeout=start_to_close,
             schedule_to_close_timeout=schedule_to_close,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=retry,
         )
     except ActivityError as err:
