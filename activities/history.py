@@ -125,7 +125,11 @@ class HistoryActivities:
             return []
         customer = pseudonyms.customer(q.customer_id)
         asset = pseudonyms.asset(q.asset or q.reference)
-        rows = await self.index.related([customer], [asset], LIMIT + len(seen))
+        try:
+            rows = await self.index.related([customer], [asset], LIMIT + len(seen))
+        except Exception as err:  # the index is a help here, never a reason to fail the look-up
+            log.warning("case_index_unavailable", case_id=q.case_id, error=type(err).__name__)
+            return []
         cases = []
         for row in rows:
             if row.case_id in seen:
