@@ -68,20 +68,23 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 async def forget(client: Client, case_id: str) -> None:
-    """What the namespace's retention does to a closed case: history and visibility gone."""
+    """What the namespace's retention does to a closed case: history and visibility gone.
+
+    The server deletes in the background: about 30 s on the dev server, whatever is asked.
+    """
     await client.workflow_service.delete_workflow_execution(
         DeleteWorkflowExecutionRequest(
             namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=case_id)
         )
     )
-    for _ in range(600):
+    for _ in range(900):
         listed = [wf async for wf in client.list_workflows(f'WorkflowId = "{case_id}"')]
         try:
             await client.get_workflow_handle(case_id).describe()
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND and not listed:
                 return
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
     raise AssertionError(f"{case_id} is still in Temporal")
 
 
