@@ -8,7 +8,7 @@ import json
 import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from temporalio.client import (
@@ -46,6 +46,10 @@ from makegood.domain.pseudonyms import Pseudonyms
 from makegood.domain.ticket import Ticket
 from makegood.privacy.codec import keys_of
 from makegood.visibility import ensure_search_attributes
+
+if TYPE_CHECKING:
+    from makegood.domain.indexed import IndexedCase
+    from makegood.index import CaseIndex
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -103,6 +107,12 @@ class Opened:
     created: bool
     run_id: str | None
     handle: WorkflowHandle[Any, CaseOutcome]
+    indexed: IndexedCase | None = None  # a duplicate the case index knew (maybe long closed)
+
+    @property
+    def note(self) -> str | None:
+        """`closed 2026-11-23 12:00 UTC, resolved` for a duplicate of a closed case."""
+        return self.indexed.closed_words() if self.indexed is not None else None
 
 
 def case_search_attributes(ticket: Ticket, pseudonyms: Pseudonyms) -> TypedSearchAttributes:
@@ -142,12 +152,20 @@ async def open_case(
     task_queue: str,
     ops_contact: str,
     opened_by: Actor | None = None,
+    index: CaseIndex | None = None,
 ) -> Opened:
     """Start the case for this ticket; a duplicate ticket returns the existing case.
 
-    `opened_by` is who opened it, from their verified credential (never from a payload).
+    The case index is asked first: a ticket whose case closed long ago (and is gone from
+    Temporal after the namespace's retention, which frees its workflow id) still returns that
+    case, and nothing new starts. `opened_by` is who opened it, from their verified credential
+    (never from a payload).
     """
     check_ticket(ticket, playbooks)
+    if index is not None:
+        known = await index.by_ticket(ticket.id)
+        if known is not None:
+            return Opened(known.case_id, False, None, case_handle(client, known.case_id), known)
     case_input = CaseInput(
         ticket=ticket,
         playbook=playbooks.for_kind(ticket.incident.kind),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -26,6 +27,10 @@ from makegood.observe.metrics import MetricsInterceptor
 from makegood.privacy.codec import keys_of
 from makegood.workflows.callback import CallbackWorkflow
 from makegood.workflows.recovery import RecoveryWorkflow
+
+if TYPE_CHECKING:
+    from makegood.adapters.blobs import BlobStore
+    from makegood.index import CaseIndex
 
 WORKFLOWS: Sequence[type] = [RecoveryWorkflow, CallbackWorkflow]
 # Deterministic third-party and domain modules are shared with the sandbox instead of being
@@ -60,16 +65,22 @@ def build_worker(
     *,
     runner: WorkflowRunner | None = None,
     graceful_shutdown: timedelta = timedelta(0),
+    index: CaseIndex | None = None,
+    archive: BlobStore | None = None,
 ) -> Worker:
     """`graceful_shutdown`: how long activities in flight may finish when the worker stops
-    before they are cancelled (and retried by another worker)."""
+    before they are cancelled (and retried by another worker). Without `index` the case index
+    activities record nothing (tests, mostly)."""
+    history = HistoryActivities(client, keys_of(client).pseudonyms, index, archive)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
         activities=[
             *activities,  # type: ignore[list-item]
-            HistoryActivities(client, keys_of(client).pseudonyms).find_related_cases,
+            history.find_related_cases,
+            history.index_case_opened,
+            history.index_case_closed,
         ],
         workflow_runner=runner or workflow_runner(),
         interceptors=worker_interceptors(),

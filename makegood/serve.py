@@ -21,6 +21,7 @@ from temporalio.client import Client
 from makegood import logsetup, secure
 from makegood.adapters.wiring import configured_adapters
 from makegood.api.app import create_app
+from makegood.archiver import Archiver
 from makegood.connection import (
     IMPATIENT,
     TemporalConnection,
@@ -29,6 +30,7 @@ from makegood.connection import (
     load_connection,
 )
 from makegood.devserver import dev_server, set_retention
+from makegood.index import opened_index
 from makegood.observe.telemetry import DEV_METRICS, install_runtime, tracer_provider, tracing
 from makegood.privacy.keys import KeyRing
 from makegood.registry import build_worker
@@ -111,13 +113,21 @@ async def run(
     if not worker:
         await serve_api(settings, client, stop)
         return
-    async with configured_adapters(settings) as adapters:
+    archive = settings.archive()
+    async with (
+        configured_adapters(settings) as adapters,
+        opened_index(settings.case_index, default=settings.case_index_default) as index,
+    ):
         running = build_worker(
             client,
             settings.task_queue,
             adapters.activities(),
             graceful_shutdown=timedelta(seconds=settings.shutdown_grace_s),
+            index=index,
+            archive=archive,
         )
+        # Closed cases go to the archive from here: a case cannot export its own history.
+        archiver = Archiver(client, index, archive, every=settings.archive_every_s)
         log.info(
             "worker_started",
             task_queue=settings.task_queue,
@@ -127,11 +137,13 @@ async def run(
             **keys.summary(),
         )
         async with running:
+            archiving = asyncio.create_task(archiver.run(stop))
             if api:
                 await serve_api(settings, client, stop)
             else:
                 await stop.wait()
             log.info("worker_stopping")
+            await archiving
     log.info("worker_stopped")
     if traces is not None:
         traces.shutdown()  # the spans still batched go out before the process ends

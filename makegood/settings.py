@@ -105,6 +105,16 @@ class Settings(BaseSettings):
         le=100 * 1024 * 1024,
         description="the largest receipt file the API takes (POST /cases/{id}/receipts)",
     )
+    case_index: str = Field(
+        default="",
+        description="the durable case index (ticket -> case, S2 look-ups beyond retention): a "
+        "SQLite path or sqlite:///path; default <data_dir>/cases.sqlite",
+    )
+    archive_every_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="how often the worker archives closed cases (a sweep of at most 20)",
+    )
     s3_endpoint_url: str | None = Field(
         default=None,
         description="an S3-compatible endpoint (MinIO, ...) for s3:// stores; credentials come "
@@ -222,6 +232,10 @@ class Settings(BaseSettings):
         return open_store(
             self.archive_store, default=self.data_dir / "archive", endpoint_url=self.s3_endpoint_url
         )
+
+    @property
+    def case_index_default(self) -> Path:
+        return self.data_dir / "cases.sqlite"
 
     @cached_property
     def playbook_set(self) -> PlaybookSet:

@@ -18,8 +18,10 @@ async def test_every_activity_matches_its_spec(tmp_path: Path) -> None:
     try:
         registered = [
             *local_adapters(store).activities(),
-            HistoryActivities(None).find_related_cases,
-        ]  # type: ignore[arg-type]
+            HistoryActivities(None).find_related_cases,  # type: ignore[arg-type]
+            HistoryActivities(None).index_case_opened,  # type: ignore[arg-type]
+            HistoryActivities(None).index_case_closed,  # type: ignore[arg-type]
+        ]
     finally:
         await store.close()
     seen = {}

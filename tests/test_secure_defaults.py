@@ -333,8 +333,12 @@ def test_compose_publishes_only_the_api_and_takes_every_secret_from_the_environm
         "MAKEGOOD_PSEUDONYM_KEY",
     }
     # No default for anything secret (`${VAR:-default}` would quietly stand in for it); the
-    # payload key id, which names a key and is no secret, may be left empty.
+    # payload key id, which names a key, the retention and the archive's place are no secrets.
     defaults = [v for v in _interpolations(services) if ":?" not in v]
-    assert set(defaults) == {"${MAKEGOOD_PAYLOAD_KEY_ID:-}"}
+    assert set(defaults) == {
+        "${MAKEGOOD_PAYLOAD_KEY_ID:-}",
+        "${MAKEGOOD_RETENTION_DAYS:-30}",
+        "${MAKEGOOD_ARCHIVE_STORE:-}",
+    }
     api = services["api"]["environment"]
     assert api["MAKEGOOD_API_HOST"] == "0.0.0.0" and "MAKEGOOD_WEBHOOK_SECRET" not in api

@@ -50,6 +50,7 @@ from makegood.workflows.checkpoint import CONTINUE_PATCH, Parts, history_full
 from makegood.workflows.claims import Claims
 from makegood.workflows.conversation import Conversation
 from makegood.workflows.faults import CannotContinue, Faults, fault, may_hand_off
+from makegood.workflows.indexing import index_closed, index_opened
 from makegood.workflows.oversight import Approvals, SlaWatch
 from makegood.workflows.remedies import REMEDIES
 from makegood.workflows.settlement import Settlement
@@ -138,6 +139,7 @@ class RecoveryWorkflow:
         while self.settlement.unsettled:  # a failed payment reported as the case closed
             await self.case.escalate(self.settlement.unsettled.pop(0))
         outcome = await self.aftercare.document(resolution, self.remedy.result)
+        await index_closed(self.case, outcome)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return outcome
 
@@ -145,6 +147,8 @@ class RecoveryWorkflow:
         """The stages in order; a next run (continued as new) skips those already done."""
         carried = self.carried
         if carried is None or not carried.reached("acknowledged"):
+            if carried is None:
+                await index_opened(self.case)
             if self.problems:
                 raise CannotContinue("the ticket cannot be carried: " + "; ".join(self.problems))
             await self._find_related()

@@ -33,6 +33,7 @@ from makegood.api.unavailable import handle_temporal_errors
 from makegood.cases import Busy, CaseNotFound, Invalid, LimitReached, Refused, Unavailable
 from makegood.connection import IMPATIENT, connect, connection_keys, load_connection
 from makegood.domain.errors import reason
+from makegood.index import opened_index
 from makegood.settings import Settings
 
 ROUTERS: Final = (
@@ -67,13 +68,17 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
             )
         else:
             app.state.client = client
-        yield
+        # The case index: duplicates of long-closed tickets, and archived cases' look-ups.
+        async with opened_index(settings.case_index, default=settings.case_index_default) as idx:
+            app.state.index = idx
+            yield
 
     app = FastAPI(
         title="Makegood intake API", version="1.0", lifespan=lifespan, description=__doc__
     )
     app.state.settings = settings
     app.state.playbooks = settings.playbook_set  # a bad playbook file stops start-up here
+    app.state.archive = settings.archive()
     app.state.tokens = Tokens(settings.api_tokens)
     app.state.guard = ReplayGuard.in_folder(settings.data_dir, settings.webhook_tolerance_s)
     _handle_errors(app)

@@ -32,6 +32,10 @@ class Opened(BaseModel):
     playbook_version: str | None = Field(
         default=None, description="the playbook set the new case runs by; null for a duplicate"
     )
+    note: str | None = Field(
+        default=None,
+        description="for a duplicate the case index knew: `closed <when>, <resolution>`",
+    )
 
 
 class AnswerBody(BaseModel):

@@ -22,7 +22,9 @@ from makegood.api.bodies import (
 )
 from makegood.api.deps import (
     AppSettings,
+    Archive,
     CaseId,
+    Index,
     MayAnswer,
     MayAssign,
     MayAudit,
@@ -49,6 +51,7 @@ from makegood.api.responses import (
     UNREADABLE,
     responses,
 )
+from makegood.archiver import find_archived
 from makegood.audit.server import case_histories
 from makegood.audit.summary import summarize
 from makegood.audit.timeline import as_html, as_json, as_markdown, timeline
@@ -74,6 +77,7 @@ from makegood.domain.actions import (
 from makegood.domain.case import CaseStatus, SlaLevel, Stage
 from makegood.domain.playbook import PlaybookSet
 from makegood.domain.ticket import Ticket
+from makegood.index import CaseIndex
 from makegood.privacy.codec import decode_history
 from makegood.settings import Settings
 
@@ -88,8 +92,10 @@ async def open_ticket_case(
     ticket: Ticket,
     response: Response,
     opened_by: Actor,
+    index: CaseIndex | None = None,
 ) -> Opened:
-    """Start the case for a ticket (201), or find the one it already has (200)."""
+    """Start the case for a ticket (201), or find the one it already has (200), even long
+    closed and gone from Temporal (the case index knows it)."""
     opened = await open_case(
         client,
         ticket,
@@ -97,6 +103,7 @@ async def open_ticket_case(
         task_queue=settings.task_queue,
         ops_contact=settings.ops_contact,
         opened_by=opened_by,
+        index=index,
     )
     response.status_code = status.HTTP_201_CREATED if opened.created else status.HTTP_200_OK
     log.info(
@@ -109,6 +116,7 @@ async def open_ticket_case(
         created=opened.created,
         run_id=opened.run_id,
         playbook_version=playbooks.version if opened.created else None,
+        note=opened.note,
     )
 
 
@@ -132,8 +140,9 @@ async def open_ticket(
     client: Temporal,
     settings: AppSettings,
     playbooks: Playbooks,
+    index: Index,
 ) -> Opened:
-    return await open_ticket_case(client, settings, playbooks, ticket, response, who.actor)
+    return await open_ticket_case(client, settings, playbooks, ticket, response, who.actor, index)
 
 
 @router.get("/cases", tags=["cases"], responses=responses(TOKEN, BAD_QUERY, TEMPORAL))
@@ -151,8 +160,19 @@ async def cases(
 @router.get(
     "/cases/{case_id}", tags=["cases"], responses=responses(TOKEN, CASE, BAD_QUERY, TEMPORAL)
 )
-async def get_case(case_id: CaseId, who: MayRead, client: Temporal) -> CaseStatus:
-    return await case_status(client, case_id)
+async def get_case(
+    case_id: CaseId, who: MayRead, client: Temporal, index: Index, archive: Archive
+) -> CaseStatus:
+    try:
+        return await case_status(client, case_id)
+    except CaseNotFound:
+        archived = await find_archived(index, archive, case_id)
+        if archived is None:
+            raise
+    # Gone from Temporal (past the namespace's retention): its final status, from the archive.
+    status = await archived.status(client.data_converter)
+    status.archived = archived.note
+    return status
 
 
 @router.get(
@@ -178,19 +198,31 @@ async def get_timeline(
     case_id: CaseId,
     who: MayAudit,
     client: Temporal,
+    index: Index,
+    archive: Archive,
     format: Literal["json", "md", "html"] = "json",
 ) -> Response:
     found = await case_histories(client, case_id)
-    if not found:
-        raise CaseNotFound(case_id)
+    headers = {}
+    if not found:  # gone from Temporal (past retention): from the archive, and it says so
+        archived = await find_archived(index, archive, case_id)
+        if archived is None:
+            raise CaseNotFound(case_id)
+        found = await archived.histories()
+        headers[SOURCE_HEADER] = archived.note
     lines = timeline([await decode_history(h, client.data_converter) for h in found])
     if format == "md":
         return PlainTextResponse(
-            as_markdown(lines, case_id, summarize(lines)), media_type="text/markdown"
+            as_markdown(lines, case_id, summarize(lines)),
+            media_type="text/markdown",
+            headers=headers,
         )
     if format == "html":
-        return HTMLResponse(as_html(lines, case_id, summarize(lines)))
-    return Response(as_json(lines), media_type="application/json")
+        return HTMLResponse(as_html(lines, case_id, summarize(lines)), headers=headers)
+    return Response(as_json(lines), media_type="application/json", headers=headers)
+
+
+SOURCE_HEADER = "Makegood-Source"  # `from the archive, closed ...` when Temporal had no history
 
 
 # ---- actions: the caller's identity from the token is the action's `by`

@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from temporalio.client import Client
 
+from makegood.adapters.blobs import BlobStore
 from makegood.api.auth import Allowed, Caller
 from makegood.domain import contract, roles
 from makegood.domain.playbook import PlaybookSet
+from makegood.index import CaseIndex
 from makegood.settings import Settings
 
 CaseId = Annotated[
@@ -30,7 +32,17 @@ def playbooks(request: Request) -> PlaybookSet:
     return request.app.state.playbooks  # type: ignore[no-any-return]
 
 
+def case_index(request: Request) -> CaseIndex:
+    return request.app.state.index  # type: ignore[no-any-return]
+
+
+def archive(request: Request) -> BlobStore:
+    return request.app.state.archive  # type: ignore[no-any-return]
+
+
 Temporal = Annotated[Client, Depends(temporal)]
+Index = Annotated[CaseIndex, Depends(case_index)]
+Archive = Annotated[BlobStore, Depends(archive)]
 AppSettings = Annotated[Settings, Depends(settings)]
 Playbooks = Annotated[PlaybookSet, Depends(playbooks)]
 

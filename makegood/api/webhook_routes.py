@@ -161,7 +161,9 @@ async def zendesk(
     except ValidationError as err:
         raise RequestValidationError(err.errors()) from None
     async with once(request, "zendesk", signature, signed_at):
-        return await open_ticket_case(client, settings, playbooks, ticket, response, roles.ZENDESK)
+        return await open_ticket_case(
+            client, settings, playbooks, ticket, response, roles.ZENDESK, request.app.state.index
+        )
 
 
 def _signed(

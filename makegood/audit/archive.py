@@ -136,6 +136,35 @@ def open_manifest(folder: Path) -> Manifest:
         return Manifest(written_at=datetime.now(UTC))
 
 
+def history_file(
+    name: str, history: WorkflowHistory, *, status: str | None, closed_at: datetime | None
+) -> tuple[str, Entry]:
+    """A history's file text and its manifest entry: what an export folder or an archive in a
+    blob store (`makegood.archiver`) holds under `<name>.json`."""
+    text = json.dumps(history.to_json_dict(), indent=2) + "\n"
+    entry = Entry(
+        file=f"{name}.json",
+        workflow_id=history.workflow_id,
+        run_id=history.run_id or None,
+        workflow_type=workflow_type(history),
+        status=status,
+        closed_at=closed_at,
+        events=len(history.events),
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
+    )
+    return text, entry
+
+
+def checked_history(entry: Entry, text: str, where: str) -> WorkflowHistory:
+    """A history file's content, once its checksum matches the manifest's."""
+    if hashlib.sha256(text.encode()).hexdigest() != entry.sha256:
+        raise ValueError(
+            f"{where}: checksum does not match the manifest; the file was "
+            "changed after it was exported"
+        )
+    return WorkflowHistory.from_json(entry.workflow_id, text)
+
+
 def write_history(
     folder: Path,
     name: str,
@@ -149,18 +178,8 @@ def write_history(
     own = manifest is None
     manifest = manifest or open_manifest(folder)
     path = inside(folder, f"{name}.json")
-    text = json.dumps(history.to_json_dict(), indent=2) + "\n"
+    text, entry = history_file(name, history, status=status, closed_at=closed_at)
     path.write_text(text)
-    entry = Entry(
-        file=f"{name}.json",
-        workflow_id=history.workflow_id,
-        run_id=history.run_id or None,
-        workflow_type=workflow_type(history),
-        status=status,
-        closed_at=closed_at,
-        events=len(history.events),
-        sha256=hashlib.sha256(text.encode()).hexdigest(),
-    )
     kept = []
     for e in manifest.entries:
         if e.file == entry.file:
@@ -185,10 +204,4 @@ def entries(folder: Path) -> Iterator[tuple[Entry, Path]]:
 async def read_folder(folder: Path) -> AsyncIterator[WorkflowHistory]:
     """The folder's histories, each checked against the manifest's checksum."""
     for entry, path in entries(folder):
-        text = path.read_text()
-        if hashlib.sha256(text.encode()).hexdigest() != entry.sha256:
-            raise ValueError(
-                f"{path}: checksum does not match the manifest; the file was "
-                "changed after it was exported"
-            )
-        yield WorkflowHistory.from_json(entry.workflow_id, text)
+        yield checked_history(entry, path.read_text(), str(path))

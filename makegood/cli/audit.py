@@ -2,7 +2,10 @@
 
 They read histories straight from Temporal (by case id or visibility query), with the
 namespace's credentials (TEMPORAL_* settings), or, with `--dir`, from a folder `makegood
-export` wrote; replay, timeline and reconcile then need no server at all. They change nothing.
+export` wrote; replay, timeline and reconcile then need no server at all. A case Temporal no
+longer has (past the namespace's retention) is read from the archive the worker wrote
+(`makegood.archiver`), and they say so on stderr. They change nothing, except `archive`,
+which archives closed cases by hand as the worker does by itself.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowHistory
     from temporalio.converter import DataConverter
 
+    from makegood.archiver import Archived
     from makegood.settings import Settings
 
 # The audit and SDK modules are imported by the commands that use them, so that the people's
@@ -49,7 +53,9 @@ async def _decoded(
         yield await decode_history(history, converter)
 
 
-def _histories(client: Client | None, args: argparse.Namespace) -> AsyncIterator[WorkflowHistory]:
+def _histories(
+    client: Client | None, settings: Settings, args: argparse.Namespace
+) -> AsyncIterator[WorkflowHistory]:
     """The histories the arguments name. The visibility query is built (and its case ids
     checked) here, before anything is read, so a bad id is refused at once."""
     from makegood.audit.server import histories, visibility_query
@@ -59,7 +65,36 @@ def _histories(client: Client | None, args: argparse.Namespace) -> AsyncIterator
             raise Invalid(["--query: a visibility query reads the server; with --dir name cases"])
         return _from_folder(Path(args.dir), args.cases)
     assert client is not None, "main connects unless --dir is given"
-    return histories(client, visibility_query(args.cases, args.query))
+    found = histories(client, visibility_query(args.cases, args.query))
+    return _or_archived(found, settings, args.cases) if args.cases else found
+
+
+async def _or_archived(
+    found: AsyncIterator[WorkflowHistory], settings: Settings, cases: Sequence[str]
+) -> AsyncIterator[WorkflowHistory]:
+    """The server's histories, then the archive's for the cases the server no longer has."""
+    seen = set()
+    async for history in found:
+        seen.add(ids.case_of(history.workflow_id))
+        yield history
+    for case in cases:
+        if case not in seen:
+            archived = await _archived(settings, case)
+            if archived is not None:
+                for history in await archived.histories():
+                    yield history
+
+
+async def _archived(settings: Settings, case_id: str) -> Archived | None:
+    """The case's archive, if the case index has one; says so on stderr."""
+    from makegood.archiver import find_archived
+    from makegood.index import opened_index
+
+    async with opened_index(settings.case_index, default=settings.case_index_default) as index:
+        archived = await find_archived(index, settings.archive(), case_id)
+    if archived is not None:
+        print(f"{case_id}: {archived.note}", file=sys.stderr)
+    return archived
 
 
 async def _from_folder(folder: Path, cases: list[str]) -> AsyncIterator[WorkflowHistory]:
@@ -76,7 +111,7 @@ async def cmd_replay(client: Client | None, settings: Settings, args: argparse.N
 
     started = time.perf_counter()
     results = await replay_all(
-        _histories(client, args),
+        _histories(client, settings, args),
         terminal_progress if sys.stderr.isatty() else None,
         replayer=build_replayer(
             quiet=True,
@@ -117,6 +152,9 @@ async def cmd_timeline(client: Client | None, settings: Settings, args: argparse
     else:
         assert client is not None, "main connects unless --dir is given"
         found = await case_histories(client, args.case)
+        if not found:  # gone from Temporal (past retention): the archive, if it has the case
+            archived = await _archived(settings, args.case)
+            found = await archived.histories() if archived is not None else []
     if not found:
         raise NotFound(f"no case {args.case!r}")
     converter = _converter(client, settings)
@@ -142,6 +180,30 @@ async def cmd_export(client: Client | None, settings: Settings, args: argparse.N
     )
 
 
+async def cmd_archive(client: Client | None, settings: Settings, args: argparse.Namespace) -> None:
+    from makegood.archiver import Archiver, backfill
+    from makegood.index import opened_index
+
+    assert client is not None, "archive reads the server"
+    store = settings.archive()
+    async with opened_index(settings.case_index, default=settings.case_index_default) as index:
+        if args.backfill:
+            print(f"{await backfill(client, index)} closed case(s) added to the case index")
+        archiver = Archiver(client, index, store, batch=args.limit)
+        swept = await archiver.sweep()
+    for case_id in swept.archived:
+        print(f"{case_id:<36} archived")
+    for case_id in swept.waiting:
+        print(f"{case_id:<36} still running (its call-back, or its last run)")
+    for case_id in swept.lost:
+        print(f"{case_id:<36} NOT ARCHIVED: Temporal no longer has it")
+    for case_id in swept.failed:
+        print(f"{case_id:<36} failed, tried again next time (see the log)")
+    print(f"{len(swept.archived)} case(s) archived to {store.where} (index {index.where})")
+    if swept.failed or swept.lost:
+        raise Refused(f"{len(swept.failed) + len(swept.lost)} case(s) could not be archived")
+
+
 async def cmd_reconcile(
     client: Client | None, settings: Settings, args: argparse.Namespace
 ) -> None:
@@ -151,7 +213,7 @@ async def cmd_reconcile(
     from makegood.domain.provider import LedgerEntry
 
     converter = _converter(client, settings)
-    histories = [h async for h in _decoded(_histories(client, args), converter)]
+    histories = [h async for h in _decoded(_histories(client, settings, args), converter)]
     moves = movements(histories)
     # Narrowed to some cases, read only their part of the ledger: the cases asked for and
     # those the query found, with or without payments in their histories (money moved behind
@@ -227,6 +289,20 @@ def add_commands(sub: Subcommands) -> None:
     )
     p.add_argument("dir")
     p.add_argument("--query", metavar="VISIBILITY_QUERY", help=EXPERT_QUERY)
+
+    p = sub.add_temporal(
+        "archive",
+        cmd_archive,
+        "archive closed cases now, as the worker does every MAKEGOOD_ARCHIVE_EVERY_S: each "
+        "one's histories (export format, with its manifest) and final status, to "
+        "MAKEGOOD_ARCHIVE_STORE; needs a worker running (the closed case answers its status)",
+    )
+    p.add_argument("--limit", type=int, default=100, help="at most this many cases (100)")
+    p.add_argument(
+        "--backfill",
+        action="store_true",
+        help="first add the closed cases visibility lists and the case index lacks",
+    )
 
     p = sub.add_temporal(
         "reconcile",

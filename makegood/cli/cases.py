@@ -111,8 +111,10 @@ async def cmd_open(api: Api, args: argparse.Namespace) -> None:
             f"({ticket['incident']['kind']}, playbooks {opened.get('playbook_version')})"
         )
     else:
+        known = f" ({opened['note']})" if opened.get("note") else ""
         print(
-            f"ticket {ticket['id']} already has case {opened['case_id']}; nothing new was started"
+            f"ticket {ticket['id']} already has case {opened['case_id']}{known}; "
+            "nothing new was started"
         )
 
 

@@ -47,7 +47,9 @@ which door each command uses:
   Temporal itself, with the namespace's credentials (TEMPORAL_* settings and profiles):
       dev worker api ready                    the processes (ready: is the worker polling?)
       replay export timeline reconcile        auditors (replay, timeline and reconcile
-                                              read an export folder instead with --dir)
+      archive                                 read an export folder instead with --dir,
+                                              or the archive for a case past retention;
+                                              archive: closed cases to the archive now)
 
 exit status: 0 done; 1 refused by the case, by the API's role table, or no such case (for
 auditors: a history that no longer replays, a difference in the books); 2 bad input, a

@@ -36,6 +36,8 @@ def render_status(status: CaseStatus, *, events: int = 12) -> str:
         + (f", re-opened {s.reopened}x" if s.reopened else "")
         + f", owner {s.owner or 'unassigned'}",
     ]
+    if s.archived:  # Temporal no longer has the case (past the namespace's retention)
+        lines.insert(1, f"  ({s.archived})")
     if s.cancelled:
         lines.append(f"  CANCELLED: {s.cancelled}")
     if s.question:

@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import TypeAdapter
 
 from makegood.domain.case import CaseOutcome, RelatedCases
+from makegood.domain.indexed import CaseClosedRecord, CaseOpenedRecord
 from makegood.domain.provider import (
     BookingResult,
     CallRequest,
@@ -93,6 +94,8 @@ FIND_RELATED_CASES = ActivitySpec("find_related_cases", RelatedQuery, RelatedCas
 SCHEDULE_CALL = ActivitySpec("schedule_call", CallRequest, ScheduledCall)
 VERIFY_OWNERSHIP = ActivitySpec("verify_ownership", OwnershipRequest, Ownership)
 REGISTER_CLAIM = ActivitySpec("register_claim", ClaimRegistration, ReceiptFindings)
+INDEX_CASE_OPENED = ActivitySpec("index_case_opened", CaseOpenedRecord, type(None))
+INDEX_CASE_CLOSED = ActivitySpec("index_case_closed", CaseClosedRecord, type(None))
 
 ALL: tuple[ActivitySpec[Any, Any], ...] = (
     SEND_MESSAGE,
@@ -114,5 +117,7 @@ ALL: tuple[ActivitySpec[Any, Any], ...] = (
     SCHEDULE_CALL,
     VERIFY_OWNERSHIP,
     REGISTER_CLAIM,
+    INDEX_CASE_OPENED,
+    INDEX_CASE_CLOSED,
 )
 BY_NAME: dict[str, ActivitySpec[Any, Any]] = {spec.name: spec for spec in ALL}

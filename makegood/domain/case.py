@@ -299,6 +299,11 @@ class CaseStatus(BaseModel):
         default=None, description="why the case could not go on by itself and a person took it"
     )
     events: list[Event] = []
+    archived: str | None = Field(
+        default=None,
+        description="set when the case was read from the archive (Temporal no longer has it): "
+        "`from the archive, closed <when>, <resolution>`",
+    )
 
 
 class CaseOutcome(BaseModel):

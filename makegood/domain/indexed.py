@@ -1,0 +1,56 @@
+"""What the durable case index keeps of a case, and the two records a case sends it.
+
+The records travel as activity inputs (encrypted in history like every payload); the index
+itself keeps only pseudonyms of the customer and the asset (`makegood.domain.pseudonyms`),
+never an id, a name or free text, so it can outlive Temporal's retention without holding
+personal data in clear.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+
+class CaseOpenedRecord(BaseModel):
+    """Sent when a case opens: the activity turns the ids into pseudonyms before storing."""
+
+    case_id: str
+    ticket_id: str
+    kind: str
+    customer_id: str
+    asset: str = ""  # the serial number, else the reservation or order reference
+    opened_at: datetime
+
+
+class CaseClosedRecord(BaseModel):
+    """Sent when a case closes; it carries the opening too, so a case opened before the index
+    existed (or whose first write failed) is still indexed when it closes."""
+
+    opened: CaseOpenedRecord
+    closed_at: datetime
+    resolution: str | None = None
+
+
+class IndexedCase(BaseModel):
+    """One row of the index."""
+
+    case_id: str
+    ticket_id: str
+    kind: str
+    customer: str  # pseudonym
+    asset: str  # pseudonym
+    opened_at: datetime
+    closed_at: datetime | None = None
+    resolution: str | None = None
+    archive_key: str | None = None
+    archived_at: datetime | None = None
+    archive_note: str | None = None  # why archiving gave up, when it did
+
+    def closed_words(self) -> str:
+        """`closed 2026-11-23 12:00 UTC, resolved` for messages; `open` when it is not."""
+        if self.closed_at is None:
+            return "open"
+        when = self.closed_at.strftime("%Y-%m-%d %H:%M UTC")
+        return f"closed {when}" + (f", {self.resolution}" if self.resolution else "")

@@ -1,0 +1,202 @@
+"""The durable case index: ticket → case, and a case's customer and asset pseudonyms, kept
+beyond Temporal's retention so a duplicate ticket a year later still finds its case and S2
+still finds earlier cases.
+
+SQLite here (`<data_dir>/cases.sqlite`, or MAKEGOOD_CASE_INDEX); the `CaseIndex` protocol is
+what a PostgreSQL index must offer (issue 14). Rows are written by the case itself, through
+activities when it opens and when it closes (`makegood.activities.history`), and completed by
+the archiver with the archive's key (`makegood.archiver`). Every write is idempotent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import unquote, urlparse
+
+import aiosqlite
+
+from makegood.domain.indexed import IndexedCase
+
+
+class CaseIndex(Protocol):
+    """What cases, S2, duplicate tickets and the archiver need of the index."""
+
+    @property
+    def where(self) -> str: ...
+
+    async def record_opened(self, row: IndexedCase) -> None:
+        """Add the case; a repeated write changes nothing."""
+
+    async def record_closed(self, row: IndexedCase) -> None:
+        """Add or complete the case with its close time and resolution."""
+
+    async def get(self, case_id: str) -> IndexedCase | None: ...
+
+    async def by_ticket(self, ticket_id: str) -> IndexedCase | None: ...
+
+    async def related(
+        self, customers: Sequence[str], assets: Sequence[str], limit: int
+    ) -> list[IndexedCase]:
+        """Cases with one of these customer or asset pseudonyms, newest first."""
+
+    async def to_archive(self, limit: int) -> list[IndexedCase]:
+        """Closed cases not archived yet (nor given up on), oldest close first."""
+
+    async def archived(self, case_id: str, key: str, at: datetime) -> None: ...
+
+    async def give_up(self, case_id: str, note: str) -> None:
+        """Archiving this case cannot succeed (Temporal no longer has it): stop trying."""
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cases (
+    case_id TEXT PRIMARY KEY, ticket_id TEXT NOT NULL, kind TEXT NOT NULL,
+    customer TEXT NOT NULL, asset TEXT NOT NULL, opened_at TEXT NOT NULL,
+    closed_at TEXT, resolution TEXT, archive_key TEXT, archived_at TEXT, archive_note TEXT);
+CREATE INDEX IF NOT EXISTS cases_ticket ON cases (ticket_id);
+CREATE INDEX IF NOT EXISTS cases_customer ON cases (customer);
+CREATE INDEX IF NOT EXISTS cases_asset ON cases (asset);
+CREATE INDEX IF NOT EXISTS cases_unarchived ON cases (closed_at) WHERE archive_key IS NULL;
+"""
+COLUMNS = tuple(IndexedCase.model_fields)
+
+
+class SqliteCaseIndex:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+
+    @property
+    def where(self) -> str:
+        return f"sqlite {self.path}"
+
+    async def open(self) -> SqliteCaseIndex:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(self.path)
+        # WAL and a busy timeout: the worker and an API process may share the file.
+        await db.execute("PRAGMA journal_mode=wal")
+        await db.execute("PRAGMA busy_timeout=5000")
+        await db.executescript(SCHEMA)
+        await db.commit()
+        db.row_factory = aiosqlite.Row
+        self._db = db
+        return self
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        assert self._db is not None, "open() the index first"
+        return self._db
+
+    async def _write(self, sql: str, *args: Any) -> None:
+        await self.db.execute(sql, args)
+        await self.db.commit()
+
+    async def _rows(self, sql: str, *args: Any) -> list[IndexedCase]:
+        async with self.db.execute(sql, args) as cursor:
+            rows = await cursor.fetchall()
+        return [IndexedCase.model_validate(dict(row)) for row in rows]
+
+    @staticmethod
+    def _values(row: IndexedCase) -> list[Any]:
+        data = row.model_dump(mode="json")
+        return [data[c] for c in COLUMNS]
+
+    async def record_opened(self, row: IndexedCase) -> None:
+        marks = ", ".join("?" for _ in COLUMNS)
+        await self._write(
+            f"INSERT INTO cases ({', '.join(COLUMNS)}) VALUES ({marks}) "
+            "ON CONFLICT (case_id) DO NOTHING",
+            *self._values(row),
+        )
+
+    async def record_closed(self, row: IndexedCase) -> None:
+        marks = ", ".join("?" for _ in COLUMNS)
+        await self._write(
+            f"INSERT INTO cases ({', '.join(COLUMNS)}) VALUES ({marks}) "
+            "ON CONFLICT (case_id) DO UPDATE SET "
+            "closed_at = excluded.closed_at, resolution = excluded.resolution",
+            *self._values(row),
+        )
+
+    async def get(self, case_id: str) -> IndexedCase | None:
+        found = await self._rows("SELECT * FROM cases WHERE case_id = ?", case_id)
+        return found[0] if found else None
+
+    async def by_ticket(self, ticket_id: str) -> IndexedCase | None:
+        found = await self._rows(
+            "SELECT * FROM cases WHERE ticket_id = ? ORDER BY opened_at LIMIT 1", ticket_id
+        )
+        return found[0] if found else None
+
+    async def related(
+        self, customers: Sequence[str], assets: Sequence[str], limit: int
+    ) -> list[IndexedCase]:
+        if not customers and not assets:
+            return []
+        c = ", ".join("?" for _ in customers) or "NULL"
+        a = ", ".join("?" for _ in assets) or "NULL"
+        return await self._rows(
+            f"SELECT * FROM cases WHERE customer IN ({c}) OR asset IN ({a}) "
+            "ORDER BY opened_at DESC LIMIT ?",
+            *customers,
+            *assets,
+            limit,
+        )
+
+    async def to_archive(self, limit: int) -> list[IndexedCase]:
+        return await self._rows(
+            "SELECT * FROM cases WHERE closed_at IS NOT NULL AND archive_key IS NULL "
+            "AND archive_note IS NULL ORDER BY closed_at LIMIT ?",
+            limit,
+        )
+
+    async def archived(self, case_id: str, key: str, at: datetime) -> None:
+        await self._write(
+            "UPDATE cases SET archive_key = ?, archived_at = ?, archive_note = NULL "
+            "WHERE case_id = ?",
+            key,
+            at.isoformat(),
+            case_id,
+        )
+
+    async def give_up(self, case_id: str, note: str) -> None:
+        await self._write("UPDATE cases SET archive_note = ? WHERE case_id = ?", note, case_id)
+
+
+class IndexConfigError(ValueError):
+    """MAKEGOOD_CASE_INDEX names an index this version cannot open."""
+
+
+def index_path(url: str, *, default: Path) -> Path:
+    """The SQLite file a setting names: empty → the default; `sqlite:///path` or a path."""
+    if not url:
+        return default
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        return Path(unquote(parsed.path))
+    if parsed.scheme in ("postgres", "postgresql"):
+        raise IndexConfigError(
+            f"{parsed.scheme}:// case index: not available in this version yet (issue 14); "
+            "use a SQLite file (sqlite:///path) on a volume the worker and API share"
+        )
+    if parsed.scheme == "":
+        return Path(url)
+    raise IndexConfigError(f"{url}: a case index is a SQLite path or sqlite:///path")
+
+
+@contextlib.asynccontextmanager
+async def opened_index(url: str, *, default: Path) -> AsyncIterator[CaseIndex]:
+    index = await SqliteCaseIndex(index_path(url, default=default)).open()
+    try:
+        yield index
+    finally:
+        await index.close()

@@ -1,0 +1,113 @@
+"""The case index (SQLite) and reading an archive back: idempotent writes, look-ups by ticket
+and by pseudonym, what the archiver still has to do, and an archive checked against its
+manifest. The whole path on a real server is tests/test_archive.py."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+
+from makegood.adapters.blobs import FolderStore
+from makegood.archiver import Archived, archive_key
+from makegood.audit.archive import MANIFEST, Manifest, history_file
+from makegood.domain.indexed import IndexedCase
+from makegood.index import IndexConfigError, SqliteCaseIndex, index_path
+from tests.harness import HISTORIES
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def row(n: int, **changes: object) -> IndexedCase:
+    base = IndexedCase(
+        case_id=f"case-T-{n}",
+        ticket_id=f"T-{n}",
+        kind="warranty_fault",
+        customer=f"cust-{n % 2}",
+        asset=f"asset-{n}",
+        opened_at=T0 + timedelta(days=n),
+    )
+    return base.model_copy(update=changes)
+
+
+@pytest.fixture
+async def index(tmp_path: Path) -> AsyncIterator[SqliteCaseIndex]:
+    idx = await SqliteCaseIndex(tmp_path / "cases.sqlite").open()
+    yield idx
+    await idx.close()
+
+
+async def test_writes_are_idempotent_and_a_close_completes_or_adds_the_row(
+    index: SqliteCaseIndex,
+) -> None:
+    await index.record_opened(row(1))
+    await index.record_opened(row(1, kind="changed"))  # a retried activity: the first stays
+    assert (await index.get("case-T-1")) == row(1)
+    closed = row(1, closed_at=T0 + timedelta(days=3), resolution="resolved")
+    await index.record_closed(closed)
+    await index.record_closed(closed)
+    assert (await index.get("case-T-1")) == closed
+    # A case opened before the index existed is indexed as it closes.
+    await index.record_closed(row(2, closed_at=T0, resolution="cancelled"))
+    found = await index.by_ticket("T-2")
+    assert found is not None and found.resolution == "cancelled"
+    assert await index.by_ticket("T-404") is None
+
+
+async def test_related_cases_by_customer_or_asset_pseudonym_newest_first(
+    index: SqliteCaseIndex,
+) -> None:
+    for n in range(1, 6):
+        await index.record_opened(row(n))
+    related = await index.related(["cust-1"], ["asset-4"], 10)
+    assert [r.case_id for r in related] == ["case-T-5", "case-T-4", "case-T-3", "case-T-1"]
+    assert len(await index.related(["cust-1"], [], 2)) == 2
+    assert await index.related([], [], 10) == []
+
+
+async def test_what_the_archiver_still_has_to_do(index: SqliteCaseIndex) -> None:
+    await index.record_opened(row(1))  # still open: nothing to archive
+    for n in (2, 3, 4):
+        await index.record_closed(row(n, closed_at=T0 + timedelta(days=10 - n)))
+    assert [r.case_id for r in await index.to_archive(10)] == ["case-T-4", "case-T-3", "case-T-2"]
+    await index.archived("case-T-4", "cases/case-T-4", T0)
+    await index.give_up("case-T-3", "gone")
+    assert [r.case_id for r in await index.to_archive(10)] == ["case-T-2"]
+    archived = await index.get("case-T-4")
+    assert archived is not None and archived.archive_key == "cases/case-T-4"
+
+
+def test_the_setting_names_a_sqlite_file_and_postgresql_is_not_there_yet(tmp_path: Path) -> None:
+    default = tmp_path / "cases.sqlite"
+    assert index_path("", default=default) == default
+    assert index_path(f"sqlite://{tmp_path}/x.db", default=default) == tmp_path / "x.db"
+    assert index_path("rel/x.db", default=default) == Path("rel/x.db")
+    with pytest.raises(IndexConfigError, match="issue 14"):
+        index_path("postgresql://db/makegood", default=default)
+    with pytest.raises(IndexConfigError):
+        index_path("mysql://db/x", default=default)
+
+
+async def test_an_archive_reads_back_checked_against_its_manifest(tmp_path: Path) -> None:
+    data = json.loads((HISTORIES / "s5.json").read_text())
+    history = WorkflowHistory.from_json("case-T-3001", data)
+    store = FolderStore(tmp_path / "archive")
+    key = archive_key(history.workflow_id)
+    text, entry = history_file("case-T-3001", history, status="completed", closed_at=T0)
+    await store.put(f"{key}/{entry.file}", text.encode(), "application/json")
+    manifest = Manifest(written_at=T0, entries=[entry])
+    await store.put(f"{key}/{MANIFEST}", manifest.model_dump_json().encode(), "application/json")
+    indexed = row(3001, closed_at=T0, resolution="resolved", archive_key=key)
+    archived = Archived(indexed, store, key)
+    (back,) = await archived.histories()
+    assert back.workflow_id == "case-T-3001" and len(back.events) == len(history.events)
+    assert archived.note == "from the archive, closed 2026-01-05 09:00 UTC, resolved"
+    # The folder is an export folder: `makegood timeline --dir` reads it as it is.
+    assert (tmp_path / "archive" / key / MANIFEST).is_file()
+    await store.put(f"{key}/{entry.file}", (text + "\n").encode(), "x")
+    with pytest.raises(ValueError, match="checksum does not match"):
+        await archived.histories()
