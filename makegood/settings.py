@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from makegood import credentials as dev
@@ -183,6 +183,12 @@ class Settings(BaseSettings):
         default="http://localhost:8233",
         description="the Temporal UI's origin, allowed to call the codec endpoint (CORS)",
     )
+
+    @field_validator("s3_endpoint_url", "metrics_bind", "otlp_endpoint", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`VAR=` (compose's `${VAR:-}`) means "not set", never an endpoint named ""."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     def secret_values(self) -> list[str]:
         """Every secret configured here, for the log redactor (`makegood.logsetup.Redact`)."""

@@ -96,3 +96,12 @@ def test_open_store_reads_the_setting(tmp_path: Path, aws_env: None) -> None:
         open_store("s3:///nobucket", default=tmp_path)
     with pytest.raises(BlobStoreError, match="a store is a folder path"):
         open_store("ftp://host/x", default=tmp_path)
+
+
+def test_an_empty_endpoint_setting_means_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    from makegood.settings import Settings
+
+    monkeypatch.setenv("MAKEGOOD_S3_ENDPOINT_URL", "")
+    monkeypatch.setenv("MAKEGOOD_METRICS_BIND", " ")
+    settings = Settings()
+    assert settings.s3_endpoint_url is None and settings.metrics_bind is None
