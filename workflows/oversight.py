@@ -9,7 +9,7 @@ SLA clocks warn the case's owner at `warn_at` of a target and escalate at 100 %.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
@@ -127,7 +127,8 @@ class Approvals:
                     f"{roles.role_word(level.role)} (level {n})",
                     step=steps.approval_escalated(rid, n),
                 )
-            if await self._level(rid, pending, level, n):
+            start = pending.asked_at + sum((lv.wait for lv in chain[:n]), timedelta(0))
+            if await self._level(rid, pending, level, n, start):
                 return True
         last, n = chain[-1], len(chain) - 1
         if case.playbook.on_no_decision == "decline":
@@ -150,10 +151,11 @@ class Approvals:
             await self._remind(rid, pending, n)
 
     async def _level(
-        self, rid: str, pending: ApprovalRequest, level: ApprovalLevel, n: int
+        self, rid: str, pending: ApprovalRequest, level: ApprovalLevel, n: int, start: datetime
     ) -> bool:
-        """One level: its wait, split by its reminders; True once decided."""
-        start = workflow.now()
+        """One level from `start` (where the levels before it end, however long sending took:
+        the chain ends when the customer was told), its wait split by its reminders; True once
+        decided."""
         pending.deadline = start + level.wait
         for r in range(level.reminders + 1):
             due = start + level.interval * (r + 1)

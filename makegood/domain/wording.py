@@ -149,8 +149,9 @@ def compensation_pending(
             + "\n".join(f"- {_item(i)}" for i in paid)
             + "\n\n"
         )
+    what = f"The rest, {pending_total}," if paid else f"Your compensation of {pending_total}"
     text += (
-        f"The rest, {pending_total}, needs {decider(role)}'s approval, due by "
+        f"{what} needs {decider(role)}'s approval, due by "
         f"{hhmm(by)} UTC:\n"
         + "\n".join(f"- {_item(i)}" for i in pending)
         + f"\n\nWe write to you as soon as it is decided (case {case_id}); you do not need to "
