@@ -172,7 +172,11 @@ class Run:
                 or any(c.by == action.by for c in status.claims)
             ):
                 must = "a manager who opened, owns or claimed in the case may not decide its money"
-            update = ApprovalDecision(request_id=rid, approved=action.approved, by=action.by)
+            # A person declining writes why (the case refuses a decline without a note).
+            note = None if action.approved else "not justified by the case"
+            update = ApprovalDecision(
+                request_id=rid, approved=action.approved, note=note, by=action.by
+            )
         elif isinstance(action, Note):
             update = AgentNote(text="Spoke to the customer.", by=action.by)
         elif isinstance(action, Assign):
