@@ -145,7 +145,7 @@ def test_actors_parse_role_and_id() -> None:
     with pytest.raises(ValidationError) as err:
         Actor.parse("boss:mia")
     assert field_errors(err.value) == [
-        "role: Input should be 'customer', 'agent', 'manager', 'auditor' or 'system'"
+        "role: Input should be 'customer', 'agent', 'manager', 'ops_lead', 'auditor' or 'system'"
     ]
 
 
