@@ -41,7 +41,8 @@ def _approval(s: CaseStatus) -> list[str]:
     if a.paid_meanwhile and a.paid_meanwhile.amount:
         lines.append(f"  paid at once within the frontline limit: {a.paid_meanwhile}")
     if a.decide_by:
-        lines.append(f"  the customer was told: decided by {_when(a.decide_by)}")
+        told = ", as the customer was told" if a.amount else ""
+        lines.append(f"  the chain's last level runs out {_when(a.decide_by)}{told}")
     above = " or above" if a.role else ""
     lines.append(
         f"  makegood approve {s.case_id} {a.id} [--reject --note <why>]     "
