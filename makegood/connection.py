@@ -18,13 +18,13 @@ import os
 import re
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dotenv import dotenv_values  # pydantic-settings' own .env reader
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.envconfig import (
     ClientConfigProfile,
     ClientConfigTLS,
@@ -135,16 +135,23 @@ IMPATIENT = RetryConfig(max_elapsed_time_millis=2000, max_retries=4)
 
 
 async def connect(
-    connection: TemporalConnection, keys: KeyRing, *, retry: RetryConfig | None = None
+    connection: TemporalConnection,
+    keys: KeyRing,
+    *,
+    retry: RetryConfig | None = None,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Client:
     """A client speaking the SDK's pydantic converter with Makegood's payload codec, as the
-    worker and the replayer do (`makegood.privacy.codec.data_converter`)."""
+    worker and the replayer do (`makegood.privacy.codec.data_converter`); `interceptors` (the
+    tracing one) apply to every worker built on it too."""
     if keys.active is None:
         raise KeyConfigError([f"{KEYS_VAR} is not set: nothing is sent to Temporal unencrypted"])
     args: dict[str, Any] = dict(connection.args)
     if retry is not None:
         args["retry_config"] = retry
-    return await Client.connect(**args, data_converter=data_converter(keys))
+    return await Client.connect(
+        **args, data_converter=data_converter(keys), interceptors=list(interceptors)
+    )
 
 
 def connection_keys(settings: Settings, connection: TemporalConnection) -> KeyRing:

@@ -4,6 +4,7 @@ runs the same workflow code the same way, for tests and auditors."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -12,7 +13,9 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from makegood import bytecode
 from makegood.activities.history import HistoryActivities
+from makegood.observe.metrics import MetricsInterceptor
 from makegood.privacy.codec import keys_of
 from makegood.workflows.callback import CallbackWorkflow
 from makegood.workflows.recovery import RecoveryWorkflow
@@ -32,6 +35,7 @@ PASSTHROUGH = (
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
+    bytecode.ensure()  # the sandbox re-imports the workflow modules for every run
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
     )
@@ -43,7 +47,10 @@ def build_worker(
     activities: Sequence[object],
     *,
     runner: WorkflowRunner | None = None,
+    graceful_shutdown: timedelta = timedelta(0),
 ) -> Worker:
+    """`graceful_shutdown`: how long activities in flight may finish when the worker stops
+    before they are cancelled (and retried by another worker)."""
     return Worker(
         client,
         task_queue=task_queue,
@@ -53,6 +60,8 @@ def build_worker(
             HistoryActivities(client, keys_of(client).pseudonyms).find_related_cases,
         ],
         workflow_runner=runner or workflow_runner(),
+        interceptors=[MetricsInterceptor()],
+        graceful_shutdown_timeout=graceful_shutdown,
     )
 
 

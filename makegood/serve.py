@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Iterator
+from datetime import timedelta
 
 import structlog
 import uvicorn
@@ -28,6 +29,7 @@ from makegood.connection import (
     load_connection,
 )
 from makegood.devserver import dev_server, set_retention
+from makegood.observe.telemetry import DEV_METRICS, install_runtime, tracer_provider, tracing
 from makegood.privacy.keys import KeyRing
 from makegood.registry import build_worker
 from makegood.settings import Settings
@@ -91,7 +93,16 @@ async def run(
     """Serve until `stop` is set: the worker, the API, or both in this process."""
     playbooks = settings.playbook_set  # fail fast on a bad playbook file
     keys = keys or connection_keys(settings, connection)
-    client = await connect(connection, keys, retry=None if worker else IMPATIENT)
+    if worker:  # before the worker's client: the SDK's runtime serves the metrics
+        if settings.metrics_bind:
+            install_runtime(settings.metrics_bind)
+        elif embedded:
+            install_runtime(DEV_METRICS, required=False)
+    service = "makegood-worker" if worker else "makegood-api"
+    traces = tracer_provider(settings.otlp_endpoint, service) if settings.otlp_endpoint else None
+    client = await connect(
+        connection, keys, retry=None if worker else IMPATIENT, interceptors=tracing(traces)
+    )
     if embedded:  # our own dev server: closed cases stay findable for retention_days
         await set_retention(client, connection.namespace, settings.retention_days)
     added = await ensure_search_attributes(client)
@@ -101,7 +112,12 @@ async def run(
         await serve_api(settings, client, stop)
         return
     async with configured_adapters(settings) as adapters:
-        running = build_worker(client, settings.task_queue, adapters.activities())
+        running = build_worker(
+            client,
+            settings.task_queue,
+            adapters.activities(),
+            graceful_shutdown=timedelta(seconds=settings.shutdown_grace_s),
+        )
         log.info(
             "worker_started",
             task_queue=settings.task_queue,
@@ -117,6 +133,8 @@ async def run(
                 await stop.wait()
             log.info("worker_stopping")
     log.info("worker_stopped")
+    if traces is not None:
+        traces.shutdown()  # the spans still batched go out before the process ends
 
 
 async def serve(*, embedded: bool = False, worker: bool = True, api: bool = False) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import tomllib
 from functools import cached_property
 from importlib import resources
@@ -17,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from makegood import credentials as dev
+from makegood.adapters.blobs import BlobStore, open_store
 from makegood.domain.errors import field_errors
 from makegood.domain.playbook import PlaybookSet
 
@@ -87,6 +89,45 @@ class Settings(BaseSettings):
         description="how long the embedded dev server keeps closed cases' histories (its own "
         "default is one day); a production namespace's retention is set by its operators",
     )
+    receipt_store: str = Field(
+        default="",
+        description="where receipt files are kept: a folder path, file:///path or "
+        "s3://bucket/prefix; default <data_dir>/receipts",
+    )
+    archive_store: str = Field(
+        default="",
+        description="where closed cases are archived: a folder path, file:///path or "
+        "s3://bucket/prefix; default <data_dir>/archive",
+    )
+    max_receipt_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1024,
+        le=100 * 1024 * 1024,
+        description="the largest receipt file the API takes (POST /cases/{id}/receipts)",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="an S3-compatible endpoint (MinIO, ...) for s3:// stores; credentials come "
+        "from the standard AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)",
+    )
+    metrics_bind: str | None = Field(
+        default=None,
+        description="host:port of the worker's Prometheus endpoint (/metrics: the SDK's metrics "
+        "and Makegood's); unset, `makegood dev` serves it on 127.0.0.1:9464 when that is free "
+        "and other workers serve none",
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="an OTLP/HTTP collector (e.g. http://collector:4318) to send each case's "
+        "traces to; needs the otel extra",
+    )
+    shutdown_grace_s: float = Field(
+        default=20.0,
+        ge=0,
+        le=600,
+        description="on SIGTERM, how long the worker lets activities in flight finish before "
+        "cancelling them (compose's stop_grace_period must be longer)",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     # Values are checked by makegood.credentials.TokenTable, not here: a validation error would
@@ -144,6 +185,7 @@ class Settings(BaseSettings):
                 if name == "payload_keys":
                     with contextlib.suppress(ValueError, AttributeError):
                         found += [str(k) for k in json.loads(raw).values()]
+        found.append(os.environ.get("AWS_SECRET_ACCESS_KEY", ""))  # an s3:// store's secret
         return [s for s in found if s]
 
     def renamed_temporal_settings(self) -> list[str]:
@@ -162,8 +204,24 @@ class Settings(BaseSettings):
         return self.data_dir / "adapters.sqlite"
 
     @property
+    def receipt_index_path(self) -> Path:
+        return self.data_dir / "receipts.sqlite"
+
+    @property
     def temporal_db(self) -> Path:
         return self.data_dir / "temporal.sqlite"
+
+    def receipts(self) -> BlobStore:
+        return open_store(
+            self.receipt_store,
+            default=self.data_dir / "receipts",
+            endpoint_url=self.s3_endpoint_url,
+        )
+
+    def archive(self) -> BlobStore:
+        return open_store(
+            self.archive_store, default=self.data_dir / "archive", endpoint_url=self.s3_endpoint_url
+        )
 
     @cached_property
     def playbook_set(self) -> PlaybookSet:

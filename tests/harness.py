@@ -20,6 +20,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from makegood.activities.receipts import ReceiptActivities
+from makegood.adapters.blobs import FolderStore
 from makegood.adapters.local.providers import (
     LocalNotifier,
     LocalOutcomes,
@@ -28,6 +30,7 @@ from makegood.adapters.local.providers import (
     LocalTelephony,
 )
 from makegood.adapters.local.store import LocalStore
+from makegood.adapters.receipt_index import ReceiptIndex
 from makegood.adapters.wiring import Adapters
 from makegood.audit.archive import write_history
 from makegood.cases import case_status, open_case, send
@@ -137,12 +140,18 @@ async def local_store(path: Path) -> LocalStore:
 
 
 def local_adapters(store: LocalStore) -> Adapters:
+    """The local providers over `store`; the receipt index and store beside it, where an
+    API with `data_dir` = the store's folder looks for them (`Settings.receipts()`)."""
+    folder = store.path.parent
     return Adapters(
         LocalNotifier(store),
         LocalPayments(store),
         LocalProductControl(store),
         LocalTelephony(store),
         LocalOutcomes(store),
+        ReceiptActivities(
+            ReceiptIndex(folder / "receipts.sqlite"), FolderStore(folder / "receipts")
+        ),
     )
 
 

@@ -355,6 +355,8 @@ GUARDED: list[tuple[str, str, str, Any, int]] = [
         {"claim_id": "c", "description": "Taxi", "amount": {"amount": "1", "currency": "USD"}},
         404,
     ),
+    # A receipt upload's body is the file: JSON is no receipt (415), whoever sends it.
+    (contract.SUBMIT_CLAIM, "POST", "/cases/case-nope/receipts", "not a receipt", 415),
     (
         contract.DECIDE,
         "POST",
@@ -372,7 +374,7 @@ GUARDED: list[tuple[str, str, str, Any, int]] = [
 
 
 def test_the_matrix_covers_every_guarded_route() -> None:
-    assert sorted(a for a, *_ in GUARDED) == sorted(set(roles.RULES) - {roles.OWN})
+    assert sorted({a for a, *_ in GUARDED}) == sorted(set(roles.RULES) - {roles.OWN})
     assert sorted((m, p) for _, m, p, *_ in GUARDED) == sorted(
         (method, path.replace("{case_id}", "case-nope"))
         for method, path, _ in guarded_routes(create_app(Settings(api_tokens=TOKEN_TABLE)))

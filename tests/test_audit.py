@@ -188,7 +188,8 @@ async def test_the_s1_timeline_lists_every_action_and_amount() -> None:
     assert len(bookings) == 2 and "CAR-2 (compact)" in bookings[0]
     assert "CAR-3 (premium)" in bookings[1] and bookings[1].endswith("upgraded")
     releases = [t for k, t in zip(kinds, text, strict=True) if k == "release"]
-    assert len(releases) == 2 and releases[1] == "released booking R-1001"
+    assert len(releases) == 2 and releases[1] == "released booking R-1001 (CAR-1)"
+    assert releases[0].endswith("(CAR-2)")  # each release names the vehicle it freed
     payments = [(line.amount, line.key) for line in lines if line.kind == "payment"]
     wid = by_file("s1")
     assert payments == [
@@ -218,6 +219,8 @@ async def test_the_s1_timeline_lists_every_action_and_amount() -> None:
     assert '<pre class="said">' in as_html(lines, wid)
     assert json.loads(as_json(lines))[0]["kind"] == "report"
     assert "| payment | refund of 42.00 USD" in as_markdown(lines, wid)
+    subtotals = [t.rsplit("; ", 1)[1] for k, t in zip(kinds, text, strict=True) if k == "payment"]
+    assert subtotals == ["paid so far 42.00 USD", "paid so far 60.50 USD", "paid so far 84.25 USD"]
     assert "<td>23.75 USD</td>" in as_html(lines, wid)
 
 

@@ -68,15 +68,21 @@ async def test_an_ignored_approval_climbs_its_chain_and_waits_for_a_person(
     # The follow-up is asked, reminded once, then the case closes as unreachable, saying so.
     customer = keys([m for m in await case.messages() if m["recipient"] != OPS])
     assert "compensation-pending:compensation:email" in customer
-    assert customer[-3:] == [
+    assert customer[-8:] == [
         "ask:follow-up-1:email",
         "ask:follow-up-1:reminder-1:email",
+        "ask:follow-up-1:sms",  # the same question on another channel
+        "callback:call-booked:email",  # then a call-back about it (the car playbook's choice)
+        "callback:redial-1:sms",
+        "callback:redial-2:sms",
+        "callback:handed-off:sms",
         "closed-unanswered:email",
     ]
     assert outcome.resolution == "unreachable"
-    assert outcome.paid_out.amount == Decimal("21.00") and outcome.escalations == 3
-    # 6 h of approval chain, 1 day to the follow-up, 2 days x 2 for its answer.
-    assert outcome.seconds_to_close >= timedelta(hours=6, days=5).total_seconds()
+    assert outcome.paid_out.amount == Decimal("21.00") and outcome.escalations == 4
+    assert (outcome.satisfaction, outcome.remedy) == ("unconfirmed", "succeeded")
+    # 6 h of approval chain, 1 day to the follow-up, 2 days x 3 for its answer (two channels).
+    assert outcome.seconds_to_close >= timedelta(hours=6, days=7).total_seconds()
 
 
 async def _s4_until_follow_up(

@@ -13,7 +13,15 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from makegood.domain import calls, compensation, steps, wording
     from makegood.domain.actions import CustomerAnswer
-    from makegood.domain.case import CaseOutcome, CompensationItem, RemedyResult, Resolution, Stage
+    from makegood.domain.case import (
+        CaseOutcome,
+        CompensationItem,
+        RemedyOutcome,
+        RemedyResult,
+        Resolution,
+        Satisfaction,
+        Stage,
+    )
     from makegood.domain.money import Money
 
 from makegood.workflows.case import Case, failure_reason
@@ -24,11 +32,19 @@ OUTCOME_PATCH = "outcome-record-failure-escalates"
 UNREACHABLE_PATCH = "unreachable-closing-note"
 
 
+def remedy_outcome(remedy: RemedyResult) -> RemedyOutcome:
+    """Succeeded only when it did; unconfirmed when it hinged on an answer nobody gave."""
+    if remedy.unconfirmed:
+        return "unconfirmed"
+    return "succeeded" if remedy.ok else "failed"
+
+
 class Aftercare:
     def __init__(self, case: Case, talk: Conversation, settlement: Settlement) -> None:
         self.case = case
         self.talk = talk
         self.settlement = settlement
+        self.satisfaction: Satisfaction = "not_asked"  # the last follow-up's answer
 
     async def confirm(self, round_: int) -> None:
         """One written summary of every action and amount so far."""
@@ -77,8 +93,10 @@ class Aftercare:
                 ["satisfied", "not_satisfied"],
                 wait=timeouts.follow_up_reply,
                 reminders=timeouts.follow_up_reminders,
+                if_silent="the case closes as unreachable, with a closing note to the customer",
             )
             if answer is None:
+                self.satisfaction = "unconfirmed"
                 case.event("unreachable", "no answer to the follow-up or its reminders")
                 # Added while cases were running: those closed before it replay without it.
                 if workflow.patched(UNREACHABLE_PATCH):
@@ -88,7 +106,9 @@ class Aftercare:
                     )
                 return "unreachable"
             if answer.answer == "satisfied":
+                self.satisfaction = "satisfied"
                 return "resolved"
+            self.satisfaction = "not_satisfied"
             if round_ > case.playbook.max_reopens:
                 await case.escalate(
                     f"customer still not satisfied after {round_} follow-ups: "
@@ -146,6 +166,9 @@ class Aftercare:
                 (first - status.opened_at).total_seconds() if first else None
             ),
             seconds_to_close=(now - status.opened_at).total_seconds(),
+            remedy=remedy_outcome(remedy),
+            satisfaction=self.satisfaction,
+            unconfirmed=list(status.unconfirmed),
         )
         try:
             await case.call(calls.RECORD_OUTCOME, outcome)

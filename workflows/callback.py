@@ -59,7 +59,9 @@ class CallbackWorkflow:
             if number == 1:
                 await self._write(
                     steps.CALL_BOOKED,
-                    wording.CALL_BOOKED_SUBJECT,
+                    wording.QUESTION_CALL_BOOKED_SUBJECT
+                    if self.about_a_question
+                    else wording.CALL_BOOKED_SUBJECT,
                     wording.call_booked(inp.phone, due, inp.reason),
                 )
             self.state.state = "waiting"
@@ -122,8 +124,15 @@ class CallbackWorkflow:
 
     async def _hand_off(self) -> None:
         self.state.state = "handed_off"
+        if self.about_a_question:  # the case decides what follows; no personal call promised
+            await self._text(steps.HANDED_OFF, wording.question_call_given_up())
+            return
         by = workflow.now() + self.inp.settings.hand_off_within
         await self._text(steps.HANDED_OFF, wording.call_handed_off(by))
+
+    @property
+    def about_a_question(self) -> bool:
+        return self.inp.purpose == "question"
 
     # ---- telephony provider callbacks: at least once, in any order
     @workflow.signal(name=contract.CALL_STATUS_SIGNAL)
@@ -145,7 +154,8 @@ class CallbackWorkflow:
 
     # ---- messages
     async def _text(self, step: str, body: str) -> None:
-        await self._message(step, "sms", self.inp.phone, wording.CALL_SUBJECT, body)
+        subject = wording.QUESTION_CALL_SUBJECT if self.about_a_question else wording.CALL_SUBJECT
+        await self._message(step, "sms", self.inp.phone, subject, body)
 
     async def _write(self, step: str, subject: str, body: str) -> None:
         await self._message(step, self.inp.written_channel, self.inp.written_to, subject, body)

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
 from makegood.workflows.aftercare import Aftercare
 from makegood.workflows.case import Case, execute, failure_reason
 from makegood.workflows.checkpoint import CONTINUE_PATCH, Parts, history_full
+from makegood.workflows.claims import Claims
 from makegood.workflows.conversation import Conversation
 from makegood.workflows.faults import CannotContinue, Faults, fault, may_hand_off
 from makegood.workflows.oversight import Approvals, SlaWatch
@@ -97,6 +98,7 @@ class RecoveryWorkflow:
         self.slas = SlaWatch(self.case)
         self.remedy = REMEDIES[inp.playbook.remedy](self.case, self.talk, self.approvals)
         self.settlement = Settlement(self.case, self.talk, self.approvals)
+        self.claims = Claims(self.case, self.settlement)
         self.aftercare = Aftercare(self.case, self.talk, self.settlement)
         self.faults = Faults(self.case, self.talk)
         self.parts = Parts(
@@ -275,43 +277,13 @@ class RecoveryWorkflow:
             _reject(f"a {answer.answer} needs its {needed} as value")
 
     @workflow.update(name=contract.SUBMIT_CLAIM)
-    def submit_claim(self, claim: ExpenseClaim) -> Accepted:
-        self.status.actions += 1
-        self.status.claims.append(claim)
-        self.case.event(
-            "claim", f"{claim.claim_id}: {claim.description}", amount=claim.amount, by=str(claim.by)
-        )
-        return Accepted(
-            case_id=self.status.case_id,
-            detail=f"claim {claim.claim_id} for {claim.amount} accepted",
-        )
+    async def submit_claim(self, claim: ExpenseClaim) -> Accepted:
+        return await self.claims.submit(claim)
 
     @submit_claim.validator
     def _check_claim(self, claim: ExpenseClaim) -> None:
         self._check_open()
-        policy = self.case.playbook.compensation
-        if not policy.reimburse_expenses:
-            _reject(f"{self.status.kind} cases do not reimburse expenses")
-        if not self.settlement.claims_open:
-            _reject("expense claims are closed: the compensation has already been decided")
-        _reject_if(roles.refusal_for(claim))
-        currency = self.case.currency
-        if claim.amount.currency != currency:
-            _reject(f"claim is in {claim.amount.currency} but this case is in {currency}")
-        if claim.amount.amount <= 0:
-            _reject("a claim must be for more than zero")
-        if claim.amount.amount > policy.max_claim:
-            _reject(
-                f"{claim.amount} is above the per-claim maximum of {policy.max_claim} "
-                f"{currency}: a manager must handle it"
-            )
-        if any(c.claim_id == claim.claim_id for c in self.status.claims):
-            _reject(f"claim {claim.claim_id} was already submitted")
-        if len(self.status.claims) >= policy.max_claims:
-            _reject(
-                f"limit reached: at most {policy.max_claims} claims per case",
-                contract.LIMIT_REACHED,
-            )
+        self.claims.check(claim)
 
     @workflow.update(name=contract.DECIDE)
     def decide(self, decision: ApprovalDecision) -> Accepted:

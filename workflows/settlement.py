@@ -30,6 +30,7 @@ class Settlement:
         self.talk = talk
         self.approvals = approvals
         self.claims_open = True  # expense claims are taken until the compensation is decided
+        self.claims_checking = 0  # claims in the receipt index's hands (`Claims.submit`)
         self.substitute_placed = False
         self.approval_needed = False
         self.payment_events: set[str] = set()  # provider event ids already handled
@@ -50,8 +51,11 @@ class Settlement:
                 wording.CLAIMS_QUESTION,
                 ["done"],
                 wait=case.playbook.timeouts.claims_window,
+                window=True,  # an invitation that closes, not a question: nothing is assumed
             )
         self.claims_open = False
+        if self.claims_checking:  # a claim sent before the window closed is still planned
+            await workflow.wait_condition(lambda: not self.claims_checking)
         items = compensation.plan(
             case.playbook,
             case.incident.paid,
@@ -75,20 +79,37 @@ class Settlement:
             (i for i in case.status.compensation if i.state in ("approved", "paid")), currency
         )
         total = compensation.money_total(items, currency)
-        if granted + total > limit and workflow.patched(CHAIN_PATCH):
-            await self._split(items, request_id, substitute, granted, total)
+        # Claims the receipt index held (a receipt claimed before) always need a manager and
+        # are never part of what fits the limit; its findings are the approver's to read.
+        steps_ = {i.step for i in items}
+        checks = [c for c in case.status.claim_checks if c.step in steps_]
+        held = {c.step for c in checks if c.held}
+        if (granted + total > limit or held) and workflow.patched(CHAIN_PATCH):
+            notes = [n for c in checks for n in c.notes()]
+            await self._split(items, request_id, substitute, granted, total, held, notes)
             return
         case.status.compensation.extend(items)
-        if granted + total > limit:
+        if granted + total > limit or held:
             self.approval_needed = True
             so_far = f" on top of {granted} already granted" if granted.amount else ""
+            why = (
+                f"is above the frontline limit of {limit}"
+                if granted + total > limit
+                else "holds a claim a manager must decide"
+            )
             approved = await self.approvals.request(
                 request_id,
-                f"compensation of {total}{so_far} is above the frontline limit of {limit}",
+                "; ".join(
+                    [
+                        f"compensation of {total}{so_far} {why}",
+                        *(n for c in checks for n in c.notes()),
+                    ]
+                ),
                 amount=total,
             )
             headroom = limit - granted if granted <= limit else Money.zero(currency)
-            allowed = items if approved else compensation.within_limit(items, headroom)
+            fitting = [i for i in items if i.step not in held]
+            allowed = items if approved else compensation.within_limit(fitting, headroom)
         else:
             case.event(
                 "within_discretion",
@@ -110,15 +131,18 @@ class Settlement:
         substitute: Quote | None,
         granted: Money,
         total: Money,
+        held: set[str],
+        notes: list[str],
     ) -> None:
-        """Above the limit: the part within it is paid at once (the substitute placed, unless
-        its waiver waits), the customer is told what was paid and who decides the rest by
-        when, and the rest stays pending in the status until someone decides."""
+        """Above the limit (or with a held claim): the part within it is paid at once (the
+        substitute placed, unless its waiver waits), the customer is told what was paid and
+        who decides the rest by when, and the rest (held claims always) stays pending in the
+        status until someone decides."""
         case = self.case
         currency, limit = case.currency, case.status.discretion_limit
         self.approval_needed = True
         headroom = limit - granted if granted <= limit else Money.zero(currency)
-        plan = compensation.split(items, headroom)
+        plan = compensation.split(items, headroom, held=held)
         for item in plan.now:
             item.state = "approved"
         for item in plan.rest:
@@ -148,6 +172,11 @@ class Settlement:
             )
 
         so_far = f" on top of {granted} already granted" if granted.amount else ""
+        why = (
+            f"is above the frontline limit of {limit}"
+            if granted + total > limit
+            else "holds a claim a manager must decide"
+        )
         split = (
             f": {now_total} paid at once, {rest_total} waits for this approval"
             if now_total.amount
@@ -155,7 +184,7 @@ class Settlement:
         )
         approved = await self.approvals.request(
             request_id,
-            f"compensation of {total}{so_far} is above the frontline limit of {limit}{split}",
+            "; ".join([f"compensation of {total}{so_far} {why}{split}", *notes]),
             amount=rest_total,
             paid_meanwhile=now_total,
             on_asked=pay_now_and_tell,

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from makegood.activities.calls import all_activities
+from makegood.activities.receipts import ReceiptActivities
 from makegood.adapters.base import Notifier, OutcomeStore, Payments, ProductControl, Telephony
 from makegood.adapters.local.providers import (
     LocalNotifier,
@@ -24,6 +25,7 @@ from makegood.adapters.real.http import (
     HttpTelephony,
 )
 from makegood.adapters.real.smtp import SmtpConfig, SmtpNotifier
+from makegood.adapters.receipt_index import ReceiptIndex
 from makegood.adapters.routing import ChannelRouter
 from makegood.secure import check_provider_secret
 from makegood.settings import Settings
@@ -36,11 +38,15 @@ class Adapters:
     product: ProductControl
     telephony: Telephony
     outcomes: OutcomeStore
+    receipts: ReceiptActivities  # Makegood's own receipt index and store, not a provider
 
     def activities(self) -> list[object]:
-        return all_activities(
-            self.notifier, self.payments, self.product, self.telephony, self.outcomes
-        )
+        return [
+            *all_activities(
+                self.notifier, self.payments, self.product, self.telephony, self.outcomes
+            ),
+            self.receipts.register_claim,
+        ]
 
 
 def _http_provider(settings: Settings, url: str) -> HttpProvider:
@@ -96,6 +102,7 @@ async def configured_adapters(settings: Settings) -> AsyncIterator[Adapters]:
             if settings.telephony == "http"
             else LocalTelephony(store),
             LocalOutcomes(store),
+            ReceiptActivities(ReceiptIndex(settings.receipt_index_path), settings.receipts()),
         )
     finally:
         for client in clients:

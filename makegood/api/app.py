@@ -16,7 +16,7 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from makegood.api import case_routes, codec_routes, webhook_routes
+from makegood.api import case_routes, codec_routes, receipt_routes, webhook_routes
 from makegood.api.auth import Tokens
 from makegood.api.bodies import Problem, ProblemReport
 from makegood.api.deps import Temporal
@@ -35,14 +35,19 @@ from makegood.connection import IMPATIENT, connect, connection_keys, load_connec
 from makegood.domain.errors import reason
 from makegood.settings import Settings
 
-ROUTERS: Final = (case_routes.router, webhook_routes.router, codec_routes.router)
+ROUTERS: Final = (
+    case_routes.router,
+    receipt_routes.router,
+    webhook_routes.router,
+    codec_routes.router,
+)
 """Every route besides health and readiness, in the order the OpenAPI document lists them."""
 
 
 def _responses(router: APIRouter) -> Responses:
     """What a router's routes may answer besides their own responses: every route can refuse a
     body (BodyLimit); those that talk to Temporal can find it unreachable (503)."""
-    talks_to_temporal = router in (case_routes.router, webhook_routes.router)
+    talks_to_temporal = router in (case_routes.router, receipt_routes.router, webhook_routes.router)
     return responses(BODY_REFUSED, TEMPORAL) if talks_to_temporal else BODY_REFUSED
 
 
@@ -76,7 +81,11 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     codec_routes.allow_ui_origin(app, settings.ui_origin)
     # Added last, so outermost: a body is complete and within the limit before anything else
     # (CORS, tokens, routes) sees the request, and an abandoned one reaches none of them.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        larger=[receipt_routes.upload_limit(settings)],
+    )
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:

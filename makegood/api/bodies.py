@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, EmailStr, Field
 from makegood.domain import roles
 from makegood.domain.money import Money
 from makegood.domain.provider import CallOutcome
+from makegood.domain.receipts import Sha256
 from makegood.domain.ticket import LongText, SafeId, ShortText
 
 
@@ -44,7 +45,11 @@ class ClaimBody(BaseModel):
     claim_id: SafeId
     description: ShortText
     amount: Money
-    receipt: ShortText | None = None
+    receipt: ShortText | None = Field(default=None, description="the receipt's file name")
+    receipt_sha256: Sha256 | None = Field(
+        default=None,
+        description="the digest POST /cases/{case_id}/receipts answered for the receipt file",
+    )
 
 
 class DecisionBody(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ValidationError
@@ -38,6 +38,7 @@ from makegood.api.deps import (
     Temporal,
 )
 from makegood.api.examples import TICKETS
+from makegood.api.receipt_routes import STORE_DOWN, check_uploaded
 from makegood.api.responses import (
     BAD_BODY,
     BAD_QUERY,
@@ -214,8 +215,14 @@ async def answer(case_id: CaseId, body: AnswerBody, who: MayAnswer, client: Temp
     return await _act(client, case_id, _build(CustomerAnswer, **body.model_dump(), by=who.actor))
 
 
-@router.post("/cases/{case_id}/claims", tags=["actions"], responses=_ACTED)
-async def claim(case_id: CaseId, body: ClaimBody, who: MayClaim, client: Temporal) -> Accepted:
+@router.post("/cases/{case_id}/claims", tags=["actions"], responses=responses(_ACTED, STORE_DOWN))
+async def claim(
+    case_id: CaseId, body: ClaimBody, who: MayClaim, client: Temporal, request: Request
+) -> Accepted:
+    """An expense claim; its receipt, if named by digest, must have been uploaded first (the
+    case checks again, and refuses a receipt its customer claimed before, or holds it)."""
+    if body.receipt_sha256 is not None:
+        await check_uploaded(request, body.receipt_sha256)
     return await _act(client, case_id, _build(ExpenseClaim, **body.model_dump(), by=who.actor))
 
 

@@ -7,11 +7,17 @@ does not arrive within `timeout_s` gets 408, so stalled clients do not hold a re
 forever; one that is abandoned (the client disconnects mid-body) ends quietly, with a debug
 line and nothing else. Only a complete body within the limit reaches the app, replayed as one
 message.
+
+A few routes take more than the global limit (a receipt file): `Larger` names them by method
+and path pattern, with their own limit, setting name and time allowance, counted the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final
 
 import structlog
@@ -41,44 +47,69 @@ def refusal(status: int, detail: str, reason: str) -> JSONResponse:
     return JSONResponse(report.model_dump(), status, headers={"connection": "close"})
 
 
-def too_large(limit: int) -> JSONResponse:
+def too_large(limit: int, setting: str = "MAKEGOOD_MAX_BODY_BYTES") -> JSONResponse:
     return refusal(
         413,
-        f"body larger than {limit} bytes (MAKEGOOD_MAX_BODY_BYTES); nothing was done",
+        f"body larger than {limit} bytes ({setting}); nothing was done",
         f"larger than {limit} bytes",
     )
+
+
+@dataclass(frozen=True)
+class Larger:
+    """Requests (method, full-match path pattern) allowed a larger body than the rest."""
+
+    method: str
+    path: re.Pattern[str]
+    max_bytes: int
+    setting: str
+    timeout_s: float = BODY_TIMEOUT_S
 
 
 class BodyLimit:
     """Pure ASGI middleware: bodies are counted while they stream in, before anything else."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = BODY_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        timeout_s: float = BODY_TIMEOUT_S,
+        larger: Sequence[Larger] = (),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
+        self.larger = tuple(larger)
+
+    def _limits(self, scope: Scope) -> tuple[int, str, float]:
+        for rule in self.larger:
+            if scope["method"] == rule.method and rule.path.fullmatch(scope["path"]):
+                return rule.max_bytes, rule.setting, rule.timeout_s
+        return self.max_bytes, "MAKEGOOD_MAX_BODY_BYTES", self.timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         where = {"method": scope["method"], "path": scope["path"]}
+        max_bytes, setting, timeout_s = self._limits(scope)
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        if declared.isdigit() and int(declared) > max_bytes:
             log.info("request_refused", status=413, declared=int(declared), **where)
-            await too_large(self.max_bytes)(scope, receive, send)
+            await too_large(max_bytes, setting)(scope, receive, send)
             return
         try:
-            async with asyncio.timeout(self.timeout_s):
-                body = await self._read(receive)
+            async with asyncio.timeout(timeout_s):
+                body = await self._read(receive, max_bytes)
         except _TooLarge:
             log.info("request_refused", status=413, **where)
-            await too_large(self.max_bytes)(scope, receive, send)
+            await too_large(max_bytes, setting)(scope, receive, send)
             return
         except TimeoutError:
             log.info("request_refused", status=408, **where)
             response = refusal(
                 408,
-                f"the body did not arrive within {self.timeout_s:g} s; nothing was done",
+                f"the body did not arrive within {timeout_s:g} s; nothing was done",
                 "incomplete",
             )
             await response(scope, receive, send)
@@ -98,7 +129,7 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _read(self, receive: Receive) -> bytes:
+    async def _read(self, receive: Receive, max_bytes: int) -> bytes:
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -107,7 +138,7 @@ class BodyLimit:
                 raise _Abandoned
             chunk: bytes = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
+            if size > max_bytes:
                 raise _TooLarge
             chunks.append(chunk)
             if not message.get("more_body", False):

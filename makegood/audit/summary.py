@@ -1,5 +1,6 @@
 """The summary an auditor reads first: how the case ended, what was paid by kind, who approved
-what and when, and how long first contact and resolution took. Worked out from the timeline's
+what and when, whether each written confirmation matches what was done (`audit.crosscheck`),
+and how long first contact and resolution took. Worked out from the timeline's
 own lines (so it can never say more than the history does), never from the case's status."""
 
 from __future__ import annotations
@@ -43,6 +44,16 @@ def summarize(lines: list[Line]) -> list[str]:
         out.append(f"Decided: {line.text} by {line.by} at {line.at:%Y-%m-%d %H:%M:%S}")
     if not decisions:
         out.append("Decided: no approval was needed or given")
+
+    checks = [line for line in lines if line.kind == "check"]
+    if not checks:
+        out.append("Confirmation: no written confirmation was sent")
+    for line in checks:
+        problems = (line.said or "").splitlines()
+        out.append(
+            f"Confirmation of {line.at:%Y-%m-%d %H:%M:%S}: "
+            + ("; ".join(problems) if problems else "matches what was done, line by line")
+        )
 
     if report is not None:
         contact = next((line for line in lines if line.kind == "message"), None)

@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
@@ -26,6 +27,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from makegood.audit import crosscheck
 from makegood.domain import calls, contract, ids, steps
 from makegood.domain.actions import (
     AgentNote,
@@ -37,7 +39,15 @@ from makegood.domain.actions import (
     ExpenseClaim,
 )
 from makegood.domain.case import CallbackInput, CallStatus, CaseInput, CaseOutcome
+from makegood.domain.money import Money
 from makegood.domain.provider import MessageRequest
+from makegood.domain.receipts import (
+    ClaimRegistration,
+    ReceiptFindings,
+    already_claimed,
+    near_duplicate,
+)
+from makegood.domain.ticket import IncidentKind
 
 # Product actions with nothing more to them than a line of text, from request and result.
 PRODUCT: dict[str, Callable[[Any, Any], str]] = {
@@ -76,6 +86,22 @@ class Line:
     said: str | None = None  # a message's whole text, as the customer received it
 
 
+def receipt_check(req: ClaimRegistration, found: ReceiptFindings) -> str:
+    """What the receipt index said about a claim, as the approver was told."""
+    head = f"receipt of claim {req.claim_id} checked"
+    if req.receipt_sha256:
+        head += f" (sha256 {req.receipt_sha256[:12]}...)"
+    if not found.uploaded:
+        return f"{head}: never uploaded, claim refused"
+    said = [already_claimed(c) for c in found.same_receipt[:1]]
+    said += [near_duplicate(c) for c in found.near]
+    if found.same_receipt and not found.registered:
+        said.append("claim refused")
+    elif found.same_receipt:
+        said.append("held for a manager")
+    return f"{head}: " + ("; ".join(said) if said else "no earlier claim of it")
+
+
 def failure_text(failure: Failure) -> str:
     """A failure's message: from its encoded attributes (decrypted with the history) when the
     worker moved it there, as Makegood's converter does, else from the plain field."""
@@ -109,6 +135,12 @@ class _Reader:
         self.retried: dict[int, tuple[int, str]] = {}
         self.deliveries: set[str] = set()
         self.lines: list[Line] = []
+        self.inp: CaseInput | None = None
+        self.vehicles: dict[str, str] = {}  # booking id -> the vehicle booked
+        self.paid = Decimal(0)  # the payments' running subtotal
+        self.booked_calls: dict[str, int] = {}  # call id -> which attempt of the call-back
+        self.deeds: list[crosscheck.Deed] = []  # what was done, to check the confirmation by
+        self.confirmations: list[crosscheck.Confirmation] = []
 
     def add(self, event: HistoryEvent, kind: str, text: str, **extra: Any) -> None:
         self.lines.append(Line(_at(event), kind, text, self.wid, event.event_id, **extra))
@@ -134,7 +166,12 @@ class _Reader:
             )
             return
         inp: CaseInput = _decode(attrs.input.payloads, CaseInput)
+        self.inp = inp
         t, inc = inp.ticket, inp.ticket.incident
+        if inc.kind == IncidentKind.CAR_MISSING and inc.item:
+            self.vehicles[inc.reference] = inc.item  # the reservation the member came for
+        for booking in inp.carried.status.bookings if inp.carried else []:
+            self.vehicles[booking.id] = booking.vehicle
         if inp.carried is not None:
             done = inp.carried.checkpoint.replace("_", " ")
             self.add(
@@ -167,7 +204,15 @@ class _Reader:
             "closed",
             f"closed {out.resolution}: paid out {out.paid_out} (goodwill "
             f"{out.goodwill}), {out.remedy_attempts} remedy attempt(s), "
-            f"{out.escalations} escalation(s), re-opened {out.reopened}x",
+            f"{out.escalations} escalation(s), re-opened {out.reopened}x"
+            + (f"; remedy {out.remedy}" if out.remedy else "")
+            + (f", satisfaction {out.satisfaction}" if out.satisfaction else "")
+            + (
+                "; unconfirmed, nobody answered: "
+                + ", ".join(q.partition(":")[0] for q in out.unconfirmed)
+                if out.unconfirmed
+                else ""
+            ),
             amount=str(out.paid_out),
         )
 
@@ -232,15 +277,18 @@ class _Reader:
         if name == calls.SEND_MESSAGE.name:
             self._message(e, req, key)
         elif name == calls.MAKE_PAYMENT.name:
+            self.paid += req.amount.amount
+            subtotal = Money(amount=self.paid, currency=req.amount.currency)
             self.add(
                 e,
                 "payment",
                 f"{req.kind} of {req.amount} to {req.customer_id} "
-                f"({req.memo}), payment {result.payment_id}",
+                f"({req.memo}), payment {result.payment_id}; paid so far {subtotal}",
                 amount=str(req.amount),
                 key=key,
             )
         elif name == calls.REBOOK_VEHICLE.name:
+            self.vehicles[result.booking_id] = result.vehicle
             self.add(
                 e,
                 "booking",
@@ -250,7 +298,13 @@ class _Reader:
                 key=key,
             )
         elif name == calls.RELEASE_BOOKING.name:
-            self.add(e, "release", f"released booking {req.booking}", key=key)
+            vehicle = self.vehicles.get(req.booking)
+            self.add(
+                e,
+                "release",
+                f"released booking {req.booking}" + (f" ({vehicle})" if vehicle else ""),
+                key=key,
+            )
         elif name == calls.SCHEDULE_CALL.name:
             self.add(
                 e,
@@ -267,10 +321,21 @@ class _Reader:
                 else f"{len(result.cases)} earlier case(s) of this customer or asset"
                 + "".join(f"; {c.case_id}" for c in result.cases),
             )
+        elif name == calls.REGISTER_CLAIM.name:
+            self.add(e, "claim", receipt_check(req, result))
         elif name == calls.RECORD_OUTCOME.name:
             self.add(e, "documented", "outcome recorded")
         elif name in PRODUCT:
             self.add(e, "product", PRODUCT[name](req, result), key=key)
+        if name == calls.SCHEDULE_CALL.name:
+            self.booked_calls[result.call_id] = crosscheck.call_attempt(req.step)
+        said = self.lines[-1].text if self.lines and self.lines[-1].event_id == e.event_id else name
+        for deed in crosscheck.deeds_of(name, req, result, _at(e), e.event_id, said):
+            self.deed(deed)
+
+    def deed(self, deed: crosscheck.Deed) -> None:
+        deed.workflow_id = self.wid
+        self.deeds.append(deed)
 
     def _message(self, e: HistoryEvent, req: MessageRequest, key: str | None) -> None:
         """A message's purpose is its step's: who it went to says nothing (an SLA warning goes
@@ -280,7 +345,19 @@ class _Reader:
             self.add(
                 e, "message", f"{req.channel} to {req.to}: {req.subject}", key=key, said=req.body
             )
+            if crosscheck.is_confirmation(req.step):
+                self.confirmations.append(
+                    crosscheck.Confirmation(
+                        _at(e), e.event_id, req.body, crosscheck.listed(req.body), self.wid
+                    )
+                )
             return
+        if purpose == "escalation" and self.inp is not None:
+            # A person took the case over: what the confirmation may say about the hand-off.
+            for name in (self.inp.ticket.incident.reference, self.inp.ticket.customer.phone):
+                if name:
+                    what = f"escalated to {req.to}"
+                    self.deed(crosscheck.Deed(_at(e), e.event_id, what, (name,), required=False))
         first = req.body.splitlines()[0] if req.body else req.subject
         if purpose == "approval":
             # The request's reason, without the how-to-decide hint the manager was sent.
@@ -329,6 +406,14 @@ class _Reader:
             status: CallStatus = _decode(attrs.input.payloads, CallStatus)
             again = " again, ignored" if status.event_id in self.deliveries else ""
             self.deliveries.add(status.event_id)
+            attempt = self.booked_calls.get(status.call_id)
+            if status.status == "completed" and attempt is not None:
+                what = f"call {status.call_id} completed"
+                self.deed(
+                    crosscheck.Deed(
+                        _at(e), e.event_id, what, (f"attempt {attempt}",), required=False
+                    )
+                )
             self.add(
                 e,
                 "call_status",
@@ -340,8 +425,23 @@ class _Reader:
 def timeline(histories: Iterable[WorkflowHistory]) -> list[Line]:
     """Every history of a case (the case and its call-back), as one chronological account."""
     lines: list[Line] = []
-    for history in histories:
-        lines += _Reader(history).read()
+    readers = [_Reader(history) for history in histories]
+    for reader in readers:
+        lines += reader.read()
+    deeds = [deed for reader in readers for deed in reader.deeds]
+    for reader in readers:
+        for sent in reader.confirmations:
+            problems = crosscheck.check(sent, deeds)
+            lines.append(
+                Line(
+                    sent.at,
+                    "check",
+                    crosscheck.report(sent, problems),
+                    sent.workflow_id,
+                    sent.event_id,
+                    said="\n".join(problems) or None,
+                )
+            )
     lines.sort(key=lambda line: (line.at, ids.is_callback(line.workflow_id), line.event_id))
     return lines
 

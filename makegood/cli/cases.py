@@ -13,6 +13,7 @@ import re
 import sys
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -165,13 +166,28 @@ async def cmd_claim(api: Api, args: argparse.Namespace) -> None:
         amount = Money.model_validate({"amount": args.amount, "currency": currency})
     except ValidationError as err:
         raise Invalid(field_errors(err)) from None  # "amount: must not be negative (got -5)"
+    receipt, digest = None, None
+    if args.receipt is not None:
+        data = _read_file(args.receipt)  # before anything is sent: a typo uploads nothing
+        uploaded = await api.upload(case_path(args.case, "receipts"), data)
+        receipt, digest = Path(args.receipt).name[:200], uploaded["sha256"]
+        again = "" if uploaded["created"] else ", uploaded before"
+        print(f"{args.case}: receipt {receipt} stored as sha256 {digest[:12]}...{again}")
     body = _fields(
         claim_id=args.claim_id,
         description=args.description,
         amount=amount.model_dump(mode="json"),
-        receipt=args.receipt,
+        receipt=receipt,
+        receipt_sha256=digest,
     )
     await _act(api, args.case, "claims", body)
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise Invalid([f"--receipt: cannot read {path}: {err.strerror}"]) from None
 
 
 async def cmd_approve(api: Api, args: argparse.Namespace) -> None:
@@ -256,7 +272,11 @@ def add_commands(sub: Subcommands) -> None:
     p.add_argument("amount", help="decimal amount, e.g. 35.00")
     p.add_argument("description")
     p.add_argument("--currency", help="ISO 4217 code (default: the case's currency)")
-    p.add_argument("--receipt", help="receipt reference or file name")
+    p.add_argument(
+        "--receipt",
+        metavar="FILE",
+        help="the receipt file (PDF, PNG, JPEG, WebP or HEIC): uploaded, then named by the claim",
+    )
 
     p = sub.add_api(
         "approve",

@@ -6,7 +6,7 @@
 | 401 | the token (or a provider's signature) was not accepted | 2 |
 | 403 | the role table's reason for this token | 1 |
 | 404, 409 | no such case; the case's reason for refusing | 1 |
-| 413, 422 | one `field: reason` line per problem | 2 |
+| 413, 415, 422 | one `field: reason` line per problem | 2 |
 | 5xx, or no answer | the API (or Temporal behind it) could not answer, with the URL | 3 |
 """
 
@@ -72,6 +72,12 @@ class Api:
     async def post(self, path: str, body: Any) -> Any:
         return await self._bearer("POST", path, json=body)
 
+    async def upload(self, path: str, data: bytes) -> Any:
+        """A file as the raw body (a receipt): the API tells its type by its first bytes."""
+        return await self._bearer(
+            "POST", path, content=data, headers={"content-type": "application/octet-stream"}
+        )
+
     async def signed(self, path: str, body: Any, *, secret: str, delivery_id: str) -> Any:
         """A provider's delivery, signed the Standard Webhooks way instead of with a token."""
         from standardwebhooks import Webhook  # only call-status needs it
@@ -101,13 +107,15 @@ class Api:
             raise Failed(f"the API at {self.url} refused it: {_detail(response)}")
         return self._result(response)
 
-    async def _bearer(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _bearer(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> Any:
         if not self.access.token:
             raise NoCredentials(
                 f"no API token for {self.url}: set {TOKEN_VAR}, or run `makegood login` "
                 f"(which saves it in {self.access.config_file}); nothing was sent"
             )
-        headers = {"authorization": f"Bearer {self.access.token}"}
+        headers = {**(headers or {}), "authorization": f"Bearer {self.access.token}"}
         response = await self._send(method, path, headers=headers, **kwargs)
         if response.status_code == 401:
             raise NoCredentials(
@@ -144,6 +152,8 @@ class Api:
             raise Invalid(_problems(response))
         if code == 413:
             raise Invalid([f"(body): {_detail(response)}"])
+        if code == 415:
+            raise Invalid([f"(file): {_detail(response)}"])
         if code >= 500:
             raise Unreachable(
                 f"the Makegood API at {self.url} could not answer: {code} {_detail(response)}"

@@ -45,7 +45,7 @@ which door each command uses:
   nothing at all (no settings read, nothing connected):
       token                                   new API tokens and secrets
   Temporal itself, with the namespace's credentials (TEMPORAL_* settings and profiles):
-      dev worker api                          the processes
+      dev worker api ready                    the processes (ready: is the worker polling?)
       replay export timeline reconcile        auditors (replay, timeline and reconcile
                                               read an export folder instead with --dir)
 

@@ -29,6 +29,20 @@ async def run_process(args: argparse.Namespace) -> None:
         raise SettingsRefused(str(err)) from None
 
 
+async def run_ready(args: argparse.Namespace) -> None:
+    from makegood.cli.base import Unreachable
+    from makegood.observe.readiness import check
+    from makegood.observe.telemetry import DEV_METRICS
+    from makegood.settings import Settings
+
+    settings = Settings()
+    url = args.metrics or f"http://{settings.metrics_bind or DEV_METRICS}/metrics"
+    problem = await check(url, settings.task_queue)
+    if problem is not None:
+        raise Unreachable(f"not ready: {problem}")
+    print(f"ready: polling {settings.task_queue!r}")
+
+
 def add_commands(sub: Subcommands) -> None:
     p = sub.add_process(
         "dev",
@@ -41,6 +55,13 @@ def add_commands(sub: Subcommands) -> None:
         "worker", run_process, "run a worker against TEMPORAL_ADDRESS until SIGINT/SIGTERM"
     )
     p.add_argument("--api", action="store_true", help="serve the intake API from this process")
+    p = sub.add_process(
+        "ready",
+        run_ready,
+        "exit 0 when the worker is polling its task queue (read from its metrics endpoint, "
+        "MAKEGOOD_METRICS_BIND), else 3 saying why: a health check for compose",
+    )
+    p.add_argument("--metrics", help="the worker's /metrics URL (default from the settings)")
     sub.add_process(
         "api",
         run_process,

@@ -118,6 +118,9 @@ def render_status(status: CaseStatus, *, events: int = 12) -> str:
         lines += [
             f"  {c.claim_id:<14} {c.amount!s:<14} {c.description} (by {c.by})" for c in s.claims
         ]
+        for check in s.claim_checks:  # what the receipt index found: for the approver
+            held = "HELD for a manager: " if check.held else ""
+            lines += [f"    {held}{note}" for note in check.notes()]
     if s.compensation:
         lines += ["", "Compensation:"]
         for item in s.compensation:
@@ -147,6 +150,9 @@ def render_status(status: CaseStatus, *, events: int = 12) -> str:
     if s.escalations:
         lines += ["", "Escalations:"]
         lines += [f"  {_when(e.at)}  to {e.to}: {e.reason}" for e in s.escalations]
+    if s.unconfirmed:
+        lines += ["", "UNCONFIRMED (nobody answered on any channel; nothing was assumed):"]
+        lines += [f"  {u}" for u in s.unconfirmed]
     if s.notes:
         lines += ["", "Notes:"] + [f"  {n}" for n in s.notes]
     shown = s.events if events <= 0 else s.events[-events:]

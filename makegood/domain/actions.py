@@ -7,6 +7,7 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from makegood.domain.money import Money
+from makegood.domain.receipts import Sha256
 from makegood.domain.ticket import LongText, SafeId, ShortText
 
 # ops_lead: above a manager, decides the approvals a chain escalates to them (see `roles`).
@@ -52,7 +53,15 @@ class ExpenseClaim(_Action):
     claim_id: SafeId
     description: ShortText
     amount: Money
-    receipt: ShortText | None = Field(default=None, description="receipt reference or file name")
+    receipt: ShortText | None = Field(
+        default=None,
+        description="the receipt's file name or a reference; before receipts were uploaded, "
+        "the only mention of a receipt",
+    )
+    receipt_sha256: Sha256 | None = Field(
+        default=None,
+        description="the uploaded receipt file (POST /cases/{id}/receipts answers its digest)",
+    )
     by: Actor
 
 

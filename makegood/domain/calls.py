@@ -43,6 +43,7 @@ from makegood.domain.provider import (
     StockResult,
     SubstituteRequest,
 )
+from makegood.domain.receipts import ClaimRegistration, ReceiptFindings
 
 Req = TypeVar("Req")
 Res = TypeVar("Res")
@@ -91,6 +92,7 @@ REPLACE_ITEM = ActivitySpec("replace_item", ReplaceRequest, Replacement)
 FIND_RELATED_CASES = ActivitySpec("find_related_cases", RelatedQuery, RelatedCases)
 SCHEDULE_CALL = ActivitySpec("schedule_call", CallRequest, ScheduledCall)
 VERIFY_OWNERSHIP = ActivitySpec("verify_ownership", OwnershipRequest, Ownership)
+REGISTER_CLAIM = ActivitySpec("register_claim", ClaimRegistration, ReceiptFindings)
 
 ALL: tuple[ActivitySpec[Any, Any], ...] = (
     SEND_MESSAGE,
@@ -111,5 +113,6 @@ ALL: tuple[ActivitySpec[Any, Any], ...] = (
     FIND_RELATED_CASES,
     SCHEDULE_CALL,
     VERIFY_OWNERSHIP,
+    REGISTER_CLAIM,
 )
 BY_NAME: dict[str, ActivitySpec[Any, Any]] = {spec.name: spec for spec in ALL}

@@ -12,6 +12,7 @@ from makegood.domain.actions import Actor, ApprovalDecision, CustomerAnswer, Exp
 from makegood.domain.money import Money
 from makegood.domain.playbook import Backoff, Callbacks, Playbook, Retries
 from makegood.domain.provider import CallOutcome, Quote
+from makegood.domain.receipts import ClaimCheck
 from makegood.domain.ticket import Channel, Ticket
 
 
@@ -39,6 +40,9 @@ class SlaLevel(StrEnum):
 # handed_off: the case could not go on by itself (a ticket it cannot carry, a fault nobody
 # planned for); a person has it, and the customer was told so.
 Resolution = Literal["resolved", "unresolved", "unreachable", "cancelled", "handed_off"]
+# Silence is never a yes: where nobody confirmed, the outcome says "unconfirmed".
+RemedyOutcome = Literal["succeeded", "failed", "unconfirmed"]
+Satisfaction = Literal["satisfied", "not_satisfied", "unconfirmed", "not_asked"]
 
 
 class RemedyResult(BaseModel):
@@ -205,6 +209,9 @@ class CallbackInput(BaseModel):
     ops_contact: str
     settings: Callbacks
     notify_retry: Backoff
+    # A booked support call (S6), or calls about a question nobody answered in writing: the
+    # customer never asked for those, so they are worded as ours and promise no personal call.
+    purpose: Literal["support_call", "question"] = "support_call"
 
 
 class CallbackState(BaseModel):
@@ -283,6 +290,9 @@ class CaseStatus(BaseModel):
     discretion_limit: Money
     bookings: list[Booking] = []
     claims: list[ExpenseClaim] = []
+    claim_checks: list[ClaimCheck] = Field(
+        default=[], description="what the receipt index found about each claim (duplicates)"
+    )
     compensation: list[CompensationItem] = []
     escalations: list[Escalation] = []
     decisions: list[ApprovalRecord] = []
@@ -294,6 +304,11 @@ class CaseStatus(BaseModel):
     owner: str | None = None
     slas: list[SlaClock] = []
     cancelled: str | None = None
+    unconfirmed: list[str] = Field(
+        default=[],
+        description="questions nobody answered after every attempt (two channels, then a "
+        "call-back or ops): `<question id>: <what was asked>`; nothing was assumed from them",
+    )
     handed_off: str | None = Field(
         default=None, description="why the case could not go on by itself and a person took it"
     )
@@ -319,6 +334,16 @@ class CaseOutcome(BaseModel):
     closed_at: datetime
     seconds_to_first_contact: float | None
     seconds_to_close: float
+    # Older outcome records have none of these three.
+    remedy: RemedyOutcome | None = Field(
+        default=None, description="unconfirmed: it hinged on an answer nobody gave"
+    )
+    satisfaction: Satisfaction | None = Field(
+        default=None, description="the follow-up's answer; unconfirmed when nobody answered"
+    )
+    unconfirmed: list[str] = Field(
+        default=[], description="the questions nobody answered (see CaseStatus.unconfirmed)"
+    )
 
 
 Checkpoint = Literal["acknowledged", "remedied", "compensated", "confirmed", "follow_up"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -108,7 +108,7 @@ class Split(NamedTuple):
     rest: list[CompensationItem]
 
 
-def split(items: list[CompensationItem], headroom: Money) -> Split:
+def split(items: list[CompensationItem], headroom: Money, held: Collection[str] = ()) -> Split:
     """What the frontline pays at once and what waits for an approval, in plan order.
 
     Items fill the headroom in plan order; the first refund or reimbursement that no longer
@@ -116,13 +116,18 @@ def split(items: list[CompensationItem], headroom: Money) -> Split:
     idempotency key), the rest keeps the item's step. Later items are paid now if they
     still fit (a perk, with no amount, always does), else wait whole. So what is paid now is
     the whole headroom where the items allow it: a 42.00 refund against a 21.00 limit pays
-    21.00 at once.
+    21.00 at once. Items whose step is `held` (a claim the receipt index holds for a manager)
+    always wait, whole.
     """
     ordered: list[CompensationItem] = []
     now: list[CompensationItem] = []
     rest: list[CompensationItem] = []
     room = headroom
     for item in items:
+        if item.step in held:
+            ordered.append(item)
+            rest.append(item)
+            continue
         if item.amount is None or item.amount <= room:
             ordered.append(item)
             now.append(item)

@@ -4,12 +4,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from makegood.domain.receipts import SHA256_PATTERN
 from makegood.domain.ticket import PHONE_PATTERN, SAFE_ID_PATTERN
 
 _PATTERN_MEANS = {
     SAFE_ID_PATTERN: "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter "
     "or digit",
     PHONE_PATTERN: "must be an E.164 phone number such as +15551234567",
+    SHA256_PATTERN: "must be a SHA-256 digest: 64 lower-case hex digits, as the upload answered",
 }
 
 

@@ -19,6 +19,10 @@ from makegood.domain.ticket import Channel, IncidentKind
 
 NonNegDecimal = Annotated[Decimal, Field(ge=0, le=Decimal(100000))]
 NotifyChannel = Channel | Literal["preferred"]
+# What a question nobody answered on two channels leads to: a call-back (when the customer has
+# a phone and the case has not used its call-back yet) or straight to ops; either way the
+# question is recorded as unconfirmed if still nobody answers, and never read as a yes.
+OnSilence = Literal["callback", "escalate"]
 
 
 def _preferred_only() -> list[NotifyChannel]:
@@ -55,6 +59,16 @@ class CompensationPolicy(_Data):
     waive_difference_up_to: NonNegDecimal = Decimal(0)
     reopen_goodwill: NonNegDecimal = Field(
         default=Decimal(0), description="extra coupon a manager may approve when a case reopens"
+    )
+    duplicate_receipt: Literal["refuse", "hold"] = Field(
+        default="refuse",
+        description="a receipt this customer claimed before (in any case): refuse the claim, "
+        "or take it as held, paid only if a manager approves it",
+    )
+    near_duplicate: Literal["flag", "hold"] = Field(
+        default="flag",
+        description="a claim with the same amount and description within a day: flag it for "
+        "the approver, or hold it for a manager like a duplicate receipt",
     )
 
 
@@ -211,6 +225,11 @@ class Playbook(_Data):
         default="wait",
         description="after the chain's last level: keep waiting and reminding its role, or "
         "decline (only when a playbook says so: a decline is otherwise a person's, with a note)",
+    )
+    on_silence: OnSilence = Field(
+        default="escalate",
+        description="a question unanswered on the preferred channel and on a second one: "
+        "call the customer back to ask (`callback`) or hand it to ops (`escalate`)",
     )
     four_eyes: bool = Field(
         default=True,

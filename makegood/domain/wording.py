@@ -180,6 +180,13 @@ def _duration(span: timedelta) -> str:
 # ---- questions
 QUESTION_SUBJECT = "A question about your case"
 REMINDER_SUBJECT = "Reminder: your case"
+# The same question again on another channel, when the first one stayed silent.
+SECOND_CHANNEL_SUBJECT = "We did not hear back: a question about your case"
+
+
+def question_call_reason(prompt: str) -> str:
+    """What a call-back about an unanswered question is about (`call_booked` says "about ...")."""
+    return f"a question we could not get an answer to: {prompt}"
 
 
 def question_body(question_id: str, prompt: str, choices: Sequence[str]) -> str:
@@ -389,6 +396,8 @@ def confirmation(
 # ---- a call-back's messages (the call-back workflow adds the greeting)
 CALL_SUBJECT = "About your support call"
 CALL_BOOKED_SUBJECT = "Your support call is booked"
+QUESTION_CALL_SUBJECT = "About our call to you"
+QUESTION_CALL_BOOKED_SUBJECT = "We will call you"
 WHY_CALLING_AGAIN = {
     "dropped": "our call dropped",
     "no_answer": "we could not reach you",
@@ -419,6 +428,13 @@ def calling_again(outcome: str, due: datetime) -> str:
     return (
         f"{WHY_CALLING_AGAIN[outcome]}. We are calling you back at {hhmm(due)} UTC; you do not "
         "need to do anything."
+    )
+
+
+def question_call_given_up() -> str:
+    return (
+        "we could not reach you by phone either, so we will not call again about this. You can "
+        "answer any of our messages at any time, and we take it from there."
     )
 
 

@@ -117,14 +117,21 @@ async def test_rebook_approval_declined_releases_newest_first_and_rebooks_no_mor
 
 
 async def test_no_answer_at_pickup_is_not_recorded_as_the_remedy_working(solo: Runner) -> None:
-    case = await solo.open("s1-missing-car.json")
+    case = await solo.open("s1-missing-car.json", book("car_missing", on_silence="escalate"))
     await _not_found(case, "CAR-1")
     await case.question("pickup-1")
+    await case.skip(timedelta(minutes=31))  # silent by email: asked again by sms
+    await case.eventually(lambda: "ask:pickup-1:sms" in case.to_customer(), "asked by sms")
+    await case.until(
+        lambda s: any((e.kind, e.detail[:4]) == ("message", "sms:") for e in s.events[-3:]),
+        "sms sent",
+    )
     await case.skip(timedelta(minutes=31))
     status = await case.question("claims")
-    assert reasons(status) == [
-        "no answer whether CAR-2 was found: it stays booked, not counted as fixed; an agent "
-        "must confirm with the member"
+    assert [r for r in reasons(status) if r.startswith("no answer")] == [
+        "no answer to pickup-1 ('Did you find CAR-2 at Main St 1?'), asked by email and sms: "
+        "nothing is assumed; CAR-2 stays booked for the member, not counted as fixed; a person "
+        "must ask the customer"
     ]
     # Kept for the member (never released under them), the original one released.
     assert [(b.vehicle, b.status) for b in status.bookings] == [
@@ -135,7 +142,7 @@ async def test_no_answer_at_pickup_is_not_recorded_as_the_remedy_working(solo: R
     await case.answer("claims", "done")
     await case.approve("compensation")
     outcome = await case.result()
-    assert outcome.remedy_succeeded is False
+    assert outcome.remedy_succeeded is False and outcome.remedy == "unconfirmed"
 
 
 async def test_a_horn_that_did_not_sound_is_not_confirmed_as_sounded(

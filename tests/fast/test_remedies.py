@@ -341,9 +341,14 @@ async def test_callback_never_connected_hands_over_to_a_person(run: Runner) -> N
     ]
     assert status.callback is not None and status.callback.state == "handed_off"
     assert [a.outcome for a in status.callback.attempts] == ["no_callback"] * 3
-    (reason,) = reasons(status)
+    reason, follow_up = reasons(status)
     assert reason.startswith("support call could not be completed, a person must call +15550100060")
     assert (outcome.remedy_attempts, outcome.remedy_succeeded) == (3, False)
+    # Nobody answers the follow-up either (by email, then sms): ops is told, never assumed
+    # satisfied.
+    assert follow_up.startswith("no answer to follow-up-1 (")
+    assert "asked by email and sms: nothing is assumed" in follow_up
+    assert (outcome.resolution, outcome.satisfaction) == ("unreachable", "unconfirmed")
 
 
 async def test_callback_scheduling_refused_for_good_hands_over_at_once(run: Runner) -> None:

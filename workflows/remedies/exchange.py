@@ -87,8 +87,14 @@ class Exchange(Remedy):
             "substitute",
             wording.substitute_question(inc.wanted, label),
             ["substitute", "refund"],
+            if_silent="the customer gets their money back (no substitute is chosen for them)",
         )
-        if answer is None or answer.answer == "refund":
+        if answer is None:
+            # Never a substitute chosen for them: their money back, the choice unconfirmed.
+            self.result.unconfirmed = True
+            case.event("refund_by_default", "nobody chose between a substitute and a refund")
+            return self._refund()
+        if answer.answer == "refund":
             return self._refund()
         assert answer.value is not None
         try:

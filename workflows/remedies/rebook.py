@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from makegood.domain.provider import LocateRequest, RebookRequest
 
 from makegood.workflows.case import failure_reason
+from makegood.workflows.conversation import SECOND_CHANNEL_PATCH
 from makegood.workflows.remedies.base import Remedy
 
 # Added while cases were running: cases cancelled mid-call before it replay without it.
@@ -61,6 +62,8 @@ class Rebook(Remedy):
         case.stage(Stage.DIAGNOSE)
         found = await self._locate(current)
         while not found:
+            if found is None:  # nobody said whether it was found: neither yes nor no
+                return await self._unconfirmed(current)
             current.status = "failed"
             self.result.failed_attempts += 1
             attempt = self.result.attempts + 1
@@ -136,17 +139,17 @@ class Rebook(Remedy):
                 f"pickup-{attempt}",
                 wording.pickup_question(booking.vehicle, booking.location),
                 ["picked_up", "missing"],
+                if_silent=f"{booking.vehicle} stays booked for the member, not counted as fixed",
             )
             if answer is None:
                 # Never assumed: the booking is kept for the member and not counted as fixed.
-                await case.escalate(
-                    f"no answer whether {booking.vehicle} was found: it stays booked, not "
-                    "counted as fixed; an agent must confirm with the member"
-                )
-                current.status = "unconfirmed"
-                self.result.unconfirmed = True
-                await case.release_unused()
-                return False
+                # Since the second channel, ops has been told by the conversation already.
+                if not workflow.patched(SECOND_CHANNEL_PATCH):
+                    await case.escalate(
+                        f"no answer whether {booking.vehicle} was found: it stays booked, not "
+                        "counted as fixed; an agent must confirm with the member"
+                    )
+                return await self._unconfirmed(current)
             if answer.answer == "picked_up":
                 found = True
             else:
@@ -156,8 +159,18 @@ class Rebook(Remedy):
         await case.release_unused()
         return True
 
-    async def _locate(self, booking: Booking) -> bool:
-        """Sound the horn and ask, up to the playbook's attempts: True once the car is found."""
+    async def _unconfirmed(self, current: Booking) -> bool:
+        """Nobody confirmed whether the member has a car: the one in question stays booked
+        for them (never released under them), the rest is released, nothing counts as fixed."""
+        current.status = "unconfirmed"
+        self.result.unconfirmed = True
+        await self.case.release_unused()
+        return False
+
+    async def _locate(self, booking: Booking) -> bool | None:
+        """Sound the horn and ask, up to the playbook's attempts: True once the car is found,
+        None when nobody answered at all (since the second channel: never read as "not
+        found" either, which would book the silent member another car)."""
         case = self.case
         for attempt in range(1, case.playbook.locate_attempts + 1):
             try:
@@ -179,8 +192,13 @@ class Rebook(Remedy):
                 case.event("horn_silent", f"the horn of {booking.vehicle} did not sound")
                 prompt = wording.look_question(booking.vehicle, located.location)
             answer = await self.talk.ask(
-                f"locate-{booking.vehicle}-{attempt}", prompt, ["found", "not_found"]
+                f"locate-{booking.vehicle}-{attempt}",
+                prompt,
+                ["found", "not_found"],
+                if_silent=f"{booking.vehicle} stays booked for the member, nothing more is booked",
             )
+            if answer is None and workflow.patched(SECOND_CHANNEL_PATCH):
+                return None
             if answer is not None and answer.answer == "found":
                 return True
         return False

@@ -1,0 +1,1 @@
+"""Metrics and traces: what an operations team watches a running Makegood by."""
