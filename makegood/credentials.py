@@ -32,6 +32,7 @@ MIN_WEBHOOK_SECRET_BYTES = 24  # the Standard Webhooks recommendation
 DEV_TOKENS = {
     "dev-agent-token": "agent:dev-agent",
     "dev-manager-token": "manager:dev-manager",
+    "dev-ops-lead-token": "ops_lead:dev-ops-lead",
     "dev-auditor-token": "auditor:dev-auditor",
 }
 DEV_TELEPHONY_WEBHOOK_SECRET = "whsec_bWFrZWdvb2QtbG9jYWwtdGVsZXBob255LXNlY3JldA=="

@@ -35,6 +35,7 @@ from tests.harness import CONVERTER, binary, local_adapters
 TOKENS = {  # what the callers send
     "agent-token": "agent:sam",
     "manager-token": "manager:mia",
+    "ops_lead-token": "ops_lead:olga",
     "auditor-token": "auditor:ann",
 }
 TOKEN_TABLE = {token_hash(token): who for token, who in TOKENS.items()}  # what is configured

@@ -209,11 +209,20 @@ class Case:
             CustomerAnswer(question_id=qid, answer=answer, value=value, comment=comment, by=by),
         )
 
-    async def approve(self, rid: str, approved: bool = True, by: Actor = MANAGER) -> None:
+    async def approve(
+        self, rid: str, approved: bool = True, by: Actor = MANAGER, note: str | None = None
+    ) -> None:
+        """Decide `rid` as `by`; a decline carries a note (the case refuses one without)."""
+        if not approved and note is None:
+            note = "not justified by the case"
         await self.until(
             lambda s: s.approval is not None and s.approval.id == rid, f"approval {rid}"
         )
-        await send(self.client, self.id, ApprovalDecision(request_id=rid, approved=approved, by=by))
+        await send(
+            self.client,
+            self.id,
+            ApprovalDecision(request_id=rid, approved=approved, note=note, by=by),
+        )
 
     async def claim(self, claim_id: str, amount: str, description: str = "Taxi") -> None:
         await send(

@@ -172,7 +172,11 @@ class Run:
                 or any(c.by == action.by for c in status.claims)
             ):
                 must = "a manager who opened, owns or claimed in the case may not decide its money"
-            update = ApprovalDecision(request_id=rid, approved=action.approved, by=action.by)
+            # A person declining writes why (the case refuses a decline without a note).
+            note = None if action.approved else "not justified by the case"
+            update = ApprovalDecision(
+                request_id=rid, approved=action.approved, note=note, by=action.by
+            )
         elif isinstance(action, Note):
             update = AgentNote(text="Spoke to the customer.", by=action.by)
         elif isinstance(action, Assign):
@@ -299,12 +303,23 @@ async def _carry_out(plan: Plan) -> CaseStatus:
 async def run_out_the_clock(run: Run) -> CaseStatus:
     """Nobody acts any more: the clock jumps to each deadline the case names, in turn, and
     the case must close. So every named wait has a timer behind it that moves the case on
-    (a deadline that passes without effect fails the check after the jump)."""
+    (a deadline that passes without effect fails the check after the jump). The one wait
+    that never closes by itself is an approval past its whole chain: a timeout never declines
+    it (unless the playbook says so), so it must go on reminding its role instead."""
     for _ in range(CLOCK_JUMPS):
         status = await run.status()
         if status.resolution is not None:
             return status
         now = await run.env.get_current_time()
+        pending = status.approval
+        if pending is not None and pending.decide_by is not None and now > pending.decide_by:
+            await run.env.sleep(max(pending.deadline - now, timedelta(0)) + timedelta(seconds=1))
+            await checked(run, "left alone past the approval chain")
+            later = await run.status()
+            assert later.approval is not None and later.approval.reminded > pending.reminded, (
+                f"{pending.id} past its chain was not reminded again"
+            )
+            return later
         due = min(deadline for _, deadline in waiting_on(status, now, PLAYBOOKS))
         await run.env.sleep(max(due - now, timedelta(0)) + timedelta(seconds=1))
         await checked(run, f"left alone until {due:%Y-%m-%d %H:%M:%S}")

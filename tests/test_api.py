@@ -167,18 +167,42 @@ async def test_tokens_and_roles_decide_who_may_do_what(api: Api) -> None:
     assert claim.status_code == 200
     await api.post("/cases/case-T-1001/answers", {"question_id": "claims", "answer": "done"})
     await api.until("case-T-1001", lambda s: s["approval"] is not None, "approval")
+    # The 21.00 within the limit is paid at once and the customer told: then the case waits.
+    await api.until(
+        "case-T-1001",
+        lambda s: any("paid in part" in e["detail"] for e in s["events"] if e["kind"] == "message"),
+        "the customer told what is paid and what waits",
+    )
 
     before = await api.status("case-T-1001")
     by_agent = await api.post(
         "/cases/case-T-1001/approvals", {"request_id": "compensation", "approved": True}
     )
     assert by_agent.status_code == 403
-    assert by_agent.json()["detail"] == "approval decisions come from a manager, not an agent"
+    assert (
+        by_agent.json()["detail"]
+        == "approval decisions come from a manager or an ops lead, not an agent"
+    )
     wrong = await api.post(
         "/cases/case-T-1001/approvals", {"request_id": "rebook-9", "approved": True}, role="manager"
     )
     assert wrong.status_code == 409
     assert wrong.json()["detail"] == "the pending approval is 'compensation', not 'rebook-9'"
+    # A decline is a person's decision with a note: without one the case refuses it (409)...
+    bare = await api.post(
+        "/cases/case-T-1001/approvals",
+        {"request_id": "compensation", "approved": False},
+        role="manager",
+    )
+    assert bare.status_code == 409
+    assert bare.json()["detail"].startswith("declining compensation needs a note saying why")
+    # ... and an empty one is not a note at all: the body is invalid (422).
+    empty = await api.post(
+        "/cases/case-T-1001/approvals",
+        {"request_id": "compensation", "approved": False, "note": ""},
+        role="manager",
+    )
+    assert empty.status_code == 422
     assert (await api.status("case-T-1001"))["events"] == before["events"]
 
     approved = await api.post(
@@ -194,7 +218,7 @@ async def test_tokens_and_roles_decide_who_may_do_what(api: Api) -> None:
     assert claims[0]["by"] == "agent:sam"
 
     timeline = await api.get("/cases/case-T-1001/timeline", role="auditor", format="md")
-    assert timeline.status_code == 200 and "| payment | refund of 42.00 USD" in timeline.text
+    assert timeline.status_code == 200 and "| payment | refund of 21.00 USD" in timeline.text
     assert (await api.get("/cases/case-T-1001/timeline", role="agent")).status_code == 403
     assert (await api.get("/cases/case-nope", role="agent")).status_code == 404
 

@@ -69,7 +69,7 @@ async def test_only_a_managers_token_decides_an_approval_whatever_the_request_cl
         assert (refused.code, refused.out) == (1, "")
         assert refused.err == (
             "makegood: not allowed with the token from MAKEGOOD_API_TOKEN: "
-            f"approval decisions come from a manager, not {role}\n"
+            f"approval decisions come from a manager or an ops lead, not {role}\n"
         )
     nobody = await d.cli("approve", CASE, "rebook-2", token=None)
     assert nobody.code == 2 and f"no API token for {d.api_url}" in nobody.err
@@ -83,7 +83,9 @@ async def test_only_a_managers_token_decides_an_approval_whatever_the_request_cl
             headers={"authorization": f"Bearer {AGENT}"},
         )
         assert forged.status_code == 403
-        assert forged.json() == {"detail": "approval decisions come from a manager, not an agent"}
+        assert forged.json() == {
+            "detail": "approval decisions come from a manager or an ops lead, not an agent"
+        }
         status = await d.until(CASE, lambda s: s.approval is not None, "still waiting")
         assert status.approval is not None and status.approval.id == "rebook-2"
         assert not [e for e in status.events if e.kind == "approval"]

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from makegood.cases import TicketRejected, parse_ticket
 from makegood.domain import compensation, steps
 from makegood.domain.actions import Actor, ExpenseClaim
-from makegood.domain.case import SlaClock, SlaLevel, Stage
+from makegood.domain.case import CompensationItem, SlaClock, SlaLevel, Stage
 from makegood.domain.errors import field_errors
 from makegood.domain.money import Money
 from makegood.domain.playbook import Discretion, Playbook, PlaybookSet, Sla
@@ -145,7 +145,7 @@ def test_actors_parse_role_and_id() -> None:
     with pytest.raises(ValidationError) as err:
         Actor.parse("boss:mia")
     assert field_errors(err.value) == [
-        "role: Input should be 'customer', 'agent', 'manager', 'auditor' or 'system'"
+        "role: Input should be 'customer', 'agent', 'manager', 'ops_lead', 'auditor' or 'system'"
     ]
 
 
@@ -247,6 +247,64 @@ def test_a_bad_playbook_file_stops_start_up_saying_where(tmp_path: Path) -> None
         load_playbooks(tmp_path / "missing.toml")
 
 
+def test_the_part_within_the_limit_is_split_off_in_plan_order() -> None:
+    def item(step: str, kind: str, amount: str | None) -> CompensationItem:
+        money = Money.of(amount, "USD") if amount else None
+        return CompensationItem.model_validate(
+            {"step": step, "kind": kind, "description": step, "amount": money}
+        )
+
+    items = [
+        item("refund", "refund", "42.00"),
+        item("reimburse:taxi-1", "reimbursement", "5.00"),
+        item("coupon", "coupon", "10.00"),
+        item("perk:vip", "perk", None),
+    ]
+    split = compensation.split(items, Money.of("21.00", "USD"))
+    shown = [(i.step, str(i.amount) if i.amount else None) for i in split.items]
+    assert shown == [
+        ("refund:within-limit", "21.00 USD"),
+        ("refund", "21.00 USD"),
+        ("reimburse:taxi-1", "5.00 USD"),
+        ("coupon", "10.00 USD"),
+        ("perk:vip", None),
+    ]
+    assert [i.step for i in split.now] == ["refund:within-limit", "perk:vip"]
+    assert [i.step for i in split.rest] == ["refund", "reimburse:taxi-1", "coupon"]
+    assert split.items[0].description == "refund (paid at once)"
+    assert split.items[1].description == "refund (the rest)"
+    # Goodwill is never split: a coupon that does not fit waits whole; later items that fit
+    # are paid now.
+    goodwill = compensation.split(
+        [item("coupon", "coupon", "10.00"), item("reimburse:t", "reimbursement", "3.00")],
+        Money.of("5.00", "USD"),
+    )
+    assert [i.step for i in goodwill.now] == ["reimburse:t"]
+    assert [i.step for i in goodwill.rest] == ["coupon"]
+
+
+def test_an_approval_chain_defaults_from_the_older_fields_and_only_goes_up() -> None:
+    book = playbooks()
+    old = book.playbooks["wrong_order"]  # no chain: timeouts.approval, approval_escalations
+    assert [(lv.role, lv.wait, lv.reminders) for lv in old.chain()] == [
+        ("manager", old.timeouts.approval, 0)
+    ] * (old.timeouts.approval_escalations + 1)
+    assert old.on_no_decision == "wait"
+    car = book.playbooks["car_missing"]
+    assert [lv.role for lv in car.chain()] == ["manager", "ops_lead"]
+    assert car.chain()[0].interval == car.chain()[0].wait / 2  # one reminder halfway
+    data = old.model_dump()
+    data["approval_chain"] = [
+        {"role": "ops_lead", "wait": "PT1H"},
+        {"role": "manager", "wait": "PT1H"},
+    ]
+    with pytest.raises(ValidationError, match="approval_chain must go up, never down"):
+        Playbook.model_validate(data)
+    data["approval_chain"] = [{"role": "manager", "wait": "PT0S"}]
+    with pytest.raises(ValidationError, match="greater than 0"):
+        Playbook.model_validate(data)
+
+
 def test_ticket_model_round_trips_through_json() -> None:
     ticket = Ticket.model_validate(raw())
     assert Ticket.model_validate_json(ticket.model_dump_json()) == ticket
@@ -256,10 +314,18 @@ def test_ops_messages_are_classified_by_their_step_alone() -> None:
     assert steps.ops_purpose(steps.approval("compensation")) == "approval"
     assert steps.ops_purpose(steps.approval_escalated("compensation", 1)) == "escalation"
     assert steps.ops_purpose(steps.approval_expired("rebook-2")) == "escalation"
+    assert steps.ops_purpose(steps.approval_overdue("rebook-2")) == "escalation"
+    assert steps.ops_purpose(steps.approval_reminder("compensation", 1, 2)) == "approval"
     assert steps.ops_purpose(steps.escalation(3)) == "escalation"
     assert steps.ops_purpose(steps.sla_warning("approval:compensation")) == "sla_warning"
     assert steps.ops_purpose(steps.sla_breach("resolution:reopen-1")) == "sla_breach"
-    for customer_step in (steps.ACK, steps.ask("claims", 2), steps.confirm(2), steps.rebook(2)):
+    for customer_step in (
+        steps.ACK,
+        steps.ask("claims", 2),
+        steps.confirm(2),
+        steps.rebook(2),
+        steps.compensation_pending("compensation"),
+    ):
         assert steps.ops_purpose(steps.on_channel(customer_step, "email")) is None
     assert steps.perk_of(steps.perk("vip")) == "vip"
 

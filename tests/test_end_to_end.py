@@ -101,7 +101,7 @@ async def test_s1_through_the_cli_survives_a_killed_worker(deployment: Deploymen
     await d.until(case, lambda s: s.approval is not None, "rebook approval")
     text = await d.ok("status", case)
     assert "WAITING FOR A MANAGER: rebook-2" in text
-    assert f"makegood approve {case} rebook-2 [--reject]" in text
+    assert f"makegood approve {case} rebook-2 [--reject --note <why>]" in text
     wrong_role = await d.cli("approve", case, "rebook-2")  # the agent's token
     assert wrong_role.code == 1 and "approval decisions come from a manager" in wrong_role.err
     await d.ok("approve", case, "rebook-2", token=MANAGER)
@@ -111,7 +111,17 @@ async def test_s1_through_the_cli_survives_a_killed_worker(deployment: Deploymen
     await d.question(case, "claims")
     await d.ok("answer", case, "claims", "done")
     status = await d.until(case, lambda s: s.approval is not None, "compensation approval")
-    assert status.approval is not None and str(status.approval.amount) == "84.25 USD"
+    # Of the 84.25, the 21.00 limit is paid at once; the other 63.25 waits, shown in status.
+    assert status.approval is not None and str(status.approval.amount) == "63.25 USD"
+    await d.until(
+        case, lambda s: any(i.state == "paid" for i in s.compensation), "the in-limit part paid"
+    )
+    text = await d.ok("status", case)
+    assert "WAITING FOR A MANAGER: compensation (63.25 USD pending)" in text
+    assert "paid at once within the frontline limit: 21.00 USD" in text
+    assert "refund of what you paid (the rest)" in text and " pending " in text
+    refused = await d.cli("approve", case, "compensation", "--reject", token=MANAGER)
+    assert refused.code == 1 and "needs a note saying why" in refused.err
     await d.ok("approve", case, "compensation", token=MANAGER)
     status = await d.until(case, lambda s: s.stage == "follow_up", "follow-up")
     assert status.follow_up_at is not None
@@ -128,7 +138,8 @@ async def test_s1_through_the_cli_survives_a_killed_worker(deployment: Deploymen
 
     payments = await d.rows("SELECT key, amount FROM payments ORDER BY key")
     assert payments == [
-        {"key": f"{case}:refund", "amount": "42.00"},
+        {"key": f"{case}:refund", "amount": "21.00"},
+        {"key": f"{case}:refund:within-limit", "amount": "21.00"},
         {"key": f"{case}:reimburse:taxi-1", "amount": "18.50"},
         {"key": f"{case}:reimburse:taxi-2", "amount": "23.75"},
     ]

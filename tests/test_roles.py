@@ -53,7 +53,11 @@ def test_every_update_and_every_staff_view_has_a_rule_in_role_order() -> None:
             contract.SUBMIT_CLAIM,
             "expense claims come from the customer, an agent or a manager, not the system",
         ),
-        ("agent", contract.DECIDE, "approval decisions come from a manager, not an agent"),
+        (
+            "agent",
+            contract.DECIDE,
+            "approval decisions come from a manager or an ops lead, not an agent",
+        ),
         ("customer", contract.ADD_NOTE, "notes come from an agent or a manager, not a customer"),
         ("auditor", contract.ASSIGN, "cases are assigned by an agent or a manager, not an auditor"),
         (
@@ -71,12 +75,13 @@ def test_every_update_and_every_staff_view_has_a_rule_in_role_order() -> None:
         (
             "agent",
             roles.TIMELINE,
-            "audit timelines are shown to a manager or an auditor, not an agent",
+            "audit timelines are shown to a manager, an ops lead or an auditor, not an agent",
         ),
         (
             "customer",
             roles.STATUS,
-            "a case's status is shown to an agent, a manager or an auditor, not a customer",
+            "a case's status is shown to an agent, a manager, an ops lead or an auditor, "
+            "not a customer",
         ),
     ],
 )
@@ -89,7 +94,7 @@ def test_refusals_name_who_may_and_who_asked(role: str, action: str, reason: str
 def test_people_act_for_customers_managers_decide_auditors_only_read() -> None:
     for action in (contract.ANSWER, contract.SUBMIT_CLAIM):
         assert roles.allowed(action) == ("customer", "agent", "manager")
-    assert roles.allowed(contract.DECIDE) == ("manager",)
+    assert roles.allowed(contract.DECIDE) == ("manager", "ops_lead")
     assert all(not roles.may(r, a) for r in ("auditor", "system") for a in UPDATES)
     assert [a for a in roles.RULES if roles.may("auditor", a)] == [
         roles.STATUS,
@@ -101,6 +106,21 @@ def test_people_act_for_customers_managers_decide_auditors_only_read() -> None:
         contract.ANSWER,
         contract.SUBMIT_CLAIM,
     ]
+
+
+def test_an_approval_is_decided_at_its_level_or_above() -> None:
+    """An approval chain's level names a role: that role or anyone above it decides."""
+    manager, lead = Actor(id="mia", role="manager"), Actor(id="olga", role="ops_lead")
+    assert roles.decider_refusal(manager, "manager") is None
+    assert roles.decider_refusal(lead, "manager") is None
+    assert roles.decider_refusal(lead, "ops_lead") is None
+    assert roles.decider_refusal(manager, "ops_lead") == (
+        "the approval has been escalated to an ops lead: it is theirs to decide (or someone's "
+        "above them), not a manager's"
+    )
+    assert roles.decider_refusal(Actor(id="sam", role="agent"), "manager") == (
+        "approval decisions come from a manager or an ops lead, not an agent"
+    )
 
 
 def test_an_unknown_action_or_role_is_an_error_or_a_refusal_never_a_pass() -> None:
@@ -139,10 +159,12 @@ def test_a_validator_asks_one_question_per_update(role: str) -> None:
 
 
 def test_api_tokens_carry_only_staff_roles() -> None:
-    assert roles.TOKEN_ROLES == ("agent", "manager", "auditor")
+    assert roles.TOKEN_ROLES == ("agent", "manager", "ops_lead", "auditor")
     assert all(any(roles.may(r, a) for a in roles.RULES) for r in roles.TOKEN_ROLES)
     for who in ("customer:M-42", "system:temporal"):
-        with pytest.raises(ValueError, match=f"may carry agent, manager, auditor, not {who}$"):
+        with pytest.raises(
+            ValueError, match=f"may carry agent, manager, ops_lead, auditor, not {who}$"
+        ):
             Tokens({token_hash("t"): who})
 
 

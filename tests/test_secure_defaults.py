@@ -269,7 +269,10 @@ async def test_token_commands_make_what_the_api_accepts(tmp_path: Path) -> None:
     assert out == "sha256:461ebf6d4b05429948791eef4c4b12032c438a092bee97eeca46ec0bb29806a2\n"
 
     code, out, err = await run(env, tmp_path, "token", "new", "customer:m-42")
-    assert (code, out) == (2, "") and "may carry agent, manager, auditor, not customer:m-42" in err
+    assert (code, out) == (
+        2,
+        "",
+    ) and "may carry agent, manager, ops_lead, auditor, not customer:m-42" in err
     code, out, err = await run(env, tmp_path, "token", "hash", token, stdin=token)  # by mistake
     assert (code, out) == (2, "") and "expected ROLE:ID" in err and token not in err
 

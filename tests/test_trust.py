@@ -56,12 +56,16 @@ async def test_a_manager_cannot_approve_money_on_a_case_they_opened_or_own(
     await send(case.client, case.id, AssignCase(to=OTHER_MANAGER, by=AGENT))
     with pytest.raises(Refused, match=r"^manager:max owns this case"):
         await decide(case, OTHER_MANAGER)
-    assert await case.payments() == [], "a refused approval pays nothing"
+    # A refused decision pays nothing more: only the 1.00 limit, paid at once on asking.
+    assert [p["amount"] for p in await case.payments()] == ["1.00"]
 
     third = Actor(id="zoe", role="manager")
     await decide(case, third)
     outcome = await case.result()
-    assert [(p["kind"], p["amount"]) for p in await case.payments()] == [("refund", "4.80")]
+    assert [(p["kind"], p["amount"]) for p in await case.payments()] == [
+        ("refund", "1.00"),
+        ("refund", "3.80"),
+    ]
     assert outcome.approval_needed is True
     (record,) = (await case.status()).decisions
     assert (record.request_id, record.by, record.opened_by, record.approved) == (
@@ -70,9 +74,9 @@ async def test_a_manager_cannot_approve_money_on_a_case_they_opened_or_own(
         "manager:mia",
         True,
     )
-    assert str(record.amount) == "4.80 USD"
+    assert str(record.amount) == "3.80 USD"  # what waited for the decision
     shown = render_status(await case.status())
-    assert "compensation (4.80 USD) approved by manager:zoe; case opened by manager:mia" in shown
+    assert "compensation (3.80 USD) approved by manager:zoe; case opened by manager:mia" in shown
 
 
 async def test_four_eyes_can_be_switched_off_per_playbook(
@@ -90,7 +94,7 @@ async def test_four_eyes_can_be_switched_off_per_playbook(
     await case.until(lambda s: s.approval is not None, "the approval")
     await decide(case, MANAGER)
     await case.result()
-    assert [p["amount"] for p in await case.payments()] == ["4.80"]
+    assert [p["amount"] for p in await case.payments()] == ["1.00", "3.80"]
 
 
 async def test_a_booking_that_is_not_the_customers_is_never_touched_nor_paid_for(

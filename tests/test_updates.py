@@ -52,7 +52,7 @@ async def test_refusals_on_a_waiting_case_name_the_reason_and_change_nothing(
     cases = [
         (
             ApprovalDecision(request_id="compensation", approved=True, by=AGENT),
-            "approval decisions come from a manager, not an agent",
+            "approval decisions come from a manager or an ops lead, not an agent",
         ),
         (
             ApprovalDecision(request_id="compensation", approved=True, by=MANAGER),

@@ -8,15 +8,20 @@ from decimal import Decimal
 from temporalio.testing import WorkflowEnvironment
 
 from makegood.adapters.local.store import LocalStore
+from makegood.domain.actions import Actor
 from makegood.domain.case import CaseStatus
 from tests.harness import Case, keys, playbooks, start, ticket
 
 OPS = "ops@makegood.example.com"
+OPS_LEAD = Actor(id="olga", role="ops_lead")
 
 
-async def test_an_ignored_case_escalates_declines_and_closes_unreachable_on_its_own(
+async def test_an_ignored_approval_climbs_its_chain_and_waits_for_a_person(
     env: WorkflowEnvironment, store: LocalStore, task_queue: str
 ) -> None:
+    """Nobody decides: the approval goes from the manager to the ops lead, reminding each, and
+    then keeps waiting (never declined by a timeout); the part within the limit was paid at
+    once. Once the ops lead declines (with a note), time alone closes the case."""
     case = await start(env.client, store, ticket("s1-missing-car.json"), task_queue, env=env)
     await case.answer("locate-CAR-1-1", "not_found")
     await case.answer("locate-CAR-1-2", "not_found")
@@ -26,39 +31,43 @@ async def test_an_ignored_case_escalates_declines_and_closes_unreachable_on_its_
     status = await case.until(lambda s: s.approval is not None, "approval")
     assert status.approval is not None and status.approval.id == "compensation"
 
-    # Nobody decides and the customer never answers again: time alone closes the case.
-    outcome = await case.result()
-    status = await case.status()
-
-    assert [e.reason for e in status.escalations] == [
+    await case.skip(timedelta(hours=6, minutes=1))  # the whole chain: 2 h manager, 4 h ops lead
+    status = await case.until(
+        lambda s: any("whole chain" in e.reason for e in s.escalations), "past the chain"
+    )
+    assert [e.reason for e in status.escalations][-1] == (
+        "approval compensation undecided after its whole chain: it stays with an ops lead, "
+        "reminded every 2:00:00, until decided"
+    )
+    assert set(e.reason for e in status.escalations[:2]) == {
         "SLA breached: approval decided (approval:compensation) took longer than 2:00:00; "
         "escalated to a manager",
-        "approval compensation undecided after 2:00:00; escalated to level 1",
-        "approval compensation undecided after 2:00:00; escalated to level 2",
-        "approval compensation never decided: treated as declined",
-        # Silence is never a yes: the follow-up went to sms, then a call-back, then ops.
-        "no answer to follow-up-1 ('Is everything put right for you now?'), asked by email and "
-        "sms; the call-back reached nobody after 3 call(s): nothing is assumed; the case closes "
-        "as unreachable, with a closing note to the customer; a person must ask the customer",
-    ]
-    ops = [m for m in await case.messages() if m["recipient"] == OPS]
-    assert keys(ops) == [
-        "approval:compensation",
+        "approval compensation undecided after 2:00:00; escalated to an ops lead (level 1)",
+    }
+    ops = keys([m for m in await case.messages() if m["recipient"] == OPS])
+    assert ops[:2] == ["approval:compensation", "approval:compensation:level-0:reminder-1"]
+    assert set(ops[2:5]) == {
         "sla:approval:compensation:warning",
         "sla:approval:compensation:breach",
         "approval:compensation:level-1",
-        "approval:compensation:level-2",
-        "approval:compensation:expired",
-        "escalation:5",
-    ]
-    # Declined: only what fits the frontline's 21.00 USD is paid, in plan order.
-    assert {i.kind: i.state for i in status.compensation} == {
-        "refund": "declined",
-        "reimbursement": "paid",
     }
-    assert [p["amount"] for p in await case.payments()] == ["18.50"]
+    assert ops[5:] == ["approval:compensation:level-1:reminder-1", "approval:compensation:overdue"]
+    # Still pending, nothing declined; only the 21.00 within the limit is paid.
+    assert status.approval is not None and status.approval.role == "ops_lead"
+    assert [(i.step, i.state) for i in status.compensation] == [
+        ("refund:within-limit", "paid"),
+        ("refund", "pending"),
+        ("reimburse:taxi-1", "pending"),
+    ]
+    assert [p["amount"] for p in await case.payments()] == ["21.00"]
+
+    await case.approve("compensation", approved=False, by=OPS_LEAD, note="refund on file")
+    outcome = await case.result()
+    status = await case.status()
+    assert [p["amount"] for p in await case.payments()] == ["21.00"]
     # The follow-up is asked, reminded once, then the case closes as unreachable, saying so.
     customer = keys([m for m in await case.messages() if m["recipient"] != OPS])
+    assert "compensation-pending:compensation:email" in customer
     assert customer[-8:] == [
         "ask:follow-up-1:email",
         "ask:follow-up-1:reminder-1:email",
@@ -70,9 +79,9 @@ async def test_an_ignored_case_escalates_declines_and_closes_unreachable_on_its_
         "closed-unanswered:email",
     ]
     assert outcome.resolution == "unreachable"
-    assert outcome.paid_out.amount == Decimal("18.50") and outcome.escalations == 5
+    assert outcome.paid_out.amount == Decimal("21.00") and outcome.escalations == 4
     assert (outcome.satisfaction, outcome.remedy) == ("unconfirmed", "succeeded")
-    # 2h x 3 approval waits, 1 day to the follow-up, 2 days x 3 for its answer (two channels).
+    # 6 h of approval chain, 1 day to the follow-up, 2 days x 3 for its answer (two channels).
     assert outcome.seconds_to_close >= timedelta(hours=6, days=7).total_seconds()
 
 
@@ -187,4 +196,4 @@ async def test_declined_rebooking_releases_every_unused_booking_newest_first(
     await case.answer("claims", "done")
     await case.approve("compensation")
     await case.until(lambda s: s.stage == "follow_up", "follow-up")
-    assert sorted(p["amount"] for p in await case.payments()) == ["18.50", "42.00"]
+    assert sorted(p["amount"] for p in await case.payments()) == ["18.50", "21.00", "21.00"]

@@ -325,6 +325,7 @@ class RecoveryWorkflow:
         assert pending is not None
         if decision.request_id != pending.id:
             _reject(f"the pending approval is {pending.id!r}, not {decision.request_id!r}")
+        _reject_if(self.approvals.refusal(decision))
         if pending.amount is not None and self.case.playbook.four_eyes:
             involved = self._involvement(str(decision.by))
             if involved:

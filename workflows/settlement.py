@@ -9,13 +9,19 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from makegood.domain import calls, compensation, ids, steps, wording
-    from makegood.domain.case import CompensationItem, PaymentEvent, RemedyResult, Stage
+    from makegood.domain.case import (
+        ApprovalRequest,
+        CompensationItem,
+        PaymentEvent,
+        RemedyResult,
+        Stage,
+    )
     from makegood.domain.money import Money
     from makegood.domain.provider import PaymentRequest, PerkRequest, Quote, SubstituteRequest
 
 from makegood.workflows.case import Case, execute, failure_reason, retry_policy
 from makegood.workflows.conversation import Conversation
-from makegood.workflows.oversight import Approvals
+from makegood.workflows.oversight import CHAIN_PATCH, Approvals
 
 
 class Settlement:
@@ -65,19 +71,24 @@ class Settlement:
     async def settle(
         self, items: list[CompensationItem], request_id: str, substitute: Quote | None = None
     ) -> None:
-        """Pay what the frontline may grant; above the limit (for the whole case) ask first."""
+        """Pay what the frontline may grant; above the limit (for the whole case) pay the part
+        within it at once, tell the customer, and ask the approval chain for the rest."""
         case = self.case
         currency, limit = case.currency, case.status.discretion_limit
         granted = compensation.money_total(
             (i for i in case.status.compensation if i.state in ("approved", "paid")), currency
         )
         total = compensation.money_total(items, currency)
-        case.status.compensation.extend(items)
         # Claims the receipt index held (a receipt claimed before) always need a manager and
         # are never part of what fits the limit; its findings are the approver's to read.
         steps_ = {i.step for i in items}
         checks = [c for c in case.status.claim_checks if c.step in steps_]
         held = {c.step for c in checks if c.held}
+        if (granted + total > limit or held) and workflow.patched(CHAIN_PATCH):
+            notes = [n for c in checks for n in c.notes()]
+            await self._split(items, request_id, substitute, granted, total, held, notes)
+            return
+        case.status.compensation.extend(items)
         if granted + total > limit or held:
             self.approval_needed = True
             so_far = f" on top of {granted} already granted" if granted.amount else ""
@@ -112,6 +123,81 @@ class Settlement:
                 await self._execute(item)
         if substitute is not None:
             await self._place_substitute(substitute, items)
+
+    async def _split(
+        self,
+        items: list[CompensationItem],
+        request_id: str,
+        substitute: Quote | None,
+        granted: Money,
+        total: Money,
+        held: set[str],
+        notes: list[str],
+    ) -> None:
+        """Above the limit (or with a held claim): the part within it is paid at once (the
+        substitute placed, unless its waiver waits), the customer is told what was paid and
+        who decides the rest by when, and the rest (held claims always) stays pending in the
+        status until someone decides."""
+        case = self.case
+        currency, limit = case.currency, case.status.discretion_limit
+        self.approval_needed = True
+        headroom = limit - granted if granted <= limit else Money.zero(currency)
+        plan = compensation.split(items, headroom, held=held)
+        for item in plan.now:
+            item.state = "approved"
+        for item in plan.rest:
+            item.state = "pending"
+        case.status.compensation.extend(plan.items)
+        now_total = compensation.money_total(plan.now, currency)
+        rest_total = compensation.money_total(plan.rest, currency)
+        waits_for_waiver = any(i.kind == "waiver" for i in plan.rest)
+
+        async def pay_now_and_tell(pending: ApprovalRequest) -> None:
+            for item in plan.now:
+                await self._execute(item)
+            if substitute is not None and not waits_for_waiver:
+                await self._place_substitute(substitute, plan.items)
+            paid = [i for i in plan.now if i.state == "paid"]
+            await self.talk.tell_message(
+                steps.compensation_pending(request_id),
+                wording.compensation_pending(
+                    case.customer.first_name,
+                    case.id,
+                    paid,
+                    plan.rest,
+                    rest_total,
+                    pending.role,
+                    pending.decide_by or pending.deadline,
+                ),
+            )
+
+        so_far = f" on top of {granted} already granted" if granted.amount else ""
+        why = (
+            f"is above the frontline limit of {limit}"
+            if granted + total > limit
+            else "holds a claim a manager must decide"
+        )
+        split = (
+            f": {now_total} paid at once, {rest_total} waits for this approval"
+            if now_total.amount
+            else ""
+        )
+        approved = await self.approvals.request(
+            request_id,
+            "; ".join([f"compensation of {total}{so_far} {why}{split}", *notes]),
+            amount=rest_total,
+            paid_meanwhile=now_total,
+            on_asked=pay_now_and_tell,
+        )
+        because = None if approved else self.approvals.declined_because(request_id)
+        for item in plan.rest:
+            item.state = "approved" if approved else "declined"
+            item.declined_because = because
+        for item in plan.rest:
+            if item.state == "approved":
+                await self._execute(item)
+        if substitute is not None and waits_for_waiver:
+            await self._place_substitute(substitute, plan.items)
 
     async def _execute(self, item: CompensationItem) -> None:
         case = self.case

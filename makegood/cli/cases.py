@@ -281,12 +281,15 @@ def add_commands(sub: Subcommands) -> None:
     )
 
     p = sub.add_api(
-        "approve", cmd_approve, "decide the pending approval, or --reject it (manager's token)"
+        "approve",
+        cmd_approve,
+        "decide the pending approval, or --reject it with a --note saying why (a manager's "
+        "token, or an ops lead's once the approval is escalated to them)",
     )
     p.add_argument("case", type=case_id)
     p.add_argument("request", help="the approval id, as `status` shows it")
     p.add_argument("--reject", action="store_true")
-    p.add_argument("--note")
+    p.add_argument("--note", help="why: needed to reject, and told to the customer for money")
 
     p = sub.add_api("note", cmd_note, "add a note to the case (agent, manager)")
     p.add_argument("case", type=case_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from makegood.domain import roles
 from makegood.domain.actions import NEEDS_VALUE
 from makegood.domain.case import CaseStatus, SlaLevel
 
@@ -22,6 +23,32 @@ def _span(d: timedelta) -> str:
     if hours:
         return f"{hours}h{minutes:02d}m"
     return f"{minutes}m{secs:02d}s"
+
+
+def _approval(s: CaseStatus) -> list[str]:
+    """The pending approval: who has it, until when, what then, and the money it holds."""
+    a = s.approval
+    assert a is not None
+    who = roles.role_word(a.role or "manager")
+    lines = [
+        f"WAITING FOR {who.upper()}: {a.id}" + (f" ({a.amount} pending)" if a.amount else ""),
+        f"  {a.reason}",
+        f"  until {_when(a.deadline)}"
+        + (f", escalated {a.level}x" if a.level else "")
+        + (f", reminded {a.reminded}x" if a.reminded else "")
+        + (f"; then {a.then}" if a.then else ""),
+    ]
+    if a.paid_meanwhile and a.paid_meanwhile.amount:
+        lines.append(f"  paid at once within the frontline limit: {a.paid_meanwhile}")
+    if a.decide_by:
+        told = ", as the customer was told" if a.amount else ""
+        lines.append(f"  the chain's last level runs out {_when(a.decide_by)}{told}")
+    above = " or above" if a.role else ""
+    lines.append(
+        f"  makegood approve {s.case_id} {a.id} [--reject --note <why>]     "
+        f"(with the token of {who}{above})"
+    )
+    return lines
 
 
 def render_status(status: CaseStatus, *, events: int = 12) -> str:
@@ -52,14 +79,7 @@ def render_status(status: CaseStatus, *, events: int = 12) -> str:
             + (f" --value <{NEEDS_VALUE[q.choices[0]]}>" if q.choices[0] in NEEDS_VALUE else ""),
         ]
     if s.approval:
-        a = s.approval
-        lines += [
-            "",
-            f"WAITING FOR A MANAGER: {a.id}" + (f" ({a.amount})" if a.amount else ""),
-            f"  {a.reason}",
-            f"  until {_when(a.deadline)}" + (f", escalated {a.level}x" if a.level else ""),
-            f"  makegood approve {s.case_id} {a.id} [--reject]     (with a manager's token)",
-        ]
+        lines += ["", *_approval(s)]
     if s.follow_up_at:
         lines += ["", f"NEXT: we ask the customer how things are on {_when(s.follow_up_at)}"]
     if s.related:

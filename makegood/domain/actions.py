@@ -10,7 +10,8 @@ from makegood.domain.money import Money
 from makegood.domain.receipts import Sha256
 from makegood.domain.ticket import LongText, SafeId, ShortText
 
-Role = Literal["customer", "agent", "manager", "auditor", "system"]
+# ops_lead: above a manager, decides the approvals a chain escalates to them (see `roles`).
+Role = Literal["customer", "agent", "manager", "ops_lead", "auditor", "system"]
 
 
 # Answers that need a value, and what the value is: a validator refuses them without one, and

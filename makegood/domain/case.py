@@ -91,10 +91,20 @@ class Question(BaseModel):
 class ApprovalRequest(BaseModel):
     id: str
     reason: str
-    amount: Money | None = None
+    amount: Money | None = Field(default=None, description="what waits for the decision")
     asked_at: datetime
-    deadline: datetime
+    deadline: datetime = Field(description="when this level runs out (or the next reminder)")
     level: int = 0
+    # Set by the approval chain (cases opened before it leave them empty):
+    role: str | None = Field(default=None, description="whose decision it is at this level")
+    reminded: int = Field(default=0, description="reminders sent to the role at this level")
+    then: str | None = Field(default=None, description="what happens at the deadline")
+    decide_by: datetime | None = Field(
+        default=None, description="when the chain's last level runs out: what the customer heard"
+    )
+    paid_meanwhile: Money | None = Field(
+        default=None, description="what was paid at once, within the frontline limit"
+    )
 
 
 class Booking(BaseModel):
@@ -108,7 +118,8 @@ class Booking(BaseModel):
 
 
 CompKind = Literal["refund", "reimbursement", "coupon", "waiver", "perk"]
-CompState = Literal["planned", "approved", "declined", "paid", "failed"]
+# pending: above the frontline limit, waiting for an approval (the rest may be paid already)
+CompState = Literal["planned", "pending", "approved", "declined", "paid", "failed"]
 
 
 class CompensationItem(BaseModel):
@@ -119,6 +130,9 @@ class CompensationItem(BaseModel):
     state: CompState = "planned"
     receipt: str | None = None
     failure: str | None = None
+    declined_because: str | None = Field(
+        default=None, description="the note of whoever declined it: what the customer is told"
+    )
     settlement: str | None = Field(
         default=None, description="the payment provider's latest word: settled, failed or refunded"
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from decimal import Decimal
+from typing import NamedTuple
 
+from makegood.domain import steps
 from makegood.domain.actions import ExpenseClaim
 from makegood.domain.case import CompensationItem
 from makegood.domain.money import Money
@@ -95,6 +97,61 @@ def within_limit(items: list[CompensationItem], limit: Money) -> list[Compensati
     return kept
 
 
+# Money that can be paid in two parts: what is owed back. Goodwill (a coupon, a waived price
+# difference) is granted whole or waits whole.
+SPLITTABLE = ("refund", "reimbursement")
+
+
+class Split(NamedTuple):
+    items: list[CompensationItem]  # all of them in plan order, a split item's parts together
+    now: list[CompensationItem]
+    rest: list[CompensationItem]
+
+
+def split(items: list[CompensationItem], headroom: Money, held: Collection[str] = ()) -> Split:
+    """What the frontline pays at once and what waits for an approval, in plan order.
+
+    Items fill the headroom in plan order; the first refund or reimbursement that no longer
+    fits is split in two: the part that fits is paid now under its own step (a new
+    idempotency key), the rest keeps the item's step. Later items are paid now if they
+    still fit (a perk, with no amount, always does), else wait whole. So what is paid now is
+    the whole headroom where the items allow it: a 42.00 refund against a 21.00 limit pays
+    21.00 at once. Items whose step is `held` (a claim the receipt index holds for a manager)
+    always wait, whole.
+    """
+    ordered: list[CompensationItem] = []
+    now: list[CompensationItem] = []
+    rest: list[CompensationItem] = []
+    room = headroom
+    for item in items:
+        if item.step in held:
+            ordered.append(item)
+            rest.append(item)
+            continue
+        if item.amount is None or item.amount <= room:
+            ordered.append(item)
+            now.append(item)
+            if item.amount is not None:
+                room = room - item.amount
+            continue
+        if item.kind in SPLITTABLE and room.amount > 0:
+            part = item.model_copy(
+                update={
+                    "step": steps.in_limit_part(item.step),
+                    "description": f"{item.description} (paid at once)",
+                    "amount": room,
+                }
+            )
+            ordered.append(part)
+            now.append(part)
+            item.amount = item.amount - room
+            item.description = f"{item.description} (the rest)"
+            room = Money.zero(room.currency)
+        ordered.append(item)
+        rest.append(item)
+    return Split(ordered, now, rest)
+
+
 def settled_and_not(
     items: Iterable[CompensationItem], claims: Iterable[ExpenseClaim]
 ) -> tuple[list[str], list[str]]:
@@ -106,7 +163,11 @@ def settled_and_not(
         return f"{description}: {amount}" if amount else description
 
     paid = [line(i.description, i.amount) for i in items if i.state == "paid"]
-    unpaid = [line(i.description, i.amount) for i in items if i.state in ("planned", "approved")]
+    unpaid = [
+        line(i.description, i.amount)
+        for i in items
+        if i.state in ("planned", "pending", "approved")
+    ]
     planned = {i.step for i in items}
     unpaid += [
         line(f"reimbursement: {c.description}", c.amount)

@@ -82,6 +82,28 @@ class Timeouts(_Data):
     follow_up_reminders: Annotated[int, Field(ge=0, le=5)] = 1
 
 
+# Who decides an approval, lowest first: a level's role, or anyone above it, may decide.
+ApproverRole = Literal["manager", "ops_lead"]
+APPROVERS: tuple[ApproverRole, ...] = ("manager", "ops_lead")
+
+
+class ApprovalLevel(_Data):
+    """One level of an approval chain: whose decision it is, for how long, how often reminded.
+
+    The level lasts `wait`; `reminders` split it evenly (PT2H with 1 reminder: a reminder at
+    one hour). When it runs out the approval escalates to the next level's role.
+    """
+
+    role: ApproverRole = "manager"
+    wait: Annotated[timedelta, Field(gt=timedelta(0))]
+    reminders: Annotated[int, Field(ge=0, le=10)] = 0
+
+    @property
+    def interval(self) -> timedelta:
+        """How long between the request (or escalation) and each reminder at this level."""
+        return self.wait / (self.reminders + 1)
+
+
 class Backoff(_Data):
     initial: Annotated[timedelta, Field(gt=timedelta(0))]
     maximum: Annotated[timedelta, Field(gt=timedelta(0))]
@@ -192,6 +214,18 @@ class Playbook(_Data):
         description="the currency of every amount in this playbook (from the set's "
         "`currency`); a case in any other currency is refused, never relabelled",
     )
+    approval_chain: list[ApprovalLevel] = Field(
+        default_factory=list,
+        max_length=5,
+        description="who an undecided approval goes to, level by level (e.g. manager, then "
+        "ops_lead); empty: `timeouts.approval` per level with managers, "
+        "`timeouts.approval_escalations` escalations, as before the chain existed",
+    )
+    on_no_decision: Literal["wait", "decline"] = Field(
+        default="wait",
+        description="after the chain's last level: keep waiting and reminding its role, or "
+        "decline (only when a playbook says so: a decline is otherwise a person's, with a note)",
+    )
     on_silence: OnSilence = Field(
         default="escalate",
         description="a question unanswered on the preferred channel and on a second one: "
@@ -202,6 +236,13 @@ class Playbook(_Data):
         description="a manager may not approve money on a case they opened, claimed "
         "expenses in or own: another manager must",
     )
+
+    def chain(self) -> list[ApprovalLevel]:
+        """The approval chain in force: the playbook's own, or the one its older fields mean."""
+        if self.approval_chain:
+            return list(self.approval_chain)
+        level = ApprovalLevel(role="manager", wait=self.timeouts.approval)
+        return [level] * (self.timeouts.approval_escalations + 1)
 
     @model_validator(mode="after")
     def _consistent(self) -> Playbook:
@@ -216,6 +257,12 @@ class Playbook(_Data):
         for name in ("customer_reply", "approval", "claims_window", "follow_up_reply"):
             if getattr(self.timeouts, name) <= timedelta(0):
                 raise ValueError(f"timeouts.{name} must be positive: every wait needs a timeout")
+        ranks = [APPROVERS.index(level.role) for level in self.approval_chain]
+        if ranks != sorted(ranks):
+            raise ValueError(
+                "approval_chain must go up, never down: "
+                + " -> ".join(level.role for level in self.approval_chain)
+            )
         return self
 
 

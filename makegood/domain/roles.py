@@ -32,7 +32,7 @@ ENCODE: Final = "encode"  # encrypt payloads through it (input typed into the Te
 # Roles an API token may carry. Customers hold none: what they say reaches their case through
 # an agent or a manager (with the API, or the CLI, which is a client of the API). `system` is
 # the case itself, e.g. a cancellation requested in Temporal.
-TOKEN_ROLES: Final[tuple[Role, ...]] = ("agent", "manager", "auditor")
+TOKEN_ROLES: Final[tuple[Role, ...]] = ("agent", "manager", "ops_lead", "auditor")
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,10 @@ class Rule:
 
 _ACT_FOR_CUSTOMER: Final[tuple[Role, ...]] = ("customer", "agent", "manager")
 _STAFF: Final[tuple[Role, ...]] = ("agent", "manager")
-_READERS: Final[tuple[Role, ...]] = ("agent", "manager", "auditor")
+_READERS: Final[tuple[Role, ...]] = ("agent", "manager", "ops_lead", "auditor")
+# Who decides approvals, lowest first: a playbook's approval chain names a level's role, and
+# that role or anyone above it may decide while the approval is at that level.
+APPROVERS: Final[tuple[Role, ...]] = ("manager", "ops_lead")
 
 RULES: Final[Mapping[str, Rule]] = MappingProxyType(
     {
@@ -54,9 +57,9 @@ RULES: Final[Mapping[str, Rule]] = MappingProxyType(
         # records who actually sent each one in `by`.
         contract.ANSWER: Rule(_ACT_FOR_CUSTOMER, "answers come from"),
         contract.SUBMIT_CLAIM: Rule(_ACT_FOR_CUSTOMER, "expense claims come from"),
-        # Only managers decide approvals: so only they grant compensation above the
-        # discretion limit.
-        contract.DECIDE: Rule(("manager",), "approval decisions come from"),
+        # Only managers (and the ops leads an approval chain escalates to) decide approvals:
+        # so only they grant compensation above the discretion limit.
+        contract.DECIDE: Rule(APPROVERS, "approval decisions come from"),
         contract.ADD_NOTE: Rule(_STAFF, "notes come from"),
         contract.ASSIGN: Rule(_STAFF, "cases are assigned by"),
         contract.ESCALATE: Rule(_STAFF, "escalations come from"),
@@ -66,7 +69,7 @@ RULES: Final[Mapping[str, Rule]] = MappingProxyType(
         # their own case, never these.
         STATUS: Rule(_READERS, "a case's status is shown to"),
         LIST: Rule(_READERS, "the case list is shown to"),
-        TIMELINE: Rule(("manager", "auditor"), "audit timelines are shown to"),
+        TIMELINE: Rule(("manager", "ops_lead", "auditor"), "audit timelines are shown to"),
         # The codec endpoint decrypts any payload of the namespace: the people who read whole
         # histories. Encrypting is for acting from the Temporal UI, which managers may.
         DECODE: Rule(("manager", "auditor"), "payloads are decrypted for"),
@@ -78,6 +81,7 @@ _WHO: Final[Mapping[str, str]] = {
     "customer": "the customer",
     "agent": "an agent",
     "manager": "a manager",
+    "ops_lead": "an ops lead",
     "auditor": "an auditor",
     "system": "the system",
 }
@@ -121,6 +125,25 @@ def refusal_for(action: contract.Action) -> str | None:
     if reason is None and isinstance(action, AssignCase):
         reason = refusal(action.to, OWN)
     return reason
+
+
+def decider_refusal(who: Actor, level_role: str) -> str | None:
+    """None if `who` may decide an approval that is with `level_role` (that role or anyone
+    above it in `APPROVERS`), else the reason: an escalated approval is no longer a
+    manager's to decide."""
+    if who.role not in APPROVERS:
+        return refusal(who, contract.DECIDE)
+    if level_role in APPROVERS and APPROVERS.index(who.role) < APPROVERS.index(level_role):
+        return (
+            f"the approval has been escalated to {_WHO[level_role]}: it is theirs to decide "
+            f"(or someone's above them), not {_NOT[who.role]}'s"
+        )
+    return None
+
+
+def role_word(role: str) -> str:
+    """`ops_lead` as people read it: "an ops lead"."""
+    return _WHO.get(role, f"a {role}")
 
 
 def _either(roles: tuple[Role, ...]) -> str:

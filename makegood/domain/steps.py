@@ -21,6 +21,11 @@ HANDED_OVER: Final = "handed-over"  # the remedy ran out: a person fixes it, the
 CLOSED_UNANSWERED: Final = "closed-unanswered"  # the follow-up went unanswered: a closing note
 
 
+def compensation_pending(request_id: str) -> str:
+    """What was paid at once, and that the rest waits for the approval `request_id`."""
+    return f"compensation-pending:{request_id}"
+
+
 def on_channel(step: str, channel: str) -> str:
     return f"{step}:{channel}"
 
@@ -115,6 +120,21 @@ def approval_escalated(request_id: str, level: int) -> str:
     return f"approval:{request_id}:level-{level}"
 
 
+def approval_reminder(request_id: str, level: int, number: int) -> str:
+    """A reminder to the role an approval is with (its request, once more)."""
+    return f"approval:{request_id}:level-{level}:reminder-{number}"
+
+
+def approval_overdue(request_id: str) -> str:
+    """The chain ran out undecided and the playbook says wait: it stays with the last role."""
+    return f"approval:{request_id}:overdue"
+
+
+def in_limit_part(step: str) -> str:
+    """The part of a compensation item paid at once, within the frontline limit."""
+    return f"{step}:within-limit"
+
+
 def approval_expired(request_id: str) -> str:
     return f"approval:{request_id}:expired"
 
@@ -129,7 +149,7 @@ def ops_purpose(step: str) -> OpsPurpose | None:
     if head == "sla":
         return "sla_warning" if rest.endswith(":warning") else "sla_breach"
     if head == "approval":
-        return "approval" if ":" not in rest else "escalation"
+        return "approval" if ":" not in rest or ":reminder-" in rest else "escalation"
     if head == "escalation":
         return "escalation"
     return None

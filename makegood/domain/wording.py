@@ -123,6 +123,49 @@ def closed_unanswered(first_name: str, case_id: str) -> Message:
     )
 
 
+# ---- compensation above the frontline limit: paid in part at once, the rest decided
+_DECIDERS = {"manager": "a manager", "ops_lead": "our operations lead"}
+
+
+def decider(role: str | None) -> str:
+    """Who decides an approval, as the customer reads it."""
+    return _DECIDERS.get(role or "manager", "a senior colleague")
+
+
+def compensation_pending(
+    first_name: str,
+    case_id: str,
+    paid: Sequence[CompensationItem],
+    pending: Sequence[CompensationItem],
+    pending_total: Money,
+    role: str | None,
+    by: datetime,
+) -> Message:
+    """What was paid at once, and that the rest is being decided: by whom, and by when."""
+    text = ""
+    if paid:
+        text = (
+            "we have paid you at once what our team may grant straight away:\n"
+            + "\n".join(f"- {_item(i)}" for i in paid)
+            + "\n\n"
+        )
+    what = f"The rest, {pending_total}," if paid else f"Your compensation of {pending_total}"
+    text += (
+        f"{what} needs {decider(role)}'s approval, due by "
+        f"{hhmm(by)} UTC:\n"
+        + "\n".join(f"- {_item(i)}" for i in pending)
+        + f"\n\nWe write to you as soon as it is decided (case {case_id}); you do not need to "
+        "do anything."
+    )
+    return Message(
+        "Your compensation: paid in part, the rest is being decided", _letter(first_name, text)
+    )
+
+
+def _item(item: CompensationItem) -> str:
+    return f"{item.description}: {item.amount}" if item.amount else item.description
+
+
 def _duration(span: timedelta) -> str:
     minutes = int(span.total_seconds() // 60)
     if minutes % (24 * 60) == 0 and minutes >= 24 * 60:
@@ -339,8 +382,11 @@ def confirmation(
     if declined:
         body += [
             "",
-            "A manager reviewed the following and did not grant it:",
-            *[f"- {i.description}" + (f": {i.amount}" if i.amount else "") for i in declined],
+            "We reviewed the following and did not grant it:",
+            *[
+                f"- {_item(i)}" + (f" (why: {i.declined_because})" if i.declined_because else "")
+                for i in declined
+            ],
             "If you think that is wrong, reply to this message: a different manager reviews it "
             "again, and you hear from us within two working days.",
         ]

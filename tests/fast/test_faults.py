@@ -86,7 +86,7 @@ async def test_a_substitute_priced_in_another_currency_is_refunded_not_relabelle
     assert reasons(status) == [
         "substitute SHORTS-NAVY-M is priced in EUR but this case is in USD; refunding"
     ]
-    assert [i.kind for i in status.compensation] == ["refund", "coupon", "perk"]
+    assert [i.kind for i in status.compensation] == ["refund", "refund", "coupon", "perk"]
     assert case.steps("place_substitute") == []
 
 

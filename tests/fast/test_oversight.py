@@ -1,4 +1,5 @@
-"""Oversight against the fakes: approvals escalating level by level, SLA warnings and
+"""Oversight against the fakes: approvals escalating along their chain of roles (the part
+within the limit paid at once, the rest pending until a person decides), SLA warnings and
 breaches on the simulated clock, and operators cancelling a case mid-remedy."""
 
 from __future__ import annotations
@@ -6,14 +7,23 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 import pytest
 
+from makegood.cases import Refused, send
+from makegood.cli.render import render_status
+from makegood.domain.actions import Actor, ApprovalDecision
 from makegood.domain.case import CaseStatus, SlaClock
 from makegood.domain.playbook import PlaybookSet
+from makegood.domain.provider import MessageRequest
 from makegood.domain.ticket import Ticket
+from makegood.domain.wording import hhmm
 from tests.fakes import World
 from tests.fast.driver import Case, Runner, book, make_ticket
+from tests.harness import MANAGER
+
+OPS_LEAD = Actor(id="olga", role="ops_lead")
 
 pytestmark = pytest.mark.fast
 
@@ -41,13 +51,18 @@ def s5_above_limit() -> tuple[Ticket, PlaybookSet]:
     )
 
 
-async def test_an_undecided_approval_escalates_level_by_level_then_declines(
+async def test_an_undecided_approval_escalates_level_by_level_and_never_declines_by_itself(
     solo: Runner,
 ) -> None:
+    """A playbook without a chain (wrong_order): three 15-minute levels of managers, as the
+    older fields say; after the last one it keeps waiting, reminding, and pays nothing more."""
     case = await solo.open(*s5_above_limit())
     first = (await case.approval("compensation")).approval
-    assert first is not None and first.level == 0
+    assert first is not None and first.level == 0 and first.role == "manager"
     assert first.deadline - first.asked_at == timedelta(minutes=15)
+    assert first.decide_by is not None and first.decide_by - first.asked_at == timedelta(minutes=45)
+    # The 25.00 within the limit is paid at once; the 5.00 above it waits.
+    await case.eventually(lambda: case.paid() == [("refund:within-limit", "25.00 USD")], "paid")
 
     for level in (1, 2):
         await case.skip(timedelta(minutes=15))
@@ -57,24 +72,34 @@ async def test_an_undecided_approval_escalates_level_by_level_then_declines(
         assert abs(due - timedelta(minutes=15 * (level + 1))) < timedelta(seconds=1)
         ops = await case.sent_to_ops(f"approval:compensation:level-{level}")
         assert ops[-1] == f"approval:compensation:level-{level}"
-        assert case.paid() == []
 
-    outcome = await case.result()
+    await case.skip(timedelta(minutes=15))
+    await case.sent_to_ops("approval:compensation:overdue")
+    await case.skip(timedelta(minutes=31))  # the last level's interval, twice
+    await case.sent_to_ops("approval:compensation:level-2:reminder-2")
     status = await case.status()
     assert case.to_ops() == [
         "approval:compensation",
         "approval:compensation:level-1",
         "approval:compensation:level-2",
-        "approval:compensation:expired",
+        "approval:compensation:overdue",
+        "approval:compensation:level-2:reminder-1",
+        "approval:compensation:level-2:reminder-2",
     ]
     assert reasons(status) == [
-        "approval compensation undecided after 0:15:00; escalated to level 1",
-        "approval compensation undecided after 0:15:00; escalated to level 2",
-        "approval compensation never decided: treated as declined",
+        "approval compensation undecided after 0:15:00; escalated to a manager (level 1)",
+        "approval compensation undecided after 0:15:00; escalated to a manager (level 2)",
+        "approval compensation undecided after its whole chain: it stays with a manager, "
+        "reminded every 0:15:00, until decided",
     ]
-    # Never decided counts as declined: the refund does not fit the limit, nothing is paid.
-    assert [(i.step, i.state) for i in status.compensation] == [("refund", "declined")]
-    assert case.paid() == [] and outcome.approval_needed
+    # Never declined by a timeout: the rest is still pending, visible in the status.
+    assert status.approval is not None and str(status.approval.amount) == "5.00 USD"
+    assert [(i.step, i.state, str(i.amount)) for i in status.compensation] == [
+        ("refund:within-limit", "paid", "25.00 USD"),
+        ("refund", "pending", "5.00 USD"),
+    ]
+    assert case.paid() == [("refund:within-limit", "25.00 USD")]
+    assert status.stage == "compensate"
 
 
 async def test_an_approval_decided_after_an_escalation_still_pays(solo: Runner) -> None:
@@ -84,9 +109,152 @@ async def test_an_approval_decided_after_an_escalation_still_pays(solo: Runner) 
     await case.until(lambda s: s.approval is not None and s.approval.level == 1, "level 1")
     await case.approve("compensation")
     outcome = await case.result()
-    assert case.paid() == [("refund", "30.00 USD")]
+    assert case.paid() == [("refund:within-limit", "25.00 USD"), ("refund", "5.00 USD")]
     assert case.to_ops() == ["approval:compensation", "approval:compensation:level-1"]
     assert outcome.escalations == 1
+
+
+def s5_chain(**changes: Any) -> tuple[Ticket, PlaybookSet]:
+    """The 30.00 wrong order with a chain: a manager for an hour (reminded after 30 min),
+    then the ops lead for two hours (reminded after one)."""
+    chain = [
+        {"role": "manager", "wait": "PT1H", "reminders": 1},
+        {"role": "ops_lead", "wait": "PT2H", "reminders": 1},
+    ]
+    ticket, _ = s5_above_limit()
+    sla = {"approval_decision": None, "resolution": None}
+    return ticket, book("wrong_order", sla=sla, approval_chain=chain, **changes)
+
+
+def message(case: Case, step: str) -> str:
+    (body,) = [e.request.body for e in case.effects("send_message") if e.step == step]
+    return str(body)
+
+
+def ops_message(case: Case, step: str) -> MessageRequest:
+    (request,) = [e.request for e in case.effects("send_message") if e.step == step]
+    assert isinstance(request, MessageRequest)
+    return request
+
+
+async def decide(case: Case, approved: bool, by: Actor, note: str | None = None) -> None:
+    decision = ApprovalDecision(request_id="compensation", approved=approved, note=note, by=by)
+    await send(case.env.client, case.id, decision)
+
+
+async def test_the_chain_goes_from_a_manager_to_the_ops_lead_and_a_late_approval_pays_the_rest(
+    solo: Runner,
+) -> None:
+    case = await solo.open(*s5_chain())
+    status = await case.approval("compensation")
+    asked = status.approval
+    assert asked is not None and (asked.role, asked.then) == ("manager", "escalated to an ops lead")
+    assert asked.decide_by == asked.asked_at + timedelta(hours=3)
+    assert str(asked.amount) == "5.00 USD" and str(asked.paid_meanwhile) == "25.00 USD"
+
+    # The part within the frontline limit is paid at once, and the customer told the rest.
+    await case.eventually(
+        lambda: "compensation-pending:compensation:sms" in case.to_customer(), "told"
+    )
+    assert case.paid() == [("refund:within-limit", "25.00 USD")]
+    told = message(case, "compensation-pending:compensation:sms")
+    assert "- refund of what you paid (paid at once): 25.00 USD" in told
+    assert (
+        f"The rest, 5.00 USD, needs a manager's approval, due by {hhmm(asked.decide_by)} UTC"
+        in told
+    )
+    assert "- refund of what you paid (the rest): 5.00 USD" in told
+
+    await case.skip(timedelta(minutes=31))  # the manager's reminder
+    await case.sent_to_ops("approval:compensation:level-0:reminder-1")
+    await case.skip(timedelta(minutes=30))  # the manager's hour is up: the ops lead has it
+    status = await case.until(partial(at_level, level=1), "the ops lead's level")
+    assert status.approval is not None and status.approval.role == "ops_lead"
+    assert status.approval.then == "reminders to an ops lead until decided"
+    assert reasons(status) == [
+        "approval compensation undecided after 1:00:00; escalated to an ops lead (level 1)"
+    ]
+    assert "escalated to an ops lead" in ops_message(case, "approval:compensation:level-1").body
+    # Escalated: a manager may no longer decide; the pending part shows in the status.
+    with pytest.raises(Refused, match="escalated to an ops lead: it is theirs to decide"):
+        await decide(case, True, MANAGER)
+    assert [(i.step, i.state) for i in status.compensation] == [
+        ("refund:within-limit", "paid"),
+        ("refund", "pending"),
+    ]
+    shown = render_status(status)
+    assert "WAITING FOR AN OPS LEAD: compensation (5.00 USD pending)" in shown
+    assert "paid at once within the frontline limit: 25.00 USD" in shown
+    assert "then reminders to an ops lead until decided" in shown
+
+    await case.skip(timedelta(minutes=61))
+    await case.sent_to_ops("approval:compensation:level-1:reminder-1")
+    reminder = ops_message(case, "approval:compensation:level-1:reminder-1")
+    assert reminder.subject == f"Reminder: approval by an ops lead: {case.id}"
+    assert "For an ops lead (or above) to decide by" in reminder.body
+    await decide(case, True, OPS_LEAD)
+    outcome = await case.result()
+    # The rest is paid once the ops lead approves, and each part exactly once.
+    assert case.paid() == [("refund:within-limit", "25.00 USD"), ("refund", "5.00 USD")]
+    assert [c.key for c in case.fakes.called("make_payment")] == [
+        f"{case.id}:refund:within-limit",
+        f"{case.id}:refund",
+    ]
+    status = await case.status()
+    assert status.approval is None and status.decisions[-1].by == "ops_lead:olga"
+    assert "In all we paid or credited you 30.00 USD" in message(case, "confirm:sms")
+    assert case.to_ops() == [
+        "approval:compensation",
+        "approval:compensation:level-0:reminder-1",
+        "approval:compensation:level-1",
+        "approval:compensation:level-1:reminder-1",
+    ]
+    assert str(outcome.paid_out) == "30.00 USD"
+
+
+async def test_a_decline_needs_a_note_and_the_customer_is_told_it(run: Runner) -> None:
+    case = await run.open(*s5_chain())
+    await case.approval("compensation")
+    with pytest.raises(Refused, match="declining compensation needs a note saying why"):
+        await decide(case, False, MANAGER)
+    assert (await case.status()).approval is not None  # nothing changed
+    await decide(case, False, MANAGER, note="the drink was remade at once")
+    await case.result()
+    status = await case.status()
+    assert [(i.step, i.state) for i in status.compensation] == [
+        ("refund:within-limit", "paid"),
+        ("refund", "declined"),
+    ]
+    assert case.paid() == [("refund:within-limit", "25.00 USD")]
+    confirmation = message(case, "confirm:sms")
+    declined = confirmation.split("did not grant it:")[1]
+    assert (
+        "- refund of what you paid (the rest): 5.00 USD (why: the drink was remade at once)"
+        in declined
+    )
+    assert "In all we paid or credited you 25.00 USD" in confirmation
+    assert status.decisions[-1].amount is not None and str(status.decisions[-1].amount) == (
+        "5.00 USD"
+    )
+
+
+async def test_the_playbook_may_decline_after_the_last_level(run: Runner) -> None:
+    case = await run.open(*s5_chain(on_no_decision="decline"))
+    outcome = await case.result()  # the server skips the three hours
+    status = await case.status()
+    assert reasons(status) == [
+        "approval compensation undecided after 1:00:00; escalated to an ops lead (level 1)",
+        "approval compensation undecided after its whole chain: declined, as the playbook "
+        "says (on_no_decision = decline)",
+    ]
+    assert case.to_ops()[-1] == "approval:compensation:expired"
+    assert [(i.step, i.state) for i in status.compensation] == [
+        ("refund:within-limit", "paid"),
+        ("refund", "declined"),
+    ]
+    declined = message(case, "confirm:sms").split("did not grant it:")[1]
+    assert "(why: nobody decided it within 3:00:00, and our rules then decline it)" in declined
+    assert case.paid() == [("refund:within-limit", "25.00 USD")] and outcome.approval_needed
 
 
 # ------------------------------------------------------------------ SLA clocks

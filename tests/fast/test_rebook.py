@@ -95,7 +95,7 @@ async def test_rebook_exhausted_hands_over_and_releases_every_booking_newest_fir
     await case.answer("claims", "done")
     await case.approve("compensation")  # the 42.00 refund is above the 21.00 limit
     await case.until(lambda s: s.stage == "follow_up", "follow-up")
-    assert case.paid() == [("refund", "42.00 USD")]
+    assert case.paid() == [("refund:within-limit", "21.00 USD"), ("refund", "21.00 USD")]
 
 
 async def test_rebook_approval_declined_releases_newest_first_and_rebooks_no_more(
@@ -138,6 +138,9 @@ async def test_no_answer_at_pickup_is_not_recorded_as_the_remedy_working(solo: R
         ("CAR-1", "released"),
         ("CAR-2", "unconfirmed"),
     ]
+    # The refund above the limit waits for a person (never declined by a timeout).
+    await case.answer("claims", "done")
+    await case.approve("compensation")
     outcome = await case.result()
     assert outcome.remedy_succeeded is False and outcome.remedy == "unconfirmed"
 

@@ -52,13 +52,18 @@ async def test_exchange_out_of_stock_and_refund_chosen(run: Runner) -> None:
     assert status.question is not None and "out of stock" in status.question.prompt
     await case.answer("substitute", "refund")
     status = await case.approval("compensation")  # 54.00 + 10.00 is above 27.00
-    assert status.approval is not None and str(status.approval.amount) == "64.00 USD"
+    # 27.00 of the refund is paid at once: the approval is for the rest and the coupon.
+    assert status.approval is not None and str(status.approval.amount) == "37.00 USD"
     await case.approve("compensation")
     status = await case.until(lambda s: s.stage == "follow_up", "follow-up")
 
     assert case.steps("create_return") == ["return-label"]
     assert case.steps("ship_item") == [] and case.steps("place_substitute") == []
-    assert case.paid() == [("refund", "54.00 USD"), ("coupon", "10.00 USD")]
+    assert case.paid() == [
+        ("refund:within-limit", "27.00 USD"),
+        ("refund", "27.00 USD"),
+        ("coupon", "10.00 USD"),
+    ]
 
 
 async def test_exchange_out_of_stock_and_no_answer_refunds_rather_than_guessing(
@@ -68,7 +73,7 @@ async def test_exchange_out_of_stock_and_no_answer_refunds_rather_than_guessing(
     await case.question("substitute")
     await case.skip(timedelta(days=1, minutes=1))  # customer_reply for wrong_item
     status = await case.approval("compensation")
-    assert [i.kind for i in status.compensation] == ["refund", "coupon", "perk"]
+    assert [i.kind for i in status.compensation] == ["refund", "refund", "coupon", "perk"]
     assert events(status, "no_answer") == ["substitute: no answer within 1 day, 0:00:00"]
     assert case.steps("place_substitute") == [] and case.fakes.called("quote_substitute") == []
 
@@ -83,16 +88,19 @@ async def test_exchange_substitute_out_of_stock_too_refunds(run: Runner, world: 
         "SHORTS-NAVY-M"
     ]
     assert reasons(status) == ["substitute SHORTS-NAVY-M is out of stock too; refunding"]
-    assert [i.kind for i in status.compensation] == ["refund", "coupon", "perk"]
-    # Declined: only what fits the 27.00 limit, in plan order: not the 54.00 refund.
+    assert [i.kind for i in status.compensation] == ["refund", "refund", "coupon", "perk"]
+    # Declined: the 27.00 limit was paid at once, in plan order (part of the 54.00 refund);
+    # the rest of it and the coupon are declined.
     await case.approve("compensation", approved=False)
     status = await case.until(lambda s: s.stage == "follow_up", "follow-up")
-    assert {i.kind: i.state for i in status.compensation} == {
-        "refund": "declined",
-        "coupon": "paid",
-        "perk": "paid",
-    }
-    assert case.paid() == [("coupon", "10.00 USD")] and case.steps("place_substitute") == []
+    assert [(i.step, i.state) for i in status.compensation] == [
+        ("refund:within-limit", "paid"),
+        ("refund", "declined"),
+        ("coupon", "declined"),
+        ("perk:vip", "paid"),
+    ]
+    assert case.paid() == [("refund:within-limit", "27.00 USD")]
+    assert case.steps("place_substitute") == []
 
 
 async def test_exchange_substitute_order_refused_escalates_and_leaves_the_waiver_open(

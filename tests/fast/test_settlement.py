@@ -1,5 +1,6 @@
-"""Settlement against the fakes: the discretion limit, approvals, what a declined approval
-still pays, failed and retried payments (each paid exactly once), and re-opened cases."""
+"""Settlement against the fakes: the discretion limit, approvals (the part within the limit
+paid at once, the rest once approved), what a declined approval still pays, failed and
+retried payments (each paid exactly once), and re-opened cases."""
 
 from __future__ import annotations
 
@@ -49,21 +50,32 @@ async def test_the_limit_itself_is_within_discretion(run: Runner, paid: str, ask
         lambda s: s.approval is not None or s.stage == "closed", "approval or close"
     )
     assert (status.approval is not None) is asks
-    assert case.paid() == ([] if asks else [("refund", f"{paid} USD")])
+    if asks:  # the limit is paid at once, the cent above it waits
+        await case.eventually(lambda: len(case.paid()) == 1, "paid the limit")
+    expected = ("refund:within-limit", "25.00 USD") if asks else ("refund", f"{paid} USD")
+    assert case.paid() == [expected]
 
 
-async def test_above_discretion_approved_pays_in_full(run: Runner) -> None:
+async def test_above_discretion_pays_the_limit_at_once_and_the_rest_once_approved(
+    run: Runner,
+) -> None:
     case = await run.open(s5("30.00"))  # the limit: paid x 1, capped at 25.00
     status = await case.approval("compensation")
     assert status.approval is not None
     assert status.approval.reason == (
-        "compensation of 30.00 USD is above the frontline limit of 25.00 USD"
+        "compensation of 30.00 USD is above the frontline limit of 25.00 USD: 25.00 USD paid at "
+        "once, 5.00 USD waits for this approval"
     )
-    assert case.paid() == []  # nothing before the decision
     assert await case.sent_to_ops("approval:compensation") == ["approval:compensation"]
+    await case.eventually(
+        lambda: "compensation-pending:compensation:sms" in case.to_customer(), "told"
+    )
+    assert case.paid() == [("refund:within-limit", "25.00 USD")]  # before the decision
+    status = await case.status()
+    assert states(status) == [("refund:within-limit", "paid"), ("refund", "pending")]
     await case.approve("compensation")
     outcome = await case.result()
-    assert case.paid() == [("refund", "30.00 USD")]
+    assert case.paid() == [("refund:within-limit", "25.00 USD"), ("refund", "5.00 USD")]
     assert outcome.approval_needed and str(outcome.paid_out) == "30.00 USD"
 
 
@@ -75,33 +87,44 @@ async def _claims_then_decline(case: Case) -> CaseStatus:
     await case.answer("pickup-1", "picked_up")
     await case.answer("claims", "done")
     status = await case.approval("compensation")
-    assert status.approval is not None and str(status.approval.amount) == "77.00 USD"
-    await case.approve("compensation", approved=False)
+    # Of the 77.00, the 21.00 limit is paid at once: the approval is for the other 56.00.
+    assert status.approval is not None and str(status.approval.amount) == "56.00 USD"
+    await case.approve("compensation", approved=False, note="the taxi home is not ours to pay")
     return await case.until(lambda s: s.stage == "follow_up", "follow-up")
 
 
-async def test_declined_pays_only_what_fits_the_limit_in_plan_order(run: Runner) -> None:
+async def test_declined_still_pays_the_limit_in_plan_order(run: Runner) -> None:
     case = await run.open("s1-missing-car.json")
     status = await _claims_then_decline(case)
 
-    # Limit 21.00: the 42.00 refund does not fit, taxi-1 (5.00) does, taxi-2 (30.00) no more.
+    # Limit 21.00: half of the 42.00 refund was paid at once; the rest, and both taxis
+    # behind it in plan order, waited for the approval and were declined.
     assert states(status) == [
+        ("refund:within-limit", "paid"),
         ("refund", "declined"),
-        ("reimburse:taxi-1", "paid"),
+        ("reimburse:taxi-1", "declined"),
         ("reimburse:taxi-2", "declined"),
     ]
-    assert case.paid() == [("reimburse:taxi-1", "5.00 USD")]
+    assert case.paid() == [("refund:within-limit", "21.00 USD")]
 
 
-async def test_the_customer_is_told_what_was_declined(run: Runner) -> None:
+async def test_the_customer_is_told_what_was_paid_pending_and_declined(run: Runner) -> None:
     case = await run.open("s1-missing-car.json")
     await _claims_then_decline(case)
+    (pending,) = [
+        e.request
+        for e in case.effects("send_message")
+        if e.step == "compensation-pending:compensation:email"
+    ]
+    assert "- refund of what you paid (paid at once): 21.00 USD" in pending.body
+    assert "The rest, 56.00 USD, needs a manager's approval, due by" in pending.body
     (confirmation,) = [e.request for e in case.effects("send_message") if e.step == "confirm:email"]
     declined = confirmation.body.split("did not grant it:")[1]
-    assert "reimbursement: Taxi home: 30.00 USD" in declined
-    assert "refund of what you paid: 42.00 USD" in declined
-    assert "Taxi to CAR-2" not in declined  # that one was paid
+    why = "(why: the taxi home is not ours to pay)"
+    assert f"- reimbursement: Taxi home: 30.00 USD {why}" in declined
+    assert f"- refund of what you paid (the rest): 21.00 USD {why}" in declined
     assert "a different manager reviews it again" in declined
+    assert "In all we paid or credited you 21.00 USD" in confirmation.body
 
 
 async def test_a_refused_payment_escalates_with_its_reason_and_stays_open(run: Runner) -> None:
@@ -207,4 +230,8 @@ async def test_reopen_goodwill_beyond_the_limit_asks_and_is_paid_once_approved(
     await case.approve("reopen-1")
     await case.until(lambda s: s.stage == "follow_up", "second follow-up")
     assert case.paid() == [("coupon", "10.00 USD"), ("coupon:reopen-1", "11.00 USD")]
-    assert case.to_customer()[-2:] == ["ask:follow-up-1:email", "confirm:2:email"]
+    assert case.to_customer()[-3:] == [
+        "ask:follow-up-1:email",
+        "compensation-pending:reopen-1:email",  # nothing fits the limit: all of it waits
+        "confirm:2:email",
+    ]
