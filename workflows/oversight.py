@@ -182,16 +182,10 @@ class Approvals:
     async def _ask(self, rid: str, pending: ApprovalRequest, step: str, what: str) -> None:
         """The request to the role it is with, named in the message (ops reads and routes it)."""
         case, role = self.case, pending.role or "manager"
-        amount = f" ({pending.amount})" if pending.amount else ""
-        meanwhile = (
-            f" {pending.paid_meanwhile} within the frontline limit is paid at once."
-            if pending.paid_meanwhile and pending.paid_meanwhile.amount
-            else ""
-        )
         await case.notify_ops(
             step,
             f"{what}: approval by {roles.role_word(role)}: {case.id}",
-            f"{pending.reason}{amount}.{meanwhile} For {roles.role_word(role)} (or above) "
+            f"{pending.reason}. For {roles.role_word(role)} (or above) "
             f"to decide by {pending.deadline:%Y-%m-%d %H:%M} UTC, then: {pending.then}.\n"
             f"Decide with: makegood approve {case.id} {rid} [--reject --note <why>]",
         )

@@ -322,7 +322,7 @@ class _Reader:
                 + "".join(f"; {c.case_id}" for c in result.cases),
             )
         elif name == calls.REGISTER_CLAIM.name:
-            self.add(e, "claim", receipt_check(req, result))
+            self.add(e, "receipt", receipt_check(req, result))
         elif name == calls.RECORD_OUTCOME.name:
             self.add(e, "documented", "outcome recorded")
         elif name in PRODUCT:
