@@ -309,7 +309,9 @@ def test_compose_publishes_only_the_api_and_takes_every_secret_from_the_environm
     }
     assert published == {
         "postgresql": [],
+        "temporal-schema": [],
         "temporal": [],  # the frontend is full authority over every case: never published
+        "temporal-setup": [],
         "temporal-ui": ["127.0.0.1:8080:8080"],  # unauthenticated: this host only
         "worker": [],
         "api": ["8000:8080"],  # the intake API, which authenticates every caller
@@ -342,6 +344,7 @@ def test_compose_publishes_only_the_api_and_takes_every_secret_from_the_environm
         "${MAKEGOOD_PAYLOAD_KEY_ID:-}",
         "${MAKEGOOD_RETENTION_DAYS:-30}",
         "${MAKEGOOD_ARCHIVE_STORE:-}",
+        "${MAKEGOOD_OTLP_ENDPOINT:-}",
     }
     api = services["api"]["environment"]
     assert api["MAKEGOOD_API_HOST"] == "0.0.0.0" and "MAKEGOOD_WEBHOOK_SECRET" not in api

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Creates (or upgrades) Temporal's two PostgreSQL databases: run by the temporal-schema job of
+# docker-compose.yml, in the temporalio/admin-tools image, before the server starts. Safe to run
+# again: an existing database is kept, and update-schema applies only what is missing.
+set -eu
+: "${POSTGRES_SEEDS:?the database host}"
+: "${POSTGRES_USER:?the database user}"
+: "${SQL_PASSWORD:?the database password}"
+PORT=${DB_PORT:-5432}
+SCHEMA=/etc/temporal/schema/postgresql/v12
+
+tries=0
+until nc -z -w 5 "$POSTGRES_SEEDS" "$PORT"; do
+  tries=$((tries + 1))
+  [ "$tries" -lt 30 ] || { echo "PostgreSQL at $POSTGRES_SEEDS:$PORT never answered"; exit 1; }
+  sleep 2
+done
+
+for db in temporal:temporal temporal_visibility:visibility; do
+  name=${db%%:*}
+  dir=${db##*:}
+  sql() { temporal-sql-tool --plugin postgres12 --ep "$POSTGRES_SEEDS" -u "$POSTGRES_USER" -p "$PORT" --db "$name" "$@"; }
+  sql create 2>/dev/null && echo "database $name created" || echo "database $name exists"
+  sql setup-schema -v 0.0
+  sql update-schema -d "$SCHEMA/$dir/versioned"
+done
+echo "Temporal's schema is ready"
