@@ -11,13 +11,13 @@ from temporalio import activity
 
 from makegood.activities.calls import classified
 from makegood.adapters.blobs import BlobStore
-from makegood.adapters.receipt_index import ReceiptIndex
+from makegood.adapters.receipt_index import ClaimIndex
 from makegood.domain import calls
 from makegood.domain.receipts import ClaimRegistration, ReceiptFindings, blob_key
 
 
 class ReceiptActivities:
-    def __init__(self, index: ReceiptIndex, store: BlobStore) -> None:
+    def __init__(self, index: ClaimIndex, store: BlobStore) -> None:
         self.index = index
         self.store = store
 

@@ -2,10 +2,11 @@
 beyond Temporal's retention so a duplicate ticket a year later still finds its case and S2
 still finds earlier cases.
 
-SQLite here (`<data_dir>/cases.sqlite`, or MAKEGOOD_CASE_INDEX); the `CaseIndex` protocol is
-what a PostgreSQL index must offer (issue 14). Rows are written by the case itself, through
-activities when it opens and when it closes (`makegood.activities.history`), and completed by
-the archiver with the archive's key (`makegood.archiver`). Every write is idempotent.
+SQLite here (`<data_dir>/cases.sqlite`, or MAKEGOOD_CASE_INDEX); PostgreSQL in
+`makegood.index_pg` when MAKEGOOD_DATABASE_URL is set (issue 14), both behind `CaseIndex`.
+Rows are written by the case itself, through activities when it opens and when it closes
+(`makegood.activities.history`), and completed by the archiver with the archive's key
+(`makegood.archiver`). Every write is idempotent.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from urllib.parse import unquote, urlparse
 import aiosqlite
 
 from makegood.domain.indexed import IndexedCase
+from makegood.index_pg import PgCaseIndex
 
 
 class CaseIndex(Protocol):
@@ -173,7 +175,8 @@ class SqliteCaseIndex:
 
 
 class IndexConfigError(ValueError):
-    """MAKEGOOD_CASE_INDEX names an index this version cannot open."""
+    """MAKEGOOD_CASE_INDEX names an index this version cannot open, or contradicts
+    MAKEGOOD_DATABASE_URL."""
 
 
 def index_path(url: str, *, default: Path) -> Path:
@@ -185,8 +188,9 @@ def index_path(url: str, *, default: Path) -> Path:
         return Path(unquote(parsed.path))
     if parsed.scheme in ("postgres", "postgresql"):
         raise IndexConfigError(
-            f"{parsed.scheme}:// case index: not available in this version yet (issue 14); "
-            "use a SQLite file (sqlite:///path) on a volume the worker and API share"
+            f"MAKEGOOD_CASE_INDEX={parsed.scheme}://...: the case index is in PostgreSQL when "
+            "MAKEGOOD_DATABASE_URL names the database (with the receipt index and the webhook "
+            "replay guard); MAKEGOOD_CASE_INDEX is a SQLite path or sqlite:///path"
         )
     if parsed.scheme == "":
         return Path(url)
@@ -194,8 +198,19 @@ def index_path(url: str, *, default: Path) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def opened_index(url: str, *, default: Path) -> AsyncIterator[CaseIndex]:
-    index = await SqliteCaseIndex(index_path(url, default=default)).open()
+async def opened_index(url: str, *, default: Path, database: str = "") -> AsyncIterator[CaseIndex]:
+    """The index the settings name: PostgreSQL when `database` (MAKEGOOD_DATABASE_URL) is set,
+    else the SQLite file `url` (MAKEGOOD_CASE_INDEX) or `default`."""
+    index: SqliteCaseIndex | PgCaseIndex
+    if database:
+        if url:
+            raise IndexConfigError(
+                "MAKEGOOD_CASE_INDEX and MAKEGOOD_DATABASE_URL are both set: with a database "
+                "the case index is in it; unset MAKEGOOD_CASE_INDEX"
+            )
+        index = await PgCaseIndex(database).open()
+    else:
+        index = await SqliteCaseIndex(index_path(url, default=default)).open()
     try:
         yield index
     finally:

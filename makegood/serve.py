@@ -116,7 +116,9 @@ async def run(
     archive = settings.archive()
     async with (
         configured_adapters(settings) as adapters,
-        opened_index(settings.case_index, default=settings.case_index_default) as index,
+        opened_index(
+            settings.case_index, default=settings.case_index_default, database=settings.database_url
+        ) as index,
     ):
         running = build_worker(
             client,

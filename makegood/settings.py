@@ -110,6 +110,12 @@ class Settings(BaseSettings):
         description="the durable case index (ticket -> case, S2 look-ups beyond retention): a "
         "SQLite path or sqlite:///path; default <data_dir>/cases.sqlite",
     )
+    database_url: str = Field(
+        default="",
+        description="PostgreSQL for the case index, the receipt index and the webhook replay "
+        "guard: postgresql://user@host:port/db (password in the URL or PGPASSWORD; needs the "
+        "postgres extra); unset, they are SQLite files in <data_dir>",
+    )
     archive_every_s: float = Field(
         default=60.0,
         gt=0,

@@ -1,9 +1,10 @@
-"""The case index (SQLite) and reading an archive back: idempotent writes, look-ups by ticket
-and by pseudonym, what the archiver still has to do, and an archive checked against its
-manifest. The whole path on a real server is tests/test_archive.py."""
+"""The case index (SQLite and PostgreSQL) and reading an archive back: idempotent writes,
+look-ups by ticket and by pseudonym, what the archiver still has to do, and an archive checked
+against its manifest. The whole path on a real server is tests/test_archive.py."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -16,8 +17,10 @@ from makegood.adapters.blobs import FolderStore
 from makegood.archiver import Archived, archive_key
 from makegood.audit.archive import MANIFEST, Manifest, history_file
 from makegood.domain.indexed import IndexedCase
-from makegood.index import IndexConfigError, SqliteCaseIndex, index_path
+from makegood.index import CaseIndex, IndexConfigError, index_path, opened_index
+from makegood.index_pg import PgCaseIndex
 from tests.harness import HISTORIES
+from tests.postgres import Cluster, pg_cluster, pg_url  # noqa: F401
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -34,15 +37,21 @@ def row(n: int, **changes: object) -> IndexedCase:
     return base.model_copy(update=changes)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest) -> str:
+    """MAKEGOOD_DATABASE_URL: unset (the SQLite file), or a fresh PostgreSQL database."""
+    return "" if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))
+
+
 @pytest.fixture
-async def index(tmp_path: Path) -> AsyncIterator[SqliteCaseIndex]:
-    idx = await SqliteCaseIndex(tmp_path / "cases.sqlite").open()
-    yield idx
-    await idx.close()
+async def index(tmp_path: Path, database: str) -> AsyncIterator[CaseIndex]:
+    async with opened_index("", default=tmp_path / "cases.sqlite", database=database) as idx:
+        assert idx.where.startswith("postgresql" if database else "sqlite"), idx.where
+        yield idx
 
 
 async def test_writes_are_idempotent_and_a_close_completes_or_adds_the_row(
-    index: SqliteCaseIndex,
+    index: CaseIndex,
 ) -> None:
     await index.record_opened(row(1))
     await index.record_opened(row(1, kind="changed"))  # a retried activity: the first stays
@@ -59,7 +68,7 @@ async def test_writes_are_idempotent_and_a_close_completes_or_adds_the_row(
 
 
 async def test_related_cases_by_customer_or_asset_pseudonym_newest_first(
-    index: SqliteCaseIndex,
+    index: CaseIndex,
 ) -> None:
     for n in range(1, 6):
         await index.record_opened(row(n))
@@ -69,7 +78,7 @@ async def test_related_cases_by_customer_or_asset_pseudonym_newest_first(
     assert await index.related([], [], 10) == []
 
 
-async def test_what_the_archiver_still_has_to_do(index: SqliteCaseIndex) -> None:
+async def test_what_the_archiver_still_has_to_do(index: CaseIndex) -> None:
     await index.record_opened(row(1))  # still open: nothing to archive
     for n in (2, 3, 4):
         await index.record_closed(row(n, closed_at=T0 + timedelta(days=10 - n)))
@@ -81,15 +90,36 @@ async def test_what_the_archiver_still_has_to_do(index: SqliteCaseIndex) -> None
     assert archived is not None and archived.archive_key == "cases/case-T-4"
 
 
-def test_the_setting_names_a_sqlite_file_and_postgresql_is_not_there_yet(tmp_path: Path) -> None:
+async def test_the_setting_names_a_sqlite_file_and_postgresql_is_the_database_url(
+    tmp_path: Path,
+) -> None:
     default = tmp_path / "cases.sqlite"
     assert index_path("", default=default) == default
     assert index_path(f"sqlite://{tmp_path}/x.db", default=default) == tmp_path / "x.db"
     assert index_path("rel/x.db", default=default) == Path("rel/x.db")
-    with pytest.raises(IndexConfigError, match="issue 14"):
+    with pytest.raises(IndexConfigError, match="MAKEGOOD_DATABASE_URL names the database"):
         index_path("postgresql://db/makegood", default=default)
     with pytest.raises(IndexConfigError):
         index_path("mysql://db/x", default=default)
+    with pytest.raises(IndexConfigError, match="both set"):
+        async with opened_index("x.db", default=default, database="postgresql://db/x"):
+            pass
+
+
+async def test_several_processes_opening_a_new_postgresql_index_at_once(
+    pg_cluster: Cluster,  # noqa: F811
+) -> None:
+    """Each creates the tables on first use; without the schema lock, concurrent CREATE TABLE
+    IF NOT EXISTS fails in one of them (a duplicate key in PostgreSQL's catalogue)."""
+    for _ in range(10):
+        url = pg_cluster.url(await pg_cluster.create_database())
+        indexes = [PgCaseIndex(url) for _ in range(6)]
+        try:
+            await asyncio.gather(*(i.open() for i in indexes))
+            await asyncio.gather(*(i.record_opened(row(1)) for i in indexes))
+            assert await indexes[0].related(["cust-1"], [], 10) == [row(1)]
+        finally:
+            await asyncio.gather(*(i.close() for i in indexes))
 
 
 async def test_an_archive_reads_back_checked_against_its_manifest(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """The receipt index: every expense claim a case accepted, for finding duplicates across cases.
 
-SQLite (`<data_dir>/receipts.sqlite`), one row per (case, claim). A row holds the customer's
+SQLite (`<data_dir>/receipts.sqlite`), or PostgreSQL when MAKEGOOD_DATABASE_URL is set
+(`makegood.adapters.receipt_index_pg`), one row per (case, claim). A row holds the customer's
 keyed pseudonym (never a name, an email or the customer id), the receipt file's SHA-256, the
 amount and a hash of the normalised description: enough to tell "this receipt was claimed
 before" and "this looks like an earlier claim", nothing to read a claim back from.
@@ -18,7 +19,7 @@ import hashlib
 import sqlite3
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from makegood.domain.money import Money
 from makegood.domain.receipts import (
@@ -57,6 +58,25 @@ LAST: Final = 2**62  # a sequence number after every row
 
 def amount_text(money: Money) -> str:
     return f"{money.amount.normalize():f}"
+
+
+class ClaimIndex(Protocol):
+    """What the register-claim activity needs of a receipt index, SQLite or PostgreSQL."""
+
+    async def register(
+        self, req: ClaimRegistration, *, uploaded: bool = True
+    ) -> ReceiptFindings: ...
+
+    async def claims_of(self, customer: str) -> list[dict[str, Any]]: ...
+
+
+def receipt_index(path: Path, database: str = "") -> ClaimIndex:
+    """PostgreSQL when `database` (MAKEGOOD_DATABASE_URL) is set, else the SQLite file."""
+    if database:
+        from makegood.adapters.receipt_index_pg import PgReceiptIndex
+
+        return PgReceiptIndex(database)
+    return ReceiptIndex(path)
 
 
 class ReceiptIndex:

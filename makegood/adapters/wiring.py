@@ -25,7 +25,7 @@ from makegood.adapters.real.http import (
     HttpTelephony,
 )
 from makegood.adapters.real.smtp import SmtpConfig, SmtpNotifier
-from makegood.adapters.receipt_index import ReceiptIndex
+from makegood.adapters.receipt_index import receipt_index
 from makegood.adapters.routing import ChannelRouter
 from makegood.secure import check_provider_secret
 from makegood.settings import Settings
@@ -102,7 +102,10 @@ async def configured_adapters(settings: Settings) -> AsyncIterator[Adapters]:
             if settings.telephony == "http"
             else LocalTelephony(store),
             LocalOutcomes(store),
-            ReceiptActivities(ReceiptIndex(settings.receipt_index_path), settings.receipts()),
+            ReceiptActivities(
+                receipt_index(settings.receipt_index_path, settings.database_url),
+                settings.receipts(),
+            ),
         )
     finally:
         for client in clients:

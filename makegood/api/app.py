@@ -21,7 +21,7 @@ from makegood.api.auth import Tokens
 from makegood.api.bodies import Problem, ProblemReport
 from makegood.api.deps import Temporal
 from makegood.api.limits import BodyLimit
-from makegood.api.replay_store import ReplayGuard
+from makegood.api.replay_store import replay_guard
 from makegood.api.responses import (
     BODY_REFUSED,
     TEMPORAL,
@@ -69,7 +69,9 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         else:
             app.state.client = client
         # The case index: duplicates of long-closed tickets, and archived cases' look-ups.
-        async with opened_index(settings.case_index, default=settings.case_index_default) as idx:
+        async with opened_index(
+            settings.case_index, default=settings.case_index_default, database=settings.database_url
+        ) as idx:
             app.state.index = idx
             yield
 
@@ -80,7 +82,9 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app.state.playbooks = settings.playbook_set  # a bad playbook file stops start-up here
     app.state.archive = settings.archive()
     app.state.tokens = Tokens(settings.api_tokens)
-    app.state.guard = ReplayGuard.in_folder(settings.data_dir, settings.webhook_tolerance_s)
+    app.state.guard = replay_guard(
+        settings.data_dir, settings.webhook_tolerance_s, settings.database_url
+    )
     _handle_errors(app)
     handle_temporal_errors(app)
     codec_routes.allow_ui_origin(app, settings.ui_origin)

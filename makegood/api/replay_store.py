@@ -18,7 +18,8 @@ A delivery goes through three steps, each its own short transaction:
   succeed. A claim whose process died before it could release lapses after `lease_s`.
 
 Expired rows are deleted by every claim. One data folder is one host (or one shared volume);
-API replicas on several hosts need a shared store of the same shape behind `ReplayGuard`.
+API replicas on several hosts share a PostgreSQL database instead (MAKEGOOD_DATABASE_URL):
+`PgReplayGuard` in `makegood.api.replay_store_pg`, the same steps behind `DeliveryGuard`.
 """
 
 from __future__ import annotations
@@ -98,87 +99,45 @@ class GuardUnavailable(Exception):
     """The replay store cannot be read or written (disk full, locked for too long)."""
 
 
-class ReplayGuard:
-    """Delivery ids in SQLite, shared by the API processes of one data folder.
+class DeliveryGuard:
+    """The steps every store shares (claim, done, release: its own); `holding` on top.
 
     Each operation opens its own connection: webhooks are rare enough, and so the guard needs
     no start-up or shutdown and works from any event loop. Nothing is created until the first
-    delivery, so building an app (for its OpenAPI document, say) touches no file.
+    delivery, so building an app (for its OpenAPI document, say) touches no file or database.
     """
 
     def __init__(
-        self,
-        path: Path,
-        ttl_s: float,
-        *,
-        lease_s: float = LEASE_S,
-        clock: Callable[[], float] = time.time,
+        self, ttl_s: float, *, lease_s: float = LEASE_S, clock: Callable[[], float] = time.time
     ) -> None:
-        self.path, self.ttl_s, self.clock = path, ttl_s, clock
+        self.ttl_s, self.clock = ttl_s, clock
         self.lease_s = min(lease_s, ttl_s)
         self._ready = False
-
-    @classmethod
-    def in_folder(cls, data_dir: Path, ttl_s: float) -> ReplayGuard:
-        return cls(data_dir / FILE_NAME, ttl_s)
 
     @staticmethod
     def key(source: str, delivery: str) -> str:
         """A fixed-size key: ids come from the sender and may be long."""
         return hashlib.sha256(f"{source}\n{delivery}".encode()).hexdigest()
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        try:
-            if not self._ready:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            async with aiosqlite.connect(self.path, isolation_level=None, timeout=10) as conn:
-                if not self._ready:
-                    await _prepare(conn)
-                    self._ready = True
-                await conn.execute("BEGIN IMMEDIATE")  # one writer at a time, across processes
-                try:
-                    yield conn
-                except BaseException:
-                    await conn.execute("ROLLBACK")
-                    raise
-                await conn.execute("COMMIT")
-        except (sqlite3.Error, OSError) as err:
-            raise GuardUnavailable(f"the webhook replay store {self.path} failed: {err}") from err
+    def _expiry(self, claim: Claim) -> float:
+        """Until when a processed delivery is kept: while its signature could be replayed."""
+        return max(self.clock(), claim.signed_at) + self.ttl_s
 
     async def claim(self, key: str, signed_at: float) -> Claim:
         """Take the delivery `key`; raises Replayed if another holds or has finished it."""
-        now, token = self.clock(), uuid.uuid4().hex
-        async with self._transaction() as conn:
-            await conn.execute("DELETE FROM deliveries WHERE expires_at <= ?", (now,))
-            cur = await conn.execute(
-                "INSERT INTO deliveries (key, state, claim, expires_at)"
-                " VALUES (?, 'pending', ?, ?) ON CONFLICT (key) DO NOTHING",
-                (key, token, now + self.lease_s),
-            )
-            if cur.rowcount == 0:
-                row = await (
-                    await conn.execute("SELECT state FROM deliveries WHERE key = ?", (key,))
-                ).fetchone()
-                raise Replayed("done" if row is None else row[0])
-        return Claim(key, token, signed_at)
+        raise NotImplementedError
 
     async def done(self, claim: Claim) -> None:
         """Processing succeeded: keep the id while its signature could still be replayed."""
-        expires = max(self.clock(), claim.signed_at) + self.ttl_s
-        async with self._transaction() as conn:
-            await conn.execute(
-                "UPDATE deliveries SET state = 'done', expires_at = ? WHERE key = ? AND claim = ?",
-                (expires, claim.key, claim.token),
-            )
+        raise NotImplementedError
 
     async def release(self, claim: Claim) -> None:
         """Processing failed: forget the claim so that a retry of the delivery can succeed."""
-        async with self._transaction() as conn:
-            await conn.execute(
-                "DELETE FROM deliveries WHERE key = ? AND claim = ? AND state = 'pending'",
-                (claim.key, claim.token),
-            )
+        raise NotImplementedError
+
+    async def rows(self) -> list[tuple[str, State, float]]:
+        """(key, state, expires_at) of every row, expired or not: for tests and inspection."""
+        raise NotImplementedError
 
     @asynccontextmanager
     async def holding(self, claim: Claim) -> AsyncIterator[None]:
@@ -200,8 +159,85 @@ class ReplayGuard:
             # that reaches the case, whose own event ids keep it from counting twice.
             log.warning("webhook_delivery_not_recorded", error=str(err))
 
+
+class ReplayGuard(DeliveryGuard):
+    """Delivery ids in SQLite, shared by the API processes of one data folder."""
+
+    def __init__(
+        self,
+        path: Path,
+        ttl_s: float,
+        *,
+        lease_s: float = LEASE_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(ttl_s, lease_s=lease_s, clock=clock)
+        self.path = path
+
+    @classmethod
+    def in_folder(cls, data_dir: Path, ttl_s: float) -> ReplayGuard:
+        return cls(data_dir / FILE_NAME, ttl_s)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        try:
+            if not self._ready:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            async with aiosqlite.connect(self.path, isolation_level=None, timeout=10) as conn:
+                if not self._ready:
+                    await _prepare(conn)
+                    self._ready = True
+                await conn.execute("BEGIN IMMEDIATE")  # one writer at a time, across processes
+                try:
+                    yield conn
+                except BaseException:
+                    await conn.execute("ROLLBACK")
+                    raise
+                await conn.execute("COMMIT")
+        except (sqlite3.Error, OSError) as err:
+            raise GuardUnavailable(f"the webhook replay store {self.path} failed: {err}") from err
+
+    async def claim(self, key: str, signed_at: float) -> Claim:
+        now, token = self.clock(), uuid.uuid4().hex
+        async with self._transaction() as conn:
+            await conn.execute("DELETE FROM deliveries WHERE expires_at <= ?", (now,))
+            cur = await conn.execute(
+                "INSERT INTO deliveries (key, state, claim, expires_at)"
+                " VALUES (?, 'pending', ?, ?) ON CONFLICT (key) DO NOTHING",
+                (key, token, now + self.lease_s),
+            )
+            if cur.rowcount == 0:
+                row = await (
+                    await conn.execute("SELECT state FROM deliveries WHERE key = ?", (key,))
+                ).fetchone()
+                raise Replayed("done" if row is None else row[0])
+        return Claim(key, token, signed_at)
+
+    async def done(self, claim: Claim) -> None:
+        expires = self._expiry(claim)
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE deliveries SET state = 'done', expires_at = ? WHERE key = ? AND claim = ?",
+                (expires, claim.key, claim.token),
+            )
+
+    async def release(self, claim: Claim) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(
+                "DELETE FROM deliveries WHERE key = ? AND claim = ? AND state = 'pending'",
+                (claim.key, claim.token),
+            )
+
     async def rows(self) -> list[tuple[str, State, float]]:
-        """(key, state, expires_at) of every row, expired or not: for tests and inspection."""
         async with self._transaction() as conn:
             cur = await conn.execute("SELECT key, state, expires_at FROM deliveries ORDER BY key")
             return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
+
+
+def replay_guard(data_dir: Path, ttl_s: float, database: str = "") -> DeliveryGuard:
+    """PostgreSQL when `database` (MAKEGOOD_DATABASE_URL) is set, else the data folder's file."""
+    if database:
+        from makegood.api.replay_store_pg import PgReplayGuard
+
+        return PgReplayGuard(database, ttl_s)
+    return ReplayGuard.in_folder(data_dir, ttl_s)

@@ -26,7 +26,7 @@ from makegood.api.auth import verify_standard_webhook, verify_zendesk
 from makegood.api.bodies import Delivery, Opened, PaymentNotice, TelephonyEvent
 from makegood.api.case_routes import open_ticket_case
 from makegood.api.deps import AppSettings, Playbooks, Temporal
-from makegood.api.replay_store import GuardUnavailable, Replayed, ReplayGuard
+from makegood.api.replay_store import DeliveryGuard, GuardUnavailable, Replayed
 from makegood.api.responses import BAD_BODY, SIGNED, TEMPORAL, Responses, problem, responses
 from makegood.api.zendesk import EXAMPLE as ZENDESK_EXAMPLE
 from makegood.api.zendesk import ZendeskWebhook, to_ticket
@@ -108,7 +108,7 @@ async def once(
 ) -> AsyncIterator[None]:
     """Process this delivery unless it was (or is being) processed: 409 then; 503 if the
     replay store cannot be used."""
-    guard: ReplayGuard = request.app.state.guard
+    guard: DeliveryGuard = request.app.state.guard
     shown = delivery[:100]
     try:
         claim = await guard.claim(guard.key(source, delivery), signed_at)

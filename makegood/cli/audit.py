@@ -90,7 +90,9 @@ async def _archived(settings: Settings, case_id: str) -> Archived | None:
     from makegood.archiver import find_archived
     from makegood.index import opened_index
 
-    async with opened_index(settings.case_index, default=settings.case_index_default) as index:
+    async with opened_index(
+        settings.case_index, default=settings.case_index_default, database=settings.database_url
+    ) as index:
         archived = await find_archived(index, settings.archive(), case_id)
     if archived is not None:
         print(f"{case_id}: {archived.note}", file=sys.stderr)
@@ -186,7 +188,9 @@ async def cmd_archive(client: Client | None, settings: Settings, args: argparse.
 
     assert client is not None, "archive reads the server"
     store = settings.archive()
-    async with opened_index(settings.case_index, default=settings.case_index_default) as index:
+    async with opened_index(
+        settings.case_index, default=settings.case_index_default, database=settings.database_url
+    ) as index:
         if args.backfill:
             print(f"{await backfill(client, index)} closed case(s) added to the case index")
         archiver = Archiver(client, index, store, batch=args.limit)
