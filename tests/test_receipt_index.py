@@ -1,19 +1,23 @@
-"""The receipt index on its own (a real SQLite file): duplicates per customer pseudonym, near
-duplicates within a day, idempotent registration, and what a receipt file may be."""
+"""The receipt index on its own (a real SQLite file, a real PostgreSQL database): duplicates per
+customer pseudonym, near duplicates within a day, idempotent registration, concurrent
+registrations, and what a receipt file may be."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
-from makegood.adapters.receipt_index import ReceiptIndex
+from makegood.adapters.receipt_index import ClaimIndex, ReceiptIndex, receipt_index
 from makegood.domain.money import Money
 from makegood.domain.receipts import ClaimRegistration, blob_key, sniff
+from tests.postgres import pg_cluster, pg_url  # noqa: F401
 
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 R1 = hashlib.sha256(b"receipt one").hexdigest()
@@ -34,13 +38,19 @@ def reg(case: str, claim: str, **changes: Any) -> ClaimRegistration:
     return ClaimRegistration.model_validate({**fields, **changes})
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest) -> str:
+    """MAKEGOOD_DATABASE_URL: unset (the SQLite file), or a fresh PostgreSQL database."""
+    return "" if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))
+
+
 @pytest.fixture
-def index(tmp_path: Path) -> ReceiptIndex:
-    return ReceiptIndex(tmp_path / "receipts.sqlite")
+def index(tmp_path: Path, database: str) -> ClaimIndex:
+    return receipt_index(tmp_path / "receipts.sqlite", database)
 
 
 async def test_a_receipt_claimed_again_names_the_first_claim_in_any_case(
-    index: ReceiptIndex,
+    index: ClaimIndex,
 ) -> None:
     first = await index.register(reg("case-A", "taxi-1", duplicates="hold"))
     assert first.registered and first.same_receipt == [] and first.near == []
@@ -61,7 +71,7 @@ async def test_a_receipt_claimed_again_names_the_first_claim_in_any_case(
     ]
 
 
-async def test_registering_again_is_idempotent_and_never_finds_itself(index: ReceiptIndex) -> None:
+async def test_registering_again_is_idempotent_and_never_finds_itself(index: ClaimIndex) -> None:
     await index.register(reg("case-A", "taxi-1"))
     again = await index.register(reg("case-A", "taxi-1"))  # a retried activity
     assert again.registered and again.same_receipt == [] and again.near == []
@@ -72,7 +82,7 @@ async def test_registering_again_is_idempotent_and_never_finds_itself(index: Rec
 
 
 async def test_another_customer_with_the_same_receipt_is_not_this_ones_duplicate(
-    index: ReceiptIndex,
+    index: ClaimIndex,
 ) -> None:
     await index.register(reg("case-A", "taxi-1"))
     other = await index.register(reg("case-C", "taxi-1", customer="p-cust-2"))
@@ -80,7 +90,7 @@ async def test_another_customer_with_the_same_receipt_is_not_this_ones_duplicate
 
 
 async def test_near_duplicates_same_amount_and_description_within_a_day(
-    index: ReceiptIndex,
+    index: ClaimIndex,
 ) -> None:
     await index.register(reg("case-A", "taxi-1"))
     # Another receipt, the same amount, the description differing only in case and spacing.
@@ -104,19 +114,47 @@ async def test_near_duplicates_same_amount_and_description_within_a_day(
     assert other.near == []
 
 
-async def test_a_receipt_never_uploaded_is_not_recorded(index: ReceiptIndex) -> None:
+async def test_a_receipt_never_uploaded_is_not_recorded(index: ClaimIndex) -> None:
     found = await index.register(reg("case-A", "taxi-1"), uploaded=False)
     assert not found.uploaded and not found.registered
     assert await index.claims_of("p-cust-1") == []
 
 
 async def test_the_index_keeps_no_description_or_customer_id_in_clear(
-    index: ReceiptIndex,
+    index: ClaimIndex, database: str
 ) -> None:
     await index.register(reg("case-A", "taxi-1"))
-    with sqlite3.connect(index.path) as conn:
-        dump = "\n".join(conn.iterdump())
+    if isinstance(index, ReceiptIndex):
+        with sqlite3.connect(index.path) as conn:
+            dump = "\n".join(conn.iterdump())
+    else:
+        conn = await asyncpg.connect(database)
+        try:
+            dump = "\n".join(str(dict(r)) for r in await conn.fetch("SELECT * FROM claims"))
+        finally:
+            await conn.close()
+    assert "p-cust-1" in dump  # the pseudonym the case sent (the only customer field)
     assert "Taxi" not in dump and "second car" not in dump
+
+
+async def test_concurrent_registrations_of_one_receipt_record_one_and_name_it(
+    tmp_path: Path, database: str
+) -> None:
+    """Workers on other connections (threads for SQLite, connections for PostgreSQL) register
+    the same receipt in several cases at once: one is accepted, every other is refused naming
+    it, none finds "no earlier claim"."""
+    indexes = [receipt_index(tmp_path / "receipts.sqlite", database) for _ in range(8)]
+    found = await asyncio.gather(
+        *(ix.register(reg(f"case-{n}", "taxi")) for n, ix in enumerate(indexes))
+    )
+    accepted = [f for f in found if f.registered]
+    assert len(accepted) == 1, found
+    (first,) = await indexes[0].claims_of("p-cust-1")
+    refused = [f for f in found if not f.registered]
+    assert all(
+        [(c.case_id, c.claim_id) for c in f.same_receipt] == [(first["case_id"], "taxi")]
+        for f in refused
+    ), refused
 
 
 @pytest.mark.parametrize(
