@@ -1,7 +1,8 @@
 """The webhook replay guard is durable and shared, and records a delivery only once it was
 processed: against real API instances (uvicorn) on one data folder, a worker and the dev
 server. Each instance is a separate app with its own guard object; what they share is the
-SQLite file, as two API processes on one data folder would."""
+SQLite file, as two API processes on one data folder would, or the PostgreSQL database
+(MAKEGOOD_DATABASE_URL), as API replicas on several hosts would: each test runs on both."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,16 @@ from temporalio.testing import WorkflowEnvironment
 
 from makegood.api.app import create_app
 from makegood.api.auth import zendesk_signature
-from makegood.api.replay_store import FILE_NAME, Replayed, ReplayGuard
+from makegood.api.replay_store import (
+    FILE_NAME,
+    DeliveryGuard,
+    GuardUnavailable,
+    Replayed,
+    ReplayGuard,
+    State,
+    replay_guard,
+)
+from makegood.api.replay_store_pg import PgReplayGuard
 from makegood.settings import Settings
 from tests.api_harness import (
     PAYMENTS_SECRET,
@@ -36,6 +46,7 @@ from tests.api_harness import (
     serving_app,
 )
 from tests.harness import CONVERTER, dev_server_and_worker, local_store
+from tests.postgres import Cluster, pg_cluster, pg_url  # noqa: F401
 from tests.test_api import raw, zendesk_body
 
 TASK_QUEUE = "replay-tests"
@@ -50,10 +61,17 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Work
     await store.close()
 
 
-def settings(data: Path) -> Settings:
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest) -> str:
+    """MAKEGOOD_DATABASE_URL: unset (the data folder's file), or a fresh PostgreSQL database."""
+    return "" if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))
+
+
+def settings(data: Path, database: str = "") -> Settings:
     return Settings(
         task_queue=TASK_QUEUE,
         data_dir=data,
+        database_url=database,
         api_tokens=TOKEN_TABLE,
         telephony_webhook_secret=TELEPHONY_SECRET,
         payments_webhook_secret=PAYMENTS_SECRET,
@@ -62,10 +80,10 @@ def settings(data: Path) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def instance(data: Path, client: Client) -> AsyncIterator[Api]:
+async def instance(data: Path, client: Client, database: str = "") -> AsyncIterator[Api]:
     """One API process's worth: a new app on the data folder, served by uvicorn."""
     port = free_port()
-    config = settings(data)
+    config = settings(data, database)
     async with (
         serving_app(create_app(config, client), port),
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
@@ -81,15 +99,15 @@ def settled(case_id: str) -> dict[str, Any]:
     return {"type": "payment.settled", "idempotency_key": f"{case_id}:coupon"}
 
 
-async def rows(data: Path) -> list[tuple[str, str, float]]:
-    return await ReplayGuard(data / FILE_NAME, 300).rows()
+async def rows(data: Path, database: str) -> list[tuple[str, State, float]]:
+    return await replay_guard(data, 300, database).rows()
 
 
 async def test_a_replayed_delivery_is_refused_after_an_api_restart(
-    server: WorkflowEnvironment, tmp_path: Path
+    server: WorkflowEnvironment, tmp_path: Path, database: str
 ) -> None:
     number, at = ticket_no(), datetime.now(UTC)
-    async with instance(tmp_path, server.client) as before:
+    async with instance(tmp_path, server.client, database) as before:
         opened = await before.zendesk(zendesk_body(number), at=at)
         assert opened.status_code == 201, opened.text
         paid = await before.signed(
@@ -97,7 +115,8 @@ async def test_a_replayed_delivery_is_refused_after_an_api_restart(
         )
         assert paid.status_code == 202, paid.text
 
-    async with instance(tmp_path, server.client) as after:  # the same bytes, byte for byte
+    # The same bytes, byte for byte, to a new instance.
+    async with instance(tmp_path, server.client, database) as after:
         again = await after.zendesk(zendesk_body(number), at=at)
         assert again.status_code == 409, again.text
         assert again.json()["detail"].endswith("was already received")
@@ -112,17 +131,17 @@ async def test_a_replayed_delivery_is_refused_after_an_api_restart(
             msg_id="pay_1",
         )
         assert other.status_code == 409 and "no call-back" in other.json()["detail"], other.text
-    assert [state for _, state, _ in await rows(tmp_path)] == ["done", "done"]
+    assert [state for _, state, _ in await rows(tmp_path, database)] == ["done", "done"]
 
 
 async def test_a_delivery_whose_processing_failed_can_be_retried_with_the_same_id(
-    server: WorkflowEnvironment, tmp_path: Path
+    server: WorkflowEnvironment, tmp_path: Path, database: str
 ) -> None:
     case_id = f"case-T-{ticket_no()}"
-    async with instance(tmp_path, server.client) as api:
+    async with instance(tmp_path, server.client, database) as api:
         early = await api.signed("/callbacks/payments", settled(case_id), msg_id="evt_early")
         assert early.status_code == 404, early.text
-        assert await rows(tmp_path) == []  # released: nothing recorded
+        assert await rows(tmp_path, database) == []  # released: nothing recorded
 
         opened = await api.post("/cases", {**raw("s5-wrong-drink.json"), "id": case_id[5:]})
         assert opened.status_code == 201, opened.text
@@ -134,7 +153,7 @@ async def test_a_delivery_whose_processing_failed_can_be_retried_with_the_same_i
 
 
 async def test_a_delivery_temporal_refused_succeeds_when_retried(
-    server: WorkflowEnvironment, tmp_path: Path
+    server: WorkflowEnvironment, tmp_path: Path, database: str
 ) -> None:
     """The API's namespace does not exist yet: Temporal refuses to start the case. Once it is
     registered, the very same signed delivery opens the case, and only then is it recorded."""
@@ -142,10 +161,10 @@ async def test_a_delivery_temporal_refused_succeeds_when_retried(
     target = server.client.service_client.config.target_host
     late = await Client.connect(target, namespace=namespace, data_converter=CONVERTER)
     number, at = ticket_no(), datetime.now(UTC)
-    async with instance(tmp_path, late) as api:
+    async with instance(tmp_path, late, database) as api:
         refused = await api.zendesk(zendesk_body(number), at=at)
         assert refused.status_code >= 500, refused.text
-        assert await rows(tmp_path) == []
+        assert await rows(tmp_path, database) == []
 
         await server.client.workflow_service.register_namespace(
             RegisterNamespaceRequest(
@@ -163,12 +182,12 @@ async def test_a_delivery_temporal_refused_succeeds_when_retried(
 
 
 async def test_two_api_instances_on_one_folder_share_the_guard(
-    server: WorkflowEnvironment, tmp_path: Path
+    server: WorkflowEnvironment, tmp_path: Path, database: str
 ) -> None:
     number, at = ticket_no(), datetime.now(UTC)
     async with (
-        instance(tmp_path, server.client) as one,
-        instance(tmp_path, server.client) as two,
+        instance(tmp_path, server.client, database) as one,
+        instance(tmp_path, server.client, database) as two,
     ):
         both = await asyncio.gather(
             one.zendesk(zendesk_body(number), at=at), two.zendesk(zendesk_body(number), at=at)
@@ -191,10 +210,10 @@ BAD_JSON = [
 
 @pytest.mark.parametrize(("body", "reason"), BAD_JSON)
 async def test_signed_but_invalid_json_gets_422_with_problems_and_burns_no_id(
-    server: WorkflowEnvironment, tmp_path: Path, body: bytes, reason: str
+    server: WorkflowEnvironment, tmp_path: Path, database: str, body: bytes, reason: str
 ) -> None:
     number = ticket_no()
-    async with instance(tmp_path, server.client) as api:
+    async with instance(tmp_path, server.client, database) as api:
         for path in ("/webhooks/zendesk", "/callbacks/telephony", "/callbacks/payments"):
             response = await signed_raw(api, path, body, msg_id="m1")
             assert response.status_code == 422, (path, response.status_code, response.text)
@@ -207,7 +226,7 @@ async def test_signed_but_invalid_json_gets_422_with_problems_and_burns_no_id(
         latin = await signed_raw(api, "/webhooks/zendesk", b'{"ticket": "caf\xe9"}')
         assert latin.status_code == 422, latin.text
         assert "not UTF-8 text" in latin.json()["problems"][0]["reason"]
-        assert await rows(tmp_path) == []
+        assert await rows(tmp_path, database) == []
         # The ids were not burned: a valid delivery with the same id goes through.
         opened = await api.zendesk(zendesk_body(number))
         assert opened.status_code == 201, opened.text
@@ -237,11 +256,19 @@ async def signed_raw(api: Api, path: str, body: bytes, msg_id: str = "m") -> htt
     )
 
 
+def guard_on(
+    tmp_path: Path, database: str, ttl_s: float, lease_s: float, clock: Callable[[], float]
+) -> DeliveryGuard:
+    if database:
+        return PgReplayGuard(database, ttl_s=ttl_s, lease_s=lease_s, clock=clock)
+    return ReplayGuard(tmp_path / FILE_NAME, ttl_s=ttl_s, lease_s=lease_s, clock=clock)
+
+
 async def test_entries_live_for_the_tolerance_window_and_expired_ones_are_pruned(
-    tmp_path: Path,
+    tmp_path: Path, database: str
 ) -> None:
     now = [1_000_000.0]
-    guard = ReplayGuard(tmp_path / FILE_NAME, ttl_s=300, lease_s=60, clock=lambda: now[0])
+    guard = guard_on(tmp_path, database, ttl_s=300, lease_s=60, clock=lambda: now[0])
     async with guard.holding(await guard.claim("a", signed_at=now[0])):
         pass
     # A delivery signed ahead of our clock stays as long as its signature could pass.
@@ -271,6 +298,15 @@ async def test_entries_live_for_the_tolerance_window_and_expired_ones_are_pruned
 async def test_the_guard_needs_no_file_until_the_first_delivery(tmp_path: Path) -> None:
     create_app(settings(tmp_path / "data"))
     assert not (tmp_path / "data").exists()
+    # Nor a database: building the app connects to none (this port has no server).
+    create_app(settings(tmp_path / "data", f"postgresql://u@127.0.0.1:{free_port()}/db"))
+
+
+async def test_an_unreachable_database_is_a_guard_failure_not_a_crash(tmp_path: Path) -> None:
+    """What the webhook routes turn into a 503 (and `holding` into a warning)."""
+    guard = replay_guard(tmp_path, 300, f"postgresql://u:p@127.0.0.1:{free_port()}/db")
+    with pytest.raises(GuardUnavailable, match=r"u:\*\*\*@127.0.0.1"):
+        await guard.claim("a", 0.0)
 
 
 def test_webhook_bodies_are_declared_without_dangling_references() -> None:
@@ -288,14 +324,19 @@ def test_webhook_bodies_are_declared_without_dangling_references() -> None:
     assert "$defs" not in json.dumps(doc)
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_two_processes_starting_on_a_new_folder_at_once_never_lock_each_other_out(
     tmp_path: Path,
+    pg_cluster: Cluster,  # noqa: F811
+    backend: str,
 ) -> None:
-    """Both guards prepare the file (WAL, the table) on their first delivery: a statement left
-    open by one used to deadlock the other into "database is locked" (a 503)."""
-    for n in range(40):
+    """Both guards prepare the store (WAL, the table) on their first delivery: a statement left
+    open by one used to deadlock the other into "database is locked" (a 503); in PostgreSQL,
+    both creating the table at once can fail one of them."""
+    for n in range(40 if backend == "sqlite" else 10):
         folder = tmp_path / f"f{n}"
-        first, second = ReplayGuard.in_folder(folder, 300), ReplayGuard.in_folder(folder, 300)
+        database = "" if backend == "sqlite" else pg_cluster.url(await pg_cluster.create_database())
+        first, second = replay_guard(folder, 300, database), replay_guard(folder, 300, database)
         results = await asyncio.gather(
             first.claim("delivery-1", 0.0), second.claim("delivery-1", 0.0), return_exceptions=True
         )
