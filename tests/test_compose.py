@@ -138,6 +138,22 @@ def test_the_ui_decrypts_through_the_apis_codec_endpoint(services: dict[str, Any
     )
 
 
+def test_the_worker_and_the_api_keep_their_stores_in_postgresql(services: dict[str, Any]) -> None:
+    """The case index, the receipt index and the replay guard in the `makegood` database that
+    the schema job creates; the password from PGPASSWORD, never in the URL."""
+    for name in ("worker", "api"):
+        env = services[name]["environment"]
+        url = env["MAKEGOOD_DATABASE_URL"]
+        assert url == "postgresql://temporal@postgresql:5432/makegood", name
+        assert env["PGPASSWORD"] == SECRETS["POSTGRES_PASSWORD"], name
+        assert Settings(database_url=url).database_url == url
+        assert "MAKEGOOD_CASE_INDEX" not in env, name  # it would contradict the database
+    user = services["postgresql"]["environment"]["POSTGRES_USER"]
+    assert services["temporal-schema"]["environment"]["POSTGRES_USER"] == user == "temporal"
+    text = (ROOT / "deploy" / "temporal" / "schema.sh").read_text()
+    assert "name=makegood\nsql create" in text
+
+
 def test_volumes_mount_what_exists(services: dict[str, Any]) -> None:
     for name, service in services.items():
         for volume in service.get("volumes", []):

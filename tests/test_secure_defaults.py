@@ -348,3 +348,8 @@ def test_compose_publishes_only_the_api_and_takes_every_secret_from_the_environm
     }
     api = services["api"]["environment"]
     assert api["MAKEGOOD_API_HOST"] == "0.0.0.0" and "MAKEGOOD_WEBHOOK_SECRET" not in api
+    # The worker and the API use PostgreSQL; the password is PGPASSWORD's, never in the URL.
+    for name in ("worker", "api"):
+        env = services[name]["environment"]
+        assert env["MAKEGOOD_DATABASE_URL"].startswith("postgresql://temporal@postgresql:"), name
+        assert env["PGPASSWORD"].startswith("${POSTGRES_PASSWORD:?"), name

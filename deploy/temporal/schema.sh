@@ -1,7 +1,8 @@
 #!/bin/sh
-# Creates (or upgrades) Temporal's two PostgreSQL databases: run by the temporal-schema job of
-# docker-compose.yml, in the temporalio/admin-tools image, before the server starts. Safe to run
-# again: an existing database is kept, and update-schema applies only what is missing.
+# Creates (or upgrades) Temporal's two PostgreSQL databases, and creates Makegood's own (`makegood`:
+# the worker and the API create their tables in it on first use): run by the temporal-schema job
+# of docker-compose.yml, in the temporalio/admin-tools image, before the server starts. Safe to
+# run again: an existing database is kept, and update-schema applies only what is missing.
 set -eu
 : "${POSTGRES_SEEDS:?the database host}"
 : "${POSTGRES_USER:?the database user}"
@@ -24,4 +25,7 @@ for db in temporal:temporal temporal_visibility:visibility; do
   sql setup-schema -v 0.0
   sql update-schema -d "$SCHEMA/$dir/versioned"
 done
-echo "Temporal's schema is ready"
+# Makegood's database: created empty; the worker and the API create their tables in it.
+name=makegood
+sql create 2>/dev/null && echo "database $name created" || echo "database $name exists"
+echo "Temporal's schema is ready, and the makegood database exists"
