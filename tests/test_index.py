@@ -19,6 +19,7 @@ from makegood.audit.archive import MANIFEST, Manifest, history_file
 from makegood.domain.indexed import IndexedCase
 from makegood.index import CaseIndex, IndexConfigError, index_path, opened_index
 from makegood.index_pg import PgCaseIndex
+from tests import postgres
 from tests.harness import HISTORIES
 from tests.postgres import Cluster, pg_cluster, pg_url  # noqa: F401
 
@@ -141,3 +142,12 @@ async def test_an_archive_reads_back_checked_against_its_manifest(tmp_path: Path
     await store.put(f"{key}/{entry.file}", (text + "\n").encode(), "x")
     with pytest.raises(ValueError, match="checksum does not match"):
         await archived.histories()
+
+
+def test_without_postgresqls_binaries_the_fixture_fails_and_never_skips(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(postgres.shutil, "which", lambda name: None)
+    monkeypatch.setattr(postgres.glob, "glob", lambda pattern: [])
+    with pytest.raises(pytest.fail.Exception, match=r"apt-get install postgresql"):
+        postgres.bin_dir()
