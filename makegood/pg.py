@@ -37,8 +37,8 @@ def where(url: str) -> str:
     parsed = urlparse(url)
     if parsed.password is None:
         return url
-    netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)
-    return parsed._replace(netloc=netloc).geturl()
+    user, _, host = parsed.netloc.rpartition("@")
+    return parsed._replace(netloc=f"{user.partition(':')[0]}:***@{host}").geturl()
 
 
 def _driver() -> Any:

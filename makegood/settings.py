@@ -13,6 +13,7 @@ from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlparse
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -196,6 +197,14 @@ class Settings(BaseSettings):
         """`VAR=` (compose's `${VAR:-}`) means "not set", never an endpoint named ""."""
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and urlparse(value).scheme not in ("postgres", "postgresql"):
+            raise ValueError("expected postgresql://user@host:port/db (or unset: SQLite files)")
+        return value
+
     def secret_values(self) -> list[str]:
         """Every secret configured here, for the log redactor (`makegood.logsetup.Redact`)."""
         found = []
@@ -208,6 +217,9 @@ class Settings(BaseSettings):
                     with contextlib.suppress(ValueError, AttributeError):
                         found += [str(k) for k in json.loads(raw).values()]
         found.append(os.environ.get("AWS_SECRET_ACCESS_KEY", ""))  # an s3:// store's secret
+        found.append(os.environ.get("PGPASSWORD", ""))  # MAKEGOOD_DATABASE_URL's password
+        with contextlib.suppress(ValueError):
+            found.append(unquote(urlparse(self.database_url).password or ""))
         return [s for s in found if s]
 
     def renamed_temporal_settings(self) -> list[str]:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from temporalio.client import WorkflowHistory
 
 from makegood.adapters.blobs import FolderStore
@@ -19,6 +20,7 @@ from makegood.audit.archive import MANIFEST, Manifest, history_file
 from makegood.domain.indexed import IndexedCase
 from makegood.index import CaseIndex, IndexConfigError, index_path, opened_index
 from makegood.index_pg import PgCaseIndex
+from makegood.settings import Settings
 from tests import postgres
 from tests.harness import HISTORIES
 from tests.postgres import Cluster, pg_cluster, pg_url  # noqa: F401
@@ -105,6 +107,10 @@ async def test_the_setting_names_a_sqlite_file_and_postgresql_is_the_database_ur
     with pytest.raises(IndexConfigError, match="both set"):
         async with opened_index("x.db", default=default, database="postgresql://db/x"):
             pass
+    with pytest.raises(ValidationError, match="expected postgresql://"):
+        Settings(database_url="mysql://db/x")
+    # A password in the URL is a secret the logs never show.
+    assert "p@ss" in Settings(database_url="postgresql://u:p%40ss@db/x").secret_values()
 
 
 async def test_several_processes_opening_a_new_postgresql_index_at_once(
