@@ -151,7 +151,7 @@ def test_the_worker_and_the_api_keep_their_stores_in_postgresql(services: dict[s
     user = services["postgresql"]["environment"]["POSTGRES_USER"]
     assert services["temporal-schema"]["environment"]["POSTGRES_USER"] == user == "temporal"
     text = (ROOT / "deploy" / "temporal" / "schema.sh").read_text()
-    assert "name=makegood\nsql create" in text
+    assert "name=makegood\ncreate\n" in text and "already exists" in text
 
 
 def test_volumes_mount_what_exists(services: dict[str, Any]) -> None:

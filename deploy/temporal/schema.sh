@@ -17,15 +17,29 @@ until nc -z -w 5 "$POSTGRES_SEEDS" "$PORT"; do
   sleep 2
 done
 
+sql() { temporal-sql-tool --plugin postgres12 --ep "$POSTGRES_SEEDS" -u "$POSTGRES_USER" -p "$PORT" --db "$name" "$@"; }
+
+# A database that exists is kept; any other failure (a wrong password, say) stops the job.
+create() {
+  if out=$(sql create 2>&1); then
+    echo "database $name created"
+  elif echo "$out" | grep -qi "already exists"; then
+    echo "database $name exists"
+  else
+    echo "$out"
+    echo "cannot create database $name"
+    exit 1
+  fi
+}
+
 for db in temporal:temporal temporal_visibility:visibility; do
   name=${db%%:*}
   dir=${db##*:}
-  sql() { temporal-sql-tool --plugin postgres12 --ep "$POSTGRES_SEEDS" -u "$POSTGRES_USER" -p "$PORT" --db "$name" "$@"; }
-  sql create 2>/dev/null && echo "database $name created" || echo "database $name exists"
+  create
   sql setup-schema -v 0.0
   sql update-schema -d "$SCHEMA/$dir/versioned"
 done
 # Makegood's database: created empty; the worker and the API create their tables in it.
 name=makegood
-sql create 2>/dev/null && echo "database $name created" || echo "database $name exists"
+create
 echo "Temporal's schema is ready, and the makegood database exists"
