@@ -1,12 +1,28 @@
-"""The baseline: a bare workflow with as many no-op activities as an S5 case runs."""
+"""The baseline: a bare workflow with as many no-op activities as an S5 case runs, counted from
+the committed S5 history (so the comparison stays fair as the case gains or loses a step)."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 from temporalio import activity, workflow
 
-STEPS = 6  # S5: history lookup, apology, remake, refund, confirmation, outcome record
+S5_HISTORY = Path(__file__).resolve().parent.parent / "tests" / "histories" / "s5.json"
+
+
+def s5_activities() -> list[str]:
+    """The activity types an S5 case schedules, in order (index, look-up, apology, ...)."""
+    events = json.loads(S5_HISTORY.read_text())["events"]
+    return [
+        e["activityTaskScheduledEventAttributes"]["activityType"]["name"]
+        for e in events
+        if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
+    ]
+
+
+STEPS = len(s5_activities())
 
 
 @activity.defn

@@ -69,6 +69,16 @@ async def measure(
     return time.perf_counter() - t0, latencies
 
 
+def figures(count: int, wall: float, lat: list[float]) -> dict[str, float]:
+    q = statistics.quantiles(lat, n=100)
+    return {
+        "per_s": round(count / wall, 2),
+        "p50_ms": round(q[49] * 1000),
+        "p95_ms": round(q[94] * 1000),
+        "max_ms": round(max(lat) * 1000),
+    }
+
+
 def row(name: str, count: int, wall: float, lat: list[float]) -> str:
     q = statistics.quantiles(lat, n=100)
     return (
@@ -81,7 +91,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--json", type=Path, default=Path("bench-cases.json"))
     args = parser.parse_args()
+    results: dict[str, dict[str, float]] = {}
     logsetup.configure("console", "WARNING")
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -134,6 +146,7 @@ async def main() -> None:
                 await measure(args.concurrency, 10, baseline)  # warm-up
                 wall, lat = await measure(args.concurrency, args.cases, baseline)
                 print(row(f"baseline ({STEPS} no-op activities)", args.cases, wall, lat))
+                results["baseline"] = figures(args.cases, wall, lat)
             async with (
                 configured_adapters(settings) as adapters,
                 build_worker(client, "bench-cases", adapters.activities()),
@@ -141,6 +154,24 @@ async def main() -> None:
                 await measure(args.concurrency, 10, lambda i: case(10_000 + i))  # warm-up
                 wall, lat = await measure(args.concurrency, args.cases, case)
                 print(row("makegood S5 case", args.cases, wall, lat))
+                results["makegood"] = figures(args.cases, wall, lat)
+            ratio = results["makegood"]["per_s"] / results["baseline"]["per_s"]
+            print(f"makegood / baseline throughput: {ratio:.2f}x")
+            args.json.write_text(
+                json.dumps(
+                    {
+                        "machine": f"{cpu_model()}, {os.cpu_count()} cores, {platform.machine()}",
+                        "python": platform.python_version(),
+                        "cases": args.cases,
+                        "concurrency": args.concurrency,
+                        "rows": results,
+                        "ratio": round(ratio, 2),
+                    },
+                    indent=2,
+                )
+                + "\n"
+            )
+            print(f"written to {args.json}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from makegood.privacy.keys import KeyRing
 from makegood.registry import build_replayer
 
 _EVENT = re.compile(r"HistoryEvent\(id: (\d+)|event(?: id)?[ :#]+(\d+)", re.IGNORECASE)
@@ -112,3 +113,94 @@ async def replay_all(
     if progress:
         progress(len(results), failed, time.perf_counter() - started)
     return results
+
+
+# ---- in parallel processes: replay is CPU-bound Python, so one process uses one core
+ReplayerFactory = Callable[[], Replayer]
+BATCH = 20
+
+
+def keyed_replayer(keys: KeyRing | None, sandbox: bool) -> Replayer:
+    """A replayer with these keys' converter: picklable as `partial(keyed_replayer, ...)`,
+    where the converter itself (its AES-GCM objects) is not."""
+    from makegood.privacy.codec import data_converter
+
+    return build_replayer(
+        quiet=True, sandbox=sandbox, data_converter=data_converter(keys) if keys else None
+    )
+
+
+async def _each(histories: list[WorkflowHistory]) -> AsyncIterator[WorkflowHistory]:
+    for history in histories:
+        yield history
+
+
+async def _chain(
+    first: list[WorkflowHistory], rest: AsyncIterator[WorkflowHistory]
+) -> AsyncIterator[WorkflowHistory]:
+    for history in first:
+        yield history
+    async for history in rest:
+        yield history
+
+
+def _replay_batch(batch: list[tuple[str, str]], make_replayer: ReplayerFactory) -> list[Replayed]:
+    """Runs in a worker process: replays (workflow id, history JSON) pairs, one replayer."""
+    import asyncio
+
+    async def histories() -> AsyncIterator[WorkflowHistory]:
+        for workflow_id, text in batch:
+            yield WorkflowHistory.from_json(workflow_id, text)
+
+    return asyncio.run(replay_all(histories(), replayer=make_replayer()))
+
+
+async def replay_parallel(
+    histories: AsyncIterator[WorkflowHistory],
+    jobs: int,
+    make_replayer: ReplayerFactory,
+    progress: Progress | None = None,
+) -> list[Replayed]:
+    """`replay_all` across `jobs` processes, in batches, results in the histories' order.
+
+    `make_replayer` must be picklable (a module-level function or a `functools.partial` of
+    one): each process builds its own replayer, with its own sandbox and converter.
+    """
+    import asyncio
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    first: list[WorkflowHistory] = []
+    async for history in histories:
+        first.append(history)
+        if len(first) > BATCH:
+            break
+    else:  # a few histories: spawning processes would cost more than it saves
+        return await replay_all(_each(first), progress, make_replayer())
+
+    loop = asyncio.get_running_loop()
+    started = time.perf_counter()
+    done: list[list[Replayed]] = []
+    failed = 0
+    context = multiprocessing.get_context("spawn")  # no forked Temporal runtime threads
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        pending: list[asyncio.Future[list[Replayed]]] = []
+        batch: list[tuple[str, str]] = []
+
+        def submit() -> None:
+            pending.append(loop.run_in_executor(pool, _replay_batch, list(batch), make_replayer))
+            batch.clear()
+
+        async for history in _chain(first, histories):
+            batch.append((history.workflow_id, history.to_json()))
+            if len(batch) == BATCH:
+                submit()
+        if batch:
+            submit()
+        for future in pending:  # in order, so the report lists them as they were read
+            results = await future
+            done.append(results)
+            failed += sum(1 for r in results if not r.ok)
+            if progress:
+                progress(sum(map(len, done)), failed, time.perf_counter() - started)
+    return [r for results in done for r in results]

@@ -108,19 +108,21 @@ async def _from_folder(folder: Path, cases: list[str]) -> AsyncIterator[Workflow
 
 
 async def cmd_replay(client: Client | None, settings: Settings, args: argparse.Namespace) -> None:
-    from makegood.audit.replay import replay_all, terminal_progress
-    from makegood.registry import build_replayer
+    import functools
+    import os
+
+    from makegood.audit.replay import keyed_replayer, replay_all, replay_parallel, terminal_progress
+    from makegood.privacy.codec import keys_of
 
     started = time.perf_counter()
-    results = await replay_all(
-        _histories(client, settings, args),
-        terminal_progress if sys.stderr.isatty() else None,
-        replayer=build_replayer(
-            quiet=True,
-            sandbox=not args.no_sandbox,
-            data_converter=_converter(client, settings),
-        ),
-    )
+    keys = keys_of(_converter(client, settings))
+    progress = terminal_progress if sys.stderr.isatty() else None
+    jobs = args.jobs or os.cpu_count() or 1
+    make = functools.partial(keyed_replayer, keys, not args.no_sandbox)
+    if jobs > 1:
+        results = await replay_parallel(_histories(client, settings, args), jobs, make, progress)
+    else:
+        results = await replay_all(_histories(client, settings, args), progress, make())
     elapsed = time.perf_counter() - started
     if sys.stderr.isatty():
         sys.stderr.write("\n")
@@ -277,6 +279,14 @@ def add_commands(sub: Subcommands) -> None:
         action="store_true",
         help="about 2x faster; the same determinism check, without the sandbox's "
         "guard against forbidden calls in workflow code",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="replay in N processes (default: one per core; 1: in this process); "
+        "a handful of histories always replays in this process",
     )
 
     p = sub.add_temporal("timeline", cmd_timeline, "one case's history as a chronological account")
