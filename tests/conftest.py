@@ -9,7 +9,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from makegood.adapters.local.store import LocalStore
 from makegood.registry import build_worker
-from tests.harness import local_adapters, local_store, time_skipping_env
+from makegood.visibility import ensure_search_attributes
+from tests.harness import CONVERTER, binary, local_adapters, local_store, time_skipping_env
 
 
 @pytest.fixture
@@ -38,3 +39,16 @@ async def env(
     """The time-skipping server with a worker on the real local adapters."""
     async with build_worker(bare_env.client, task_queue, local_adapters(store).activities()):
         yield bare_env
+
+
+@pytest.fixture
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real dev server (in memory), its clock the wall clock, Makegood's search attributes
+    registered: for what the time-skipping server cannot show (heartbeats, deletion, ...)."""
+    async with await WorkflowEnvironment.start_local(
+        data_converter=CONVERTER,
+        dev_server_existing_path=binary("temporal"),
+        dev_server_log_level="error",
+    ) as env:
+        await ensure_search_attributes(env.client)
+        yield env

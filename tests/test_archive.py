@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import boto3
@@ -37,7 +36,7 @@ from makegood.registry import build_worker
 from makegood.settings import Settings
 from tests.api_harness import TOKEN_TABLE, free_port, serving_app
 from tests.deployment import run_cli
-from tests.harness import CONVERTER, Case, binary, local_adapters, temporal_env, ticket
+from tests.harness import Case, local_adapters, temporal_env, ticket
 from tests.test_blobs import aws_env, s3_endpoint  # noqa: F401  (fixtures)
 from tests.test_history import closing_at_once
 
@@ -55,16 +54,6 @@ def archive_setting(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str,
     bucket = f"archive-{uuid.uuid4().hex[:8]}"
     boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
     return {"archive_store": f"s3://{bucket}/makegood", "s3_endpoint_url": endpoint}
-
-
-@pytest.fixture
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    async with await WorkflowEnvironment.start_local(
-        data_converter=CONVERTER,
-        dev_server_existing_path=binary("temporal"),
-        dev_server_log_level="error",
-    ) as env:
-        yield env
 
 
 async def forget(client: Client, case_id: str) -> None:

@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,9 +34,7 @@ from makegood.privacy.codec import (
 )
 from makegood.privacy.keys import KeyRing
 from makegood.registry import build_worker
-from makegood.visibility import ensure_search_attributes
 from tests.harness import (
-    CONVERTER,
     ROOT,
     TEST_KEYS,
     binary,
@@ -53,17 +50,6 @@ EMAIL = "mia.chen@example.com"
 
 def address(env: WorkflowEnvironment) -> str:
     return env.client.service_client.config.target_host
-
-
-@pytest.fixture
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    async with await WorkflowEnvironment.start_local(
-        data_converter=CONVERTER,
-        dev_server_existing_path=binary("temporal"),
-        dev_server_log_level="error",
-    ) as env:
-        await ensure_search_attributes(env.client)
-        yield env
 
 
 async def run(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:

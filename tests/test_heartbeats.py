@@ -4,30 +4,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from makegood.domain import calls
-from makegood.visibility import ensure_search_attributes
 from makegood.workflows.case import HEARTBEAT_TIMEOUT
 from tests.fakes import Fakes
 from tests.fast.driver import Runner
-from tests.harness import CONVERTER, binary
-
-
-@pytest.fixture
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The real dev server: its clock is the wall clock, so a heartbeat timeout is real."""
-    async with await WorkflowEnvironment.start_local(
-        data_converter=CONVERTER,
-        dev_server_existing_path=binary("temporal"),
-        dev_server_log_level="error",
-    ) as env:
-        await ensure_search_attributes(env.client)
-        yield env
 
 
 async def test_a_call_longer_than_the_heartbeat_timeout_runs_once(

@@ -8,8 +8,8 @@ nothing here decides the recovery.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
-from typing import TypeVar
+from datetime import datetime, timedelta
+from typing import Literal, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
 with workflow.unsafe.imports_passed_through():
     from makegood.domain import calls, contract, steps
     from makegood.domain.calls import ActivitySpec
-    from makegood.domain.case import CaseInput, CaseStatus, Escalation, Event, Stage
+    from makegood.domain.case import CallbackInput, CaseInput, CaseStatus, Escalation, Event, Stage
     from makegood.domain.money import Money
     from makegood.domain.playbook import Backoff
     from makegood.domain.provider import MessageReceipt, MessageRequest, ReleaseRequest
@@ -129,6 +129,33 @@ class Case:
         """Something done for the customer: it goes into the written confirmation."""
         self.event(kind, detail, amount=amount)
         self.done.append(f"{detail}: {amount}" if amount else detail)
+
+    def callback_input(
+        self,
+        *,
+        at: datetime,
+        reason: str,
+        purpose: Literal["support_call", "question"] = "support_call",
+    ) -> CallbackInput:
+        """What a call-back child needs: the customer's phone, where to write, the playbook's
+        call settings and the message retries."""
+        customer = self.customer
+        assert customer.phone is not None, "a call-back needs a phone number"
+        channel = customer.preferred_channel
+        return CallbackInput(
+            case_id=self.id,
+            customer_id=customer.id,
+            first_name=customer.first_name,
+            phone=customer.phone,
+            written_channel=channel,
+            written_to=customer.contact(channel) or "",
+            at=at,
+            reason=reason,
+            purpose=purpose,
+            ops_contact=self.inp.ops_contact,
+            settings=self.playbook.callbacks,
+            notify_retry=self.inp.retries.notify,
+        )
 
     def stage(self, stage: Stage) -> None:
         if self.status.stage != stage:

@@ -17,7 +17,7 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError
 with workflow.unsafe.imports_passed_through():
     from makegood.domain import contract, ids, steps, wording
     from makegood.domain.actions import CustomerAnswer
-    from makegood.domain.case import CallbackInput, CallbackState, Question
+    from makegood.domain.case import CallbackState, Question
     from makegood.domain.playbook import Backoff, Callbacks
     from makegood.domain.ticket import Channel, Customer
 
@@ -220,22 +220,10 @@ class Conversation:
         )
         case.status.callback = CallbackState()
         case.event("call_back", f"{qid}: calling the customer to ask")
-        channel = customer.preferred_channel
         child = await workflow.start_child_workflow(
             contract.CALLBACK_WORKFLOW,
-            CallbackInput(
-                case_id=case.id,
-                customer_id=customer.id,
-                first_name=customer.first_name,
-                phone=customer.phone,
-                written_channel=channel,
-                written_to=customer.contact(channel) or "",
-                at=workflow.now(),
-                reason=wording.question_call_reason(prompt),
-                purpose="question",
-                ops_contact=case.inp.ops_contact,
-                settings=case.playbook.callbacks,
-                notify_retry=case.inp.retries.notify,
+            case.callback_input(
+                at=workflow.now(), reason=wording.question_call_reason(prompt), purpose="question"
             ),
             id=ids.callback_id(case.id),
             result_type=CallbackState,

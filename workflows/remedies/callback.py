@@ -10,7 +10,7 @@ from temporalio.exceptions import CancelledError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from makegood.domain import contract, ids, wording
-    from makegood.domain.case import CallbackInput, CallbackState, Stage
+    from makegood.domain.case import CallbackState, Stage
 
 from makegood.workflows.remedies.base import Remedy
 
@@ -56,22 +56,9 @@ class CallBack(Remedy):
     async def _call_back(self) -> CallbackState:
         case, inc, customer = self.case, self.case.incident, self.case.customer
         assert inc.call_at is not None and customer.phone is not None
-        channel = customer.preferred_channel
         result: CallbackState = await workflow.execute_child_workflow(
             contract.CALLBACK_WORKFLOW,
-            CallbackInput(
-                case_id=case.id,
-                customer_id=customer.id,
-                first_name=customer.first_name,
-                phone=customer.phone,
-                written_channel=channel,
-                written_to=customer.contact(channel) or "",
-                at=inc.call_at,
-                reason=f"{inc.item}: {inc.summary}",
-                ops_contact=case.inp.ops_contact,
-                settings=case.playbook.callbacks,
-                notify_retry=case.inp.retries.notify,
-            ),
+            case.callback_input(at=inc.call_at, reason=f"{inc.item}: {inc.summary}"),
             id=ids.callback_id(case.id),
             result_type=CallbackState,
         )
