@@ -27,7 +27,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from bench.baseline import STEPS, BaselineWorkflow, noop
+from bench.baseline import BaselineWorkflow, noop
 from makegood import logsetup
 from makegood.adapters.wiring import configured_adapters
 from makegood.cases import open_case
@@ -39,6 +39,21 @@ from makegood.registry import build_worker
 from makegood.settings import Settings, load_playbooks
 from tests.harness import ROOT
 
+S5_HISTORY = ROOT / "tests" / "histories" / "s5.json"
+
+
+def s5_activities() -> list[str]:
+    """The activity types an S5 case schedules, from the committed S5 history: the baseline
+    runs as many, so the comparison stays fair as the case gains or loses a step."""
+    events = json.loads(S5_HISTORY.read_text())["events"]
+    return [
+        e["activityTaskScheduledEventAttributes"]["activityType"]["name"]
+        for e in events
+        if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
+    ]
+
+
+STEPS = len(s5_activities())
 TICKET = json.loads((ROOT / "examples" / "tickets" / "s5-wrong-drink.json").read_text())
 
 

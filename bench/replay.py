@@ -29,7 +29,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from bench.cases import cpu_model
-from makegood.audit.archive import Manifest, read_folder
+from makegood.audit.archive import Manifest, read_folder, read_folder_texts
 from makegood.audit.replay import keyed_replayer, replay_all, replay_parallel
 from makegood.registry import WORKFLOWS, build_replayer
 from tests.harness import ROOT
@@ -83,7 +83,7 @@ async def main() -> None:
             else:
                 if jobs > 1:
                     make = functools.partial(keyed_replayer, None, True)
-                    results = await replay_parallel(histories, jobs, make)
+                    results = await replay_parallel(read_folder_texts(folder), jobs, make)
                 else:
                     results = await replay_all(histories, replayer=replayer)
                 n = len(results)

@@ -10,7 +10,13 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 
-from makegood.audit.replay import BATCH, keyed_replayer, replay_all, replay_parallel
+from makegood.audit.replay import (
+    BATCH,
+    as_texts,
+    keyed_replayer,
+    replay_all,
+    replay_parallel,
+)
 from tests.test_audit import committed
 
 
@@ -46,7 +52,7 @@ async def test_parallel_replay_gives_the_same_verdicts_in_order() -> None:
     make = functools.partial(keyed_replayer, None, True)
 
     parallel = await replay_parallel(
-        each(histories), 2, make, progress=lambda done, failed, _: seen.append(done)
+        as_texts(each(histories)), 2, make, progress=lambda done, failed, _: seen.append(done)
     )
     serial = await replay_all(each(histories), replayer=make())
 
@@ -62,5 +68,5 @@ async def test_parallel_replay_gives_the_same_verdicts_in_order() -> None:
 async def test_a_handful_of_histories_replays_in_this_process() -> None:
     few = (await committed())[:3]
     make = functools.partial(keyed_replayer, None, True)
-    results = await replay_parallel(each(few), 4, make)
+    results = await replay_parallel(as_texts(each(few)), 4, make)
     assert [r.ok for r in results] == [True, True, True]

@@ -155,14 +155,19 @@ def history_file(
     return text, entry
 
 
-def checked_history(entry: Entry, text: str, where: str) -> WorkflowHistory:
-    """A history file's content, once its checksum matches the manifest's."""
+def checked_text(entry: Entry, text: str, where: str) -> str:
+    """A history file's text, once its checksum matches the manifest's."""
     if hashlib.sha256(text.encode()).hexdigest() != entry.sha256:
         raise ValueError(
             f"{where}: checksum does not match the manifest; the file was "
             "changed after it was exported"
         )
-    return WorkflowHistory.from_json(entry.workflow_id, text)
+    return text
+
+
+def checked_history(entry: Entry, text: str, where: str) -> WorkflowHistory:
+    """A history file's content, once its checksum matches the manifest's."""
+    return WorkflowHistory.from_json(entry.workflow_id, checked_text(entry, text, where))
 
 
 def write_history(
@@ -199,6 +204,13 @@ def write_history(
 def entries(folder: Path) -> Iterator[tuple[Entry, Path]]:
     for entry in Manifest.load(folder).entries:
         yield entry, inside(folder, entry.file)
+
+
+async def read_folder_texts(folder: Path) -> AsyncIterator[tuple[str, str]]:
+    """(workflow id, history JSON) of the folder's histories, checked but not parsed: for
+    replaying in other processes, which parse them themselves."""
+    for entry, path in entries(folder):
+        yield entry.workflow_id, checked_text(entry, path.read_text(), str(path))
 
 
 async def read_folder(folder: Path) -> AsyncIterator[WorkflowHistory]:

@@ -136,12 +136,12 @@ async def _each(histories: list[WorkflowHistory]) -> AsyncIterator[WorkflowHisto
 
 
 async def _chain(
-    first: list[WorkflowHistory], rest: AsyncIterator[WorkflowHistory]
-) -> AsyncIterator[WorkflowHistory]:
-    for history in first:
-        yield history
-    async for history in rest:
-        yield history
+    first: list[tuple[str, str]], rest: AsyncIterator[tuple[str, str]]
+) -> AsyncIterator[tuple[str, str]]:
+    for item in first:
+        yield item
+    async for item in rest:
+        yield item
 
 
 def _replay_batch(batch: list[tuple[str, str]], make_replayer: ReplayerFactory) -> list[Replayed]:
@@ -155,14 +155,22 @@ def _replay_batch(batch: list[tuple[str, str]], make_replayer: ReplayerFactory) 
     return asyncio.run(replay_all(histories(), replayer=make_replayer()))
 
 
+async def as_texts(histories: AsyncIterator[WorkflowHistory]) -> AsyncIterator[tuple[str, str]]:
+    """Histories as (workflow id, JSON), the form `replay_parallel` sends to its processes."""
+    async for history in histories:
+        yield history.workflow_id, history.to_json()
+
+
 async def replay_parallel(
-    histories: AsyncIterator[WorkflowHistory],
+    histories: AsyncIterator[tuple[str, str]],
     jobs: int,
     make_replayer: ReplayerFactory,
     progress: Progress | None = None,
 ) -> list[Replayed]:
     """`replay_all` across `jobs` processes, in batches, results in the histories' order.
 
+    `histories` are (workflow id, history JSON) pairs (`as_texts`, or an export folder's files
+    read by `archive.read_folder_texts`): the processes parse them, not this one.
     `make_replayer` must be picklable (a module-level function or a `functools.partial` of
     one): each process builds its own replayer, with its own sandbox and converter.
     """
@@ -170,13 +178,14 @@ async def replay_parallel(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    first: list[WorkflowHistory] = []
-    async for history in histories:
-        first.append(history)
+    first: list[tuple[str, str]] = []
+    async for item in histories:
+        first.append(item)
         if len(first) > BATCH:
             break
     else:  # a few histories: spawning processes would cost more than it saves
-        return await replay_all(_each(first), progress, make_replayer())
+        parsed = [WorkflowHistory.from_json(wid, text) for wid, text in first]
+        return await replay_all(_each(parsed), progress, make_replayer())
 
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
@@ -191,8 +200,8 @@ async def replay_parallel(
             pending.append(loop.run_in_executor(pool, _replay_batch, list(batch), make_replayer))
             batch.clear()
 
-        async for history in _chain(first, histories):
-            batch.append((history.workflow_id, history.to_json()))
+        async for item in _chain(first, histories):
+            batch.append(item)
             if len(batch) == BATCH:
                 submit()
         if batch:

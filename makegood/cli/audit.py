@@ -99,6 +99,26 @@ async def _archived(settings: Settings, case_id: str) -> Archived | None:
     return archived
 
 
+def _texts(
+    client: Client | None, settings: Settings, args: argparse.Namespace
+) -> AsyncIterator[tuple[str, str]]:
+    """What `_histories` names, as (workflow id, JSON) for replaying in other processes: an
+    export folder's files unparsed (the processes parse them), else the server's, serialized."""
+    from makegood.audit.replay import as_texts
+
+    if args.dir and args.query is None:
+        return _texts_from_folder(Path(args.dir), args.cases)
+    return as_texts(_histories(client, settings, args))
+
+
+async def _texts_from_folder(folder: Path, cases: list[str]) -> AsyncIterator[tuple[str, str]]:
+    from makegood.audit.archive import read_folder_texts
+
+    async for workflow_id, text in read_folder_texts(folder):
+        if not cases or ids.case_of(workflow_id) in cases:
+            yield workflow_id, text
+
+
 async def _from_folder(folder: Path, cases: list[str]) -> AsyncIterator[WorkflowHistory]:
     from makegood.audit.archive import read_folder
 
@@ -120,7 +140,7 @@ async def cmd_replay(client: Client | None, settings: Settings, args: argparse.N
     jobs = args.jobs or os.cpu_count() or 1
     make = functools.partial(keyed_replayer, keys, not args.no_sandbox)
     if jobs > 1:
-        results = await replay_parallel(_histories(client, settings, args), jobs, make, progress)
+        results = await replay_parallel(_texts(client, settings, args), jobs, make, progress)
     else:
         results = await replay_all(_histories(client, settings, args), progress, make())
     elapsed = time.perf_counter() - started
