@@ -34,9 +34,10 @@ class _Beating(ActivityInboundInterceptor):
                 await beat
 
     async def _beat(self) -> None:
+        """The first beat after one interval: most calls are over by then and need none."""
         while True:
-            activity.heartbeat()
             await asyncio.sleep(self.interval)
+            activity.heartbeat()
 
 
 class HeartbeatInterceptor(Interceptor):
