@@ -7,7 +7,7 @@ import contextlib
 import json
 import weakref
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -144,6 +144,11 @@ def case_memo(ticket: Ticket) -> dict[str, Any]:
     return {"kind": ticket.incident.kind.value}
 
 
+# A case's workflow tasks take milliseconds; one a dead worker had taken is given to another
+# after this long (the SDK's default is 10 s), so a killed worker's cases resume within seconds.
+TASK_TIMEOUT = timedelta(seconds=5)
+
+
 async def open_case(
     client: Client,
     ticket: Ticket,
@@ -197,6 +202,7 @@ async def _start(client: Client, ticket: Ticket, case_input: CaseInput, task_que
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            task_timeout=TASK_TIMEOUT,
         )
         return Opened(ticket.case_id, True, handle.result_run_id, handle)
     except WorkflowAlreadyStartedError as err:

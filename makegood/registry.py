@@ -53,6 +53,9 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
+STICKY_TIMEOUT = timedelta(seconds=3)
+
+
 def worker_interceptors() -> list[Interceptor]:
     """Heartbeats for every activity (a dead worker is noticed in seconds) and the metrics."""
     return [HeartbeatInterceptor(), MetricsInterceptor()]
@@ -85,6 +88,9 @@ def build_worker(
         workflow_runner=runner or workflow_runner(),
         interceptors=worker_interceptors(),
         graceful_shutdown_timeout=graceful_shutdown,
+        # A worker that died leaves its cases' next tasks on its own (sticky) queue: after this
+        # long another worker takes them (the SDK's default waits 10 s).
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
     )
 
 
