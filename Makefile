@@ -72,10 +72,12 @@ test-lowest: $(BIN)/uv
 	$(LOWEST)/bin/ruff format --check .
 	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider
 
-# Throughput and latency of whole cases against a bare-Temporal baseline, in one run.
+# Whole cases against a bare workflow, replay against the bare SDK Replayer (figures, ratios,
+# JSON), and how soon a killed worker's cases resume.
 bench: setup
 	$(BIN)/python -m bench.cases
 	$(BIN)/python -m bench.replay
+	$(BIN)/python -m bench.kill
 
 # Re-record the committed scenario histories (tests/histories/) after a deliberate,
 # versioned workflow change; see "Changing workflow code" in the README.
