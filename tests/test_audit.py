@@ -19,10 +19,11 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from makegood.adapters.local.providers import LocalPayments
 from makegood.adapters.local.store import LocalStore
 from makegood.audit.archive import Manifest, read_folder
+from makegood.audit.formats import as_html, as_json, as_markdown, as_text
 from makegood.audit.reconcile import movements, reconcile
 from makegood.audit.replay import replay_all
 from makegood.audit.summary import summarize
-from makegood.audit.timeline import as_html, as_json, as_markdown, as_text, timeline
+from makegood.audit.timeline import timeline
 from makegood.cases import send
 from makegood.domain import ids
 from makegood.domain.actions import Actor, AssignCase, EscalateCase

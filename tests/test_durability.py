@@ -16,7 +16,8 @@ from makegood.adapters.base import PermanentProviderError, TransientProviderErro
 from makegood.adapters.local.providers import LocalNotifier, LocalPayments
 from makegood.adapters.local.store import LocalStore
 from makegood.adapters.wiring import Adapters
-from makegood.audit.timeline import as_text, timeline
+from makegood.audit.formats import as_text
+from makegood.audit.timeline import timeline
 from makegood.domain.case import CaseOutcome, CaseStatus
 from makegood.domain.provider import MessageReceipt, MessageRequest, PaymentReceipt, PaymentRequest
 from makegood.privacy.codec import decode_history

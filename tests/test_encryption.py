@@ -18,7 +18,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from makegood.adapters.local.store import LocalStore
-from makegood.audit.timeline import as_text, timeline
+from makegood.audit.formats import as_text
+from makegood.audit.timeline import timeline
 from makegood.domain import contract
 from makegood.domain.case import CaseInput
 from makegood.domain.pseudonyms import legacy

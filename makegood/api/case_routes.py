@@ -52,9 +52,10 @@ from makegood.api.responses import (
     responses,
 )
 from makegood.archiver import find_archived
+from makegood.audit.formats import as_html, as_json, as_markdown
 from makegood.audit.server import case_histories
 from makegood.audit.summary import summarize
-from makegood.audit.timeline import as_html, as_json, as_markdown, timeline
+from makegood.audit.timeline import timeline
 from makegood.cases import (
     CaseNotFound,
     CaseRow,

@@ -164,9 +164,10 @@ async def cmd_replay(client: Client | None, settings: Settings, args: argparse.N
 
 async def cmd_timeline(client: Client | None, settings: Settings, args: argparse.Namespace) -> None:
     from makegood.audit.archive import read_folder
+    from makegood.audit.formats import as_html, as_json, as_markdown, as_text
     from makegood.audit.server import case_histories
     from makegood.audit.summary import summarize
-    from makegood.audit.timeline import as_html, as_json, as_markdown, as_text, timeline
+    from makegood.audit.timeline import timeline
     from makegood.privacy.codec import decode_history
 
     if args.dir:
