@@ -183,6 +183,20 @@ class Case:
         )
         return state
 
+    async def booked_call(self, number: int = 1) -> str:
+        """The id of the call-back's `number`th call, once it is booked and waited on."""
+        for _ in range(400):
+            try:
+                state = await self.call_state()
+            except Exception:  # the child has not started yet
+                state = None
+            if state and len(state.attempts) >= number and state.state == "waiting":
+                call_id = state.attempts[number - 1].call_id
+                assert call_id is not None
+                return call_id
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"call {number} was never booked")
+
     async def report_call(self, call_id: str, status: str, event_id: str) -> None:
         await self.callback.signal(
             contract.CALL_STATUS_SIGNAL,

@@ -3,7 +3,6 @@ product, under which idempotency key, and what the case and its outcome say abou
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
@@ -294,25 +293,11 @@ async def _s6(run: Runner) -> Case:
     return await run.open(make_ticket("s6-support-call.json", incident={"call_at": due}))
 
 
-async def _booked(case: Case, number: int) -> str:
-    for _ in range(400):
-        try:
-            state = await case.call_state()
-        except Exception:  # the child has not started yet
-            state = None
-        if state and len(state.attempts) >= number and state.state == "waiting":
-            call_id = state.attempts[number - 1].call_id
-            assert call_id is not None
-            return call_id
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"call {number} was never booked")
-
-
 async def test_callback_completed_on_the_first_call(solo: Runner) -> None:
     """On a server of its own: the result waits out the follow-up's days (both channels), and
     skipping that much time on the shared server now and then stalled behind other cases."""
     case = await _s6(solo)
-    call_id = await _booked(case, 1)
+    call_id = await case.booked_call(1)
     await case.report_call(call_id, "completed", "tel-1")
     status = await case.until(lambda s: s.stage == "follow_up", "follow-up")
 
@@ -366,7 +351,7 @@ async def test_callback_scheduling_refused_for_good_hands_over_at_once(run: Runn
 async def test_cancelling_during_the_call_back_winds_the_case_down(run: Runner) -> None:
     """Found by the property suite: the cancelled call-back used to fail the whole case."""
     case = await _s6(run)
-    await _booked(case, 1)
+    await case.booked_call(1)
     await case.cancel("the customer solved it themselves")
     outcome = await case.result()
     status = await case.status()

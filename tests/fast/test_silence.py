@@ -6,7 +6,6 @@ claims window, which simply closes."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
@@ -55,6 +54,13 @@ async def silent(case: Case, qid: str, channel: str, wait: timedelta) -> None:
     await case.skip(wait + timedelta(minutes=1))
 
 
+async def silent_at_pickup(case: Case) -> None:
+    """Re-booked, then nobody answers "did you find the car?" by email, nor again by sms."""
+    await to_pickup(case)
+    await silent(case, "pickup-1", "email", timedelta(minutes=30))
+    await silent(case, "pickup-1", "sms", timedelta(minutes=30))
+
+
 async def replays(case: Case) -> None:
     """The new paths are deterministic: the case's history and its call-back's replay."""
     histories = [await case.handle.fetch_history(), await case.callback.fetch_history()]
@@ -68,20 +74,6 @@ async def to_pickup(case: Case) -> None:
     for n in (1, 2):
         await case.answer(f"locate-CAR-1-{n}", "not_found")
     await case.question("pickup-1")
-
-
-async def call_id(case: Case, number: int = 1) -> str:
-    for _ in range(400):
-        try:
-            state = await case.call_state()
-        except Exception:  # the child has not started yet
-            state = None
-        if state and len(state.attempts) >= number and state.state == "waiting":
-            found = state.attempts[number - 1].call_id
-            assert found is not None
-            return found
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"call {number} was never booked")
 
 
 async def test_silence_on_the_preferred_channel_asks_again_on_another_and_takes_that_answer(
@@ -110,9 +102,7 @@ async def test_silence_on_the_preferred_channel_asks_again_on_another_and_takes_
 
 async def test_silence_on_both_channels_escalates_naming_the_question(solo: Runner) -> None:
     case = await solo.open("s1-missing-car.json", ESCALATE)
-    await to_pickup(case)
-    await silent(case, "pickup-1", "email", timedelta(minutes=30))
-    await silent(case, "pickup-1", "sms", timedelta(minutes=30))
+    await silent_at_pickup(case)
     status = await case.question("claims")
 
     assert unanswered(status) == [
@@ -189,10 +179,8 @@ async def test_an_answer_given_on_the_call_back_is_taken_and_the_calls_stop(
     solo: Runner,
 ) -> None:
     case = await solo.open("s1-missing-car.json")
-    await to_pickup(case)
-    await silent(case, "pickup-1", "email", timedelta(minutes=30))
-    await silent(case, "pickup-1", "sms", timedelta(minutes=30))
-    first = await call_id(case)
+    await silent_at_pickup(case)
+    first = await case.booked_call()
     await case.report_call(first, "completed", "tel-1")
     await case.until(
         lambda s: s.callback is not None and s.callback.state == "completed", "call completed"
@@ -215,7 +203,7 @@ async def test_a_member_with_one_channel_goes_straight_to_the_call_back(solo: Ru
     case = await solo.open(t)
     await to_pickup(case)
     await silent(case, "pickup-1", "sms", timedelta(minutes=30))
-    await call_id(case)
+    await case.booked_call()
     status = await case.status()
     assert events(status, "no_second_channel") == ["pickup-1: sms is the only channel on file"]
     assert events(status, "call_back") == ["pickup-1: calling the customer to ask"]
@@ -287,10 +275,8 @@ async def test_a_case_cancelled_during_the_question_call_back_stops_calling(
     solo: Runner,
 ) -> None:
     case = await solo.open("s1-missing-car.json")
-    await to_pickup(case)
-    await silent(case, "pickup-1", "email", timedelta(minutes=30))
-    await silent(case, "pickup-1", "sms", timedelta(minutes=30))
-    await call_id(case)
+    await silent_at_pickup(case)
+    await case.booked_call()
     await case.cancel("the member found another way home")
     outcome = await case.result()
     assert outcome.resolution == "cancelled"
