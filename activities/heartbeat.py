@@ -25,6 +25,8 @@ class _Beating(ActivityInboundInterceptor):
         self.interval = interval.total_seconds()
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        if activity.info().is_local:  # runs within the case's workflow task: nothing to beat
+            return await super().execute_activity(input)
         beat = asyncio.create_task(self._beat())
         try:
             return await super().execute_activity(input)

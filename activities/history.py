@@ -14,6 +14,7 @@ from their archive's first history event, or with only what the index knows.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger("makegood.activities")
 CUSTOMER_KEY = SearchAttributeKey.for_keyword(contract.SA_CUSTOMER)
 LIMIT = 10  # the most recent: enough to spare the customer re-explaining, cheap to read
+# What earlier runs were about, by (case id, run id): a run's input never changes, and a busy
+# customer's next case would otherwise read the same ten histories again.
+ABOUT_CACHE = 1024
 
 
 def related_query(q: RelatedQuery, pseudonyms: Pseudonyms) -> str:
@@ -63,6 +67,7 @@ class HistoryActivities:
         self.pseudonyms = pseudonyms
         self.index = index
         self.archive = archive
+        self._abouts: OrderedDict[tuple[str, str | None], dict[str, Any]] = OrderedDict()
 
     @activity.defn(name=calls.FIND_RELATED_CASES.name)
     async def find_related_cases(self, q: RelatedQuery) -> RelatedCases:
@@ -203,7 +208,12 @@ class HistoryActivities:
         )
 
     async def _about(self, wf: WorkflowExecution) -> dict[str, Any]:
-        """What the case was about, from its input: one history event, decrypted here."""
+        """What the case was about, from its input: one history event, decrypted here (once
+        per run while this worker remembers it)."""
+        key = (wf.id, wf.run_id)
+        if key in self._abouts:
+            self._abouts.move_to_end(key)
+            return self._abouts[key]
         page = await self.client.workflow_service.get_workflow_execution_history(
             GetWorkflowExecutionHistoryRequest(
                 namespace=self.client.namespace,
@@ -212,7 +222,12 @@ class HistoryActivities:
             )
         )
         started = page.history.events[0].workflow_execution_started_event_attributes
-        return await self._incident(wf.id, started)
+        about = await self._incident(wf.id, started)
+        if about.get("reference") is not None:  # read: worth keeping (unreadable may change)
+            self._abouts[key] = about
+            if len(self._abouts) > ABOUT_CACHE:
+                self._abouts.popitem(last=False)
+        return about
 
     async def _incident(
         self, case_id: str, started: WorkflowExecutionStartedEventAttributes

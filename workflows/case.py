@@ -37,6 +37,9 @@ CALL_TIMEOUT = timedelta(seconds=30)
 # this soon, and the call retried on another, not after the whole CALL_TIMEOUT.
 HEARTBEAT_TIMEOUT = timedelta(seconds=8)
 CANCEL_PATCH = "cancel-ends-the-call"
+# Bookkeeping calls (`ActivitySpec.local`) run as local activities from this patch on; cases
+# that started before it replay them as the activities they were.
+LOCAL_PATCH = "local-bookkeeping"
 STAGE_KEY = SearchAttributeKey.for_keyword(contract.SA_STAGE)
 
 
@@ -72,14 +75,17 @@ async def execute(
     that a stage would escalate and carry on from.
     """
     try:
-        raw = await workflow.execute_activity(
-            spec.name,
-            arg,
-            start_to_close_timeout=start_to_close,
-            schedule_to_close_timeout=schedule_to_close,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
-            retry_policy=retry,
-        )
+        if spec.local and workflow.patched(LOCAL_PATCH):
+            raw = await _local(spec.name, arg, retry, start_to_close, schedule_to_close)
+        else:
+            raw = await workflow.execute_activity(
+                spec.name,
+                arg,
+                start_to_close_timeout=start_to_close,
+                schedule_to_close_timeout=schedule_to_close,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=retry,
+            )
     except ActivityError as err:
         # Added while cases were running: those cancelled mid-activity replay as they ran.
         if isinstance(err.cause, CancelledError) and workflow.patched(CANCEL_PATCH):
@@ -94,6 +100,35 @@ async def execute(
             f"({err.error_count()} problem(s), first at "
             f"{'.'.join(str(p) for p in err.errors()[0]['loc']) or 'the top'})"
         ) from None
+
+
+async def _local(
+    name: str,
+    arg: object,
+    retry: RetryPolicy,
+    start_to_close: timedelta,
+    schedule_to_close: timedelta | None,
+) -> object:
+    """A local activity, failing as an activity does: a local activity's own failure reaches
+    the workflow unwrapped, so it is wrapped here for the callers' `except ActivityError`."""
+    try:
+        return await workflow.execute_local_activity(
+            name,
+            arg,
+            start_to_close_timeout=start_to_close,
+            schedule_to_close_timeout=schedule_to_close,
+            retry_policy=retry,
+        )
+    except ApplicationError as err:
+        raise ActivityError(
+            err.message,
+            scheduled_event_id=0,
+            started_event_id=0,
+            identity="",
+            activity_type=name,
+            activity_id="",
+            retry_state=None,
+        ) from err
 
 
 class UnreadableAnswer(Exception):

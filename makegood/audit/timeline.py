@@ -12,7 +12,7 @@ workflow's wording can change without the account changing its meaning.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -26,7 +26,8 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from makegood.audit import crosscheck
+from makegood.audit import crosscheck, markers
+from makegood.audit.lines import PRODUCT, receipt_check
 from makegood.domain import calls, contract, ids, steps
 from makegood.domain.actions import (
     AgentNote,
@@ -40,27 +41,8 @@ from makegood.domain.actions import (
 from makegood.domain.case import CallbackInput, CallStatus, CaseInput, CaseOutcome
 from makegood.domain.money import Money
 from makegood.domain.provider import MessageRequest
-from makegood.domain.receipts import (
-    ClaimRegistration,
-    ReceiptFindings,
-    already_claimed,
-    near_duplicate,
-)
 from makegood.domain.ticket import IncidentKind
 
-# Product actions with nothing more to them than a line of text, from request and result.
-PRODUCT: dict[str, Callable[[Any, Any], str]] = {
-    calls.LOCATE_VEHICLE.name: lambda req, res: f"sounded the horn of {req.vehicle}",
-    calls.CREATE_RETURN.name: lambda req, res: f"return label for {req.sku} on {req.order}",
-    calls.PLACE_SUBSTITUTE.name: lambda req, res: (
-        f"substitute {req.sku} ordered, {req.waived} waived"
-    ),
-    calls.SHIP_ITEM.name: lambda req, res: f"shipped {req.sku} for {req.order}",
-    calls.GRANT_PERK.name: lambda req, res: f"perk {req.perk} granted",
-    calls.REMAKE_ORDER.name: lambda req, res: f"remade {req.item} for {req.order}",
-    calls.BOOK_REPAIR.name: lambda req, res: f"repair of {req.item} {req.asset} booked",
-    calls.REPLACE_ITEM.name: lambda req, res: f"replacement {res.sku} shipped for {req.item}",
-}
 UPDATES: dict[str, type[BaseModel]] = {
     contract.ANSWER: CustomerAnswer,
     contract.SUBMIT_CLAIM: ExpenseClaim,
@@ -83,22 +65,6 @@ class Line:
     key: str | None = None
     by: str | None = None
     said: str | None = None  # a message's whole text, as the customer received it
-
-
-def receipt_check(req: ClaimRegistration, found: ReceiptFindings) -> str:
-    """What the receipt index said about a claim, as the approver was told."""
-    head = f"receipt of claim {req.claim_id} checked"
-    if req.receipt_sha256:
-        head += f" (sha256 {req.receipt_sha256[:12]}...)"
-    if not found.uploaded:
-        return f"{head}: never uploaded, claim refused"
-    said = [already_claimed(c) for c in found.same_receipt[:1]]
-    said += [near_duplicate(c) for c in found.near]
-    if found.same_receipt and not found.registered:
-        said.append("claim refused")
-    elif found.same_receipt:
-        said.append("held for a manager")
-    return f"{head}: " + ("; ".join(said) if said else "no earlier claim of it")
 
 
 def failure_text(failure: Failure) -> str:
@@ -267,7 +233,27 @@ class _Reader:
         name, req = self.scheduled.get(attrs.scheduled_event_id, ("activity", None))
         self._retries(e, attrs.scheduled_event_id, name)
         spec = calls.BY_NAME.get(name)
-        result = _decode(attrs.result.payloads, spec.result_type if spec else None)
+        self._completed(
+            e, name, req, _decode(attrs.result.payloads, spec.result_type if spec else None)
+        )
+
+    def _event_type_marker_recorded(self, e: HistoryEvent) -> None:
+        """A local activity (the case's bookkeeping): its request is not in the history."""
+        local = markers.local_activity(e)
+        if local is None:
+            return
+        tries = f" after {local.attempt} attempts" if local.attempt > 1 else ""
+        if local.failure is not None:
+            self.add(e, "failure", f"{local.name} failed{tries}: {failure_text(local.failure)}")
+            return
+        if tries:
+            self.add(e, "retry", f"{local.name} needed {local.attempt} attempts")
+        spec = calls.BY_NAME.get(local.name)
+        self._completed(
+            e, local.name, None, _decode(local.result, spec.result_type if spec else None)
+        )
+
+    def _completed(self, e: HistoryEvent, name: str, req: Any, result: Any) -> None:
         key = (
             ids.idempotency_key(self.wid, req.step)
             if req is not None and hasattr(req, "step")
