@@ -3,6 +3,7 @@ runs the same workflow code the same way, for tests and auditors."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -23,6 +24,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from makegood import bytecode
 from makegood.activities.heartbeat import HeartbeatInterceptor
 from makegood.activities.history import HistoryActivities
+from makegood.domain import contract
 from makegood.observe.metrics import MetricsInterceptor
 from makegood.privacy.codec import keys_of
 from makegood.workflows.callback import CallbackWorkflow
@@ -61,6 +63,67 @@ def worker_interceptors() -> list[Interceptor]:
     return [HeartbeatInterceptor(), MetricsInterceptor()]
 
 
+# The first-contact lane's own activity slots: first messages are quick, and this many at once
+# is more than a worker starts cases.
+LANE_SLOTS = 20
+
+
+class CaseWorkers:
+    """A worker for the cases' task queue and one for its first-contact lane
+    (`contract.first_contact_queue`), started and stopped together: `async with`."""
+
+    def __init__(self, cases: Worker, lane: Worker) -> None:
+        self.cases, self.lane = cases, lane
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> CaseWorkers:
+        await self._stack.enter_async_context(self.cases)
+        await self._stack.enter_async_context(self.lane)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+
+def case_workers(
+    client: Client,
+    task_queue: str,
+    activities: Sequence[object],
+    *,
+    runner: WorkflowRunner | None = None,
+    interceptors: Sequence[Interceptor] | None = None,
+    graceful_shutdown: timedelta = timedelta(0),
+    activity_slots: int | None = None,
+) -> CaseWorkers:
+    """The workers of the cases on `task_queue` and of their first-contact lane.
+    `activity_slots`: calls the case queue's worker runs at once (the SDK's default, 100)."""
+    chain = list(worker_interceptors() if interceptors is None else interceptors)
+    cases = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=list(WORKFLOWS),
+        activities=activities,  # type: ignore[arg-type]
+        workflow_runner=runner or workflow_runner(),
+        interceptors=chain,
+        graceful_shutdown_timeout=graceful_shutdown,
+        # A worker that died leaves its cases' next tasks on its own (sticky) queue: after this
+        # long another worker takes them (the SDK's default waits 10 s).
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+        max_concurrent_activities=activity_slots,
+    )
+    # The lane carries only first messages; it registers the same activities so that what it
+    # runs is exactly what the case queue would have run.
+    lane = Worker(
+        client,
+        task_queue=contract.first_contact_queue(task_queue),
+        activities=activities,  # type: ignore[arg-type]
+        interceptors=chain,
+        graceful_shutdown_timeout=graceful_shutdown,
+        max_concurrent_activities=LANE_SLOTS,
+    )
+    return CaseWorkers(cases, lane)
+
+
 def build_worker(
     client: Client,
     task_queue: str,
@@ -70,27 +133,24 @@ def build_worker(
     graceful_shutdown: timedelta = timedelta(0),
     index: CaseIndex | None = None,
     archive: BlobStore | None = None,
-) -> Worker:
-    """`graceful_shutdown`: how long activities in flight may finish when the worker stops
+) -> CaseWorkers:
+    """A Makegood worker: the providers' `activities` and the case history's own.
+
+    `graceful_shutdown`: how long activities in flight may finish when the worker stops
     before they are cancelled (and retried by another worker). Without `index` the case index
     activities record nothing (tests, mostly)."""
     history = HistoryActivities(client, keys_of(client).pseudonyms, index, archive)
-    return Worker(
+    return case_workers(
         client,
-        task_queue=task_queue,
-        workflows=list(WORKFLOWS),
-        activities=[
-            *activities,  # type: ignore[list-item]
+        task_queue,
+        [
+            *activities,
             history.find_related_cases,
             history.index_case_opened,
             history.index_case_closed,
         ],
-        workflow_runner=runner or workflow_runner(),
-        interceptors=worker_interceptors(),
-        graceful_shutdown_timeout=graceful_shutdown,
-        # A worker that died leaves its cases' next tasks on its own (sticky) queue: after this
-        # long another worker takes them (the SDK's default waits 10 s).
-        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+        runner=runner,
+        graceful_shutdown=graceful_shutdown,
     )
 
 

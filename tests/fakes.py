@@ -31,11 +31,10 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
 
 from makegood.domain import calls, ids
 from makegood.domain.calls import ActivitySpec
-from makegood.registry import WORKFLOWS, worker_interceptors, workflow_runner
+from makegood.registry import CaseWorkers, case_workers
 from tests.world import Refused, World
 
 __all__ = ["Fakes", "Refused", "Script", "World", "receipt"]
@@ -212,16 +211,9 @@ class Fakes:
     def activities(self) -> list[Callable[..., Any]]:
         return [self._activity(spec) for spec in self.specs]
 
-    def worker(self, client: Client, task_queue: str) -> Worker:
-        """A worker running the real workflows (in their sandbox) against these providers."""
-        return Worker(
-            client,
-            task_queue=task_queue,
-            workflows=list(WORKFLOWS),
-            activities=self.activities(),
-            workflow_runner=workflow_runner(),
-            interceptors=worker_interceptors(),
-        )
+    def worker(self, client: Client, task_queue: str) -> CaseWorkers:
+        """Workers running the real workflows (in their sandbox) against these providers."""
+        return case_workers(client, task_queue, self.activities())
 
     def _activity(self, spec: ActivitySpec[Any, Any]) -> Callable[..., Any]:
         async def run(req: Any) -> Any:

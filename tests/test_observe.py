@@ -25,11 +25,12 @@ from temporalio.worker import Worker
 
 from makegood.adapters.local.store import LocalStore
 from makegood.domain import calls
+from makegood.domain.contract import first_contact_queue
 from makegood.observe import metrics
 from makegood.observe.metrics import MetricsInterceptor
 from makegood.observe.readiness import check
 from makegood.observe.telemetry import tracing
-from makegood.registry import WORKFLOWS, build_worker, workflow_runner
+from makegood.registry import WORKFLOWS, build_worker, case_workers, workflow_runner
 from makegood.visibility import ensure_search_attributes
 from tests.fakes import Fakes
 from tests.fast.driver import Runner
@@ -169,13 +170,8 @@ async def test_provider_failures_are_counted_by_provider_and_class(
     fakes.on(calls.MAKE_PAYMENT).fail(2, "gateway timeout")
     fakes.on(calls.REMAKE_ORDER).fail_permanently("the kitchen is closed")
     runner = Runner(env, fakes)
-    async with Worker(
-        env.client,
-        task_queue=runner.task_queue,
-        workflows=list(WORKFLOWS),
-        activities=fakes.activities(),
-        workflow_runner=workflow_runner(),
-        interceptors=[MetricsInterceptor()],
+    async with case_workers(
+        env.client, runner.task_queue, fakes.activities(), interceptors=[MetricsInterceptor()]
     ):
         case = await runner.open("s5-wrong-drink.json")
         await case.result()
@@ -207,6 +203,23 @@ async def test_ready_means_the_worker_is_polling_its_task_queue(
             await asyncio.sleep(0.05)
         assert await check(url, task_queue) is None
         assert await check(url, "another-queue") is not None
+    # The case queue's worker alone, without its first-contact lane: not ready.
+    lane = first_contact_queue(task_queue)
+    async with Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=list(WORKFLOWS),
+        workflow_runner=workflow_runner(),
+    ):
+        for _ in range(100):
+            if await check(url, task_queue) != (
+                f"the worker is not polling task queue {task_queue!r} (yet)"
+            ):
+                break
+            await asyncio.sleep(0.05)
+        assert await check(url, task_queue) == (
+            f"the worker is not polling the first-contact lane {lane!r} (yet)"
+        )
     port = free_port()
     gone = await check(f"http://127.0.0.1:{port}/metrics", task_queue)
     assert gone is not None and gone.startswith("no metrics at")

@@ -67,6 +67,7 @@ async def execute(
     retry: RetryPolicy,
     start_to_close: timedelta = CALL_TIMEOUT,
     schedule_to_close: timedelta | None = None,
+    task_queue: str | None = None,
 ) -> Res:
     """Run the activity a spec names: its request and result types are checked statically.
 
@@ -85,6 +86,7 @@ async def execute(
                 schedule_to_close_timeout=schedule_to_close,
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=retry,
+                task_queue=task_queue,
             )
     except ActivityError as err:
         # Added while cases were running: those cancelled mid-activity replay as they ran.
@@ -204,8 +206,16 @@ class Case:
         return await execute(spec, arg, retry=retry_policy(self.inp.retries.product))
 
     async def send(
-        self, step: str, channel: Channel, to: str, subject: str, body: str
+        self,
+        step: str,
+        channel: Channel,
+        to: str,
+        subject: str,
+        body: str,
+        *,
+        first_contact: bool = False,
     ) -> MessageReceipt:
+        """`first_contact`: the case's first word to the customer, sent on its own lane."""
         request = MessageRequest(
             step=step,
             channel=channel,
@@ -214,8 +224,12 @@ class Case:
             body=body,
             customer_id=self.customer.id,
         )
+        lane = contract.first_contact_queue(workflow.info().task_queue) if first_contact else None
         return await execute(
-            calls.SEND_MESSAGE, request, retry=retry_policy(self.inp.retries.notify)
+            calls.SEND_MESSAGE,
+            request,
+            retry=retry_policy(self.inp.retries.notify),
+            task_queue=lane,
         )
 
     async def notify_ops(

@@ -70,7 +70,14 @@ class Conversation:
             case.event("skipped_message", f"no {channel} contact for {subject!r}")
             return False
         try:
-            await case.send(steps.on_channel(step, channel), channel, to, subject, body)
+            await case.send(
+                steps.on_channel(step, channel),
+                channel,
+                to,
+                subject,
+                body,
+                first_contact=case.status.first_contact_at is None,
+            )
         except ActivityError as err:
             await case.escalate(f"could not reach the customer by {channel}: {failure_reason(err)}")
             return False

@@ -33,6 +33,9 @@ PAYMENT_EVENT_SIGNAL: Final = "payment_event"
 INVALID_UPDATE: Final = "InvalidUpdate"
 LIMIT_REACHED: Final = "LimitReached"
 CALLBACK_WORKFLOW: Final = "CallbackWorkflow"
+# A case's first message to the customer goes to a task queue of its own beside the case's,
+# polled by every worker with slots of its own: an apology never waits behind slower calls.
+FIRST_CONTACT_SUFFIX: Final = "-first-contact"
 CALL_STATUS_SIGNAL: Final = "call_status"
 CALLBACK_STATE_QUERY: Final = "callback_state"
 
@@ -66,3 +69,8 @@ UPDATE_FOR: Final[dict[type, str]] = {
     EscalateCase: ESCALATE,
     CancelCase: CANCEL,
 }
+
+
+def first_contact_queue(task_queue: str) -> str:
+    """The first-contact lane of the cases on `task_queue`."""
+    return f"{task_queue}{FIRST_CONTACT_SUFFIX}"

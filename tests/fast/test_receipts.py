@@ -15,7 +15,6 @@ import pytest
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from makegood.activities.receipts import ReceiptActivities
 from makegood.adapters.blobs import FolderStore
@@ -29,7 +28,7 @@ from makegood.domain.money import Money
 from makegood.domain.playbook import PlaybookSet
 from makegood.domain.receipts import ClaimRegistration, ReceiptFindings, blob_key
 from makegood.privacy.codec import decode_history
-from makegood.registry import WORKFLOWS, build_replayer, workflow_runner
+from makegood.registry import build_replayer, case_workers
 from tests.fakes import Fakes, World
 from tests.fast.driver import Case, Runner, book, make_ticket
 from tests.harness import CONVERTER, CUSTOMER
@@ -84,12 +83,8 @@ def receipts(tmp_path: Path) -> Receipts:
 async def running(env: WorkflowEnvironment, receipts: Receipts) -> AsyncIterator[Runner]:
     fakes = Fakes(World(), specs=[s for s in calls.ALL if s is not calls.REGISTER_CLAIM])
     runner = Runner(env, fakes)
-    async with Worker(
-        env.client,
-        task_queue=runner.task_queue,
-        workflows=list(WORKFLOWS),
-        activities=[*fakes.activities(), receipts.activity()],
-        workflow_runner=workflow_runner(),
+    async with case_workers(
+        env.client, runner.task_queue, [*fakes.activities(), receipts.activity()]
     ):
         try:
             yield runner
