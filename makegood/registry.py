@@ -27,6 +27,7 @@ from makegood.activities.history import HistoryActivities
 from makegood.domain import contract
 from makegood.observe.metrics import MetricsInterceptor
 from makegood.privacy.codec import keys_of
+from makegood.settings import DEFAULT_WORKFLOW_CACHE
 from makegood.workflows.callback import CallbackWorkflow
 from makegood.workflows.recovery import RecoveryWorkflow
 
@@ -46,12 +47,22 @@ PASSTHROUGH = (
     "makegood.domain",
     "makegood.activities",
 )
+# Workers share Makegood's own workflow modules too: re-importing them took half a busy
+# worker's time (every new case, and every case replayed after leaving the cache) and most of
+# a cached case's memory. Shared, they are not re-checked by the sandbox's import-time
+# restrictions (`datetime.now`, `random`, `os.environ` in workflow code); builtins such as
+# `open` still are. So the test suite runs every workflow under the strict sandbox (`strict`),
+# and a test keeps these modules free of state that one case could leave for another.
+SHARED_WORKFLOWS = "makegood.workflows"
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
-    bytecode.ensure()  # the sandbox re-imports the workflow modules for every run
+def workflow_runner(*, strict: bool = False) -> SandboxedWorkflowRunner:
+    """The sandbox workers run cases in; `strict` re-imports the workflow modules per run and
+    applies every restriction to them (the test suite's sandbox)."""
+    bytecode.ensure()  # whatever is re-imported, without compiling it again
+    shared = PASSTHROUGH if strict else (*PASSTHROUGH, SHARED_WORKFLOWS)
     return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*shared)
     )
 
 
@@ -94,9 +105,11 @@ def case_workers(
     interceptors: Sequence[Interceptor] | None = None,
     graceful_shutdown: timedelta = timedelta(0),
     activity_slots: int | None = None,
+    workflow_cache: int = DEFAULT_WORKFLOW_CACHE,
 ) -> CaseWorkers:
     """The workers of the cases on `task_queue` and of their first-contact lane.
-    `activity_slots`: calls the case queue's worker runs at once (the SDK's default, 100)."""
+    `activity_slots`: calls the case queue's worker runs at once (the SDK's default, 100);
+    `workflow_cache`: cases kept in memory between tasks (`Settings.workflow_cache`)."""
     chain = list(worker_interceptors() if interceptors is None else interceptors)
     cases = Worker(
         client,
@@ -110,6 +123,7 @@ def case_workers(
         # long another worker takes them (the SDK's default waits 10 s).
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         max_concurrent_activities=activity_slots,
+        max_cached_workflows=workflow_cache,
     )
     # The lane carries only first messages; it registers the same activities so that what it
     # runs is exactly what the case queue would have run.
@@ -133,6 +147,7 @@ def build_worker(
     graceful_shutdown: timedelta = timedelta(0),
     index: CaseIndex | None = None,
     archive: BlobStore | None = None,
+    workflow_cache: int = DEFAULT_WORKFLOW_CACHE,
 ) -> CaseWorkers:
     """A Makegood worker: the providers' `activities` and the case history's own.
 
@@ -151,18 +166,24 @@ def build_worker(
         ],
         runner=runner,
         graceful_shutdown=graceful_shutdown,
+        workflow_cache=workflow_cache,
     )
 
 
 def build_replayer(
-    *, quiet: bool = False, sandbox: bool = True, data_converter: DataConverter | None = None
+    *,
+    quiet: bool = False,
+    sandbox: bool = True,
+    strict: bool = False,
+    data_converter: DataConverter | None = None,
 ) -> Replayer:
     """Replays histories against the workflow code installed here, as the worker runs it.
 
     `quiet` keeps the SDK core from logging each non-deterministic history as a warning:
     the replay report says it once, with the event. `data_converter` must be the workers'
     (`makegood.privacy.codec.data_converter(keys)`) for encrypted histories; without it only
-    unencrypted ones (the committed scenario histories) replay.
+    unencrypted ones (the committed scenario histories) replay. `strict`: the test suite's
+    sandbox (`workflow_runner`).
     """
     runtime = (
         Runtime(
@@ -175,7 +196,7 @@ def build_replayer(
         if quiet
         else None
     )
-    runner = workflow_runner() if sandbox else UnsandboxedWorkflowRunner()
+    runner = workflow_runner(strict=strict) if sandbox else UnsandboxedWorkflowRunner()
     return Replayer(
         workflows=list(WORKFLOWS),
         data_converter=data_converter or pydantic_data_converter,

@@ -127,6 +127,7 @@ async def run(
             graceful_shutdown=timedelta(seconds=settings.shutdown_grace_s),
             index=index,
             archive=archive,
+            workflow_cache=settings.workflow_cache,
         )
         # Closed cases go to the archive from here: a case cannot export its own history.
         archiver = Archiver(client, index, archive, every=settings.archive_every_s)

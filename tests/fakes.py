@@ -34,7 +34,7 @@ from temporalio.exceptions import ApplicationError
 
 from makegood.domain import calls, ids
 from makegood.domain.calls import ActivitySpec
-from makegood.registry import CaseWorkers, case_workers
+from makegood.registry import CaseWorkers, case_workers, workflow_runner
 from tests.world import Refused, World
 
 __all__ = ["Fakes", "Refused", "Script", "World", "receipt"]
@@ -212,8 +212,10 @@ class Fakes:
         return [self._activity(spec) for spec in self.specs]
 
     def worker(self, client: Client, task_queue: str) -> CaseWorkers:
-        """Workers running the real workflows (in their sandbox) against these providers."""
-        return case_workers(client, task_queue, self.activities())
+        """Workers running the real workflows (in the strict sandbox) against these providers."""
+        return case_workers(
+            client, task_queue, self.activities(), runner=workflow_runner(strict=True)
+        )
 
     def _activity(self, spec: ActivitySpec[Any, Any]) -> Callable[..., Any]:
         async def run(req: Any) -> Any:

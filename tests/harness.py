@@ -251,7 +251,7 @@ class Case:
                 await self.client.get_workflow_handle(contract.callback_id(self.id)).fetch_history()
             )
         for history in histories:
-            replayer = build_replayer(data_converter=CONVERTER)
+            replayer = build_replayer(strict=True, data_converter=CONVERTER)
             result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
             assert result.replay_failure is None, result.replay_failure
         if record and os.environ.get("MAKEGOOD_RECORD_HISTORIES"):

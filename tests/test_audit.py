@@ -28,7 +28,7 @@ from makegood.cases import send
 from makegood.domain import ids
 from makegood.domain.actions import Actor, AssignCase, EscalateCase
 from makegood.privacy.codec import decode_history
-from makegood.registry import WORKFLOWS, build_worker
+from makegood.registry import WORKFLOWS, build_replayer, build_worker
 from makegood.workflows.recovery import RecoveryWorkflow
 from tests.harness import (
     AGENT,
@@ -76,8 +76,10 @@ def test_every_scenario_has_a_committed_history() -> None:
     assert {f"{s}.json" for s in SCENARIOS} | {"s6-callback.json"} <= files
 
 
-async def test_committed_histories_replay_against_the_current_code() -> None:
-    results = await replay_all(each(await committed()))
+@pytest.mark.parametrize("strict", [True, False], ids=["strict sandbox", "workers' sandbox"])
+async def test_committed_histories_replay_against_the_current_code(strict: bool) -> None:
+    replayer = build_replayer(quiet=True, strict=strict)
+    results = await replay_all(each(await committed()), replayer=replayer)
     assert len(results) >= len(Manifest.load(HISTORIES).entries)
     assert [(r.workflow_id, r.error) for r in results if not r.ok] == []
 

@@ -8,8 +8,9 @@ SLA clocks warn the case's owner at `warn_at` of a target and escalate at 100 %.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
+from types import MappingProxyType
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
@@ -27,12 +28,14 @@ from makegood.workflows.case import Case
 CHAIN_PATCH = "approval-chain"
 MIN_WAIT = timedelta(seconds=1)  # a reminder that took its whole interval to send
 SLA_KEY = SearchAttributeKey.for_keyword(contract.SA_SLA)
-SLA_LABELS = {
-    "first_contact": "first contact",
-    "remedy_offer": "remedy offered",
-    "approval_decision": "approval decided",
-    "resolution": "resolution",
-}
+SLA_LABELS: Mapping[str, str] = MappingProxyType(
+    {
+        "first_contact": "first contact",
+        "remedy_offer": "remedy offered",
+        "approval_decision": "approval decided",
+        "resolution": "resolution",
+    }
+)
 
 
 class Approvals:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
@@ -16,7 +18,7 @@ Role = Literal["customer", "agent", "manager", "ops_lead", "auditor", "system"]
 
 # Answers that need a value, and what the value is: a validator refuses them without one, and
 # `makegood status` suggests them with it.
-NEEDS_VALUE: Final[dict[str, str]] = {"substitute": "SKU"}
+NEEDS_VALUE: Final[Mapping[str, str]] = MappingProxyType({"substitute": "SKU"})
 
 
 class Actor(BaseModel):

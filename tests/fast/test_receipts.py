@@ -28,7 +28,7 @@ from makegood.domain.money import Money
 from makegood.domain.playbook import PlaybookSet
 from makegood.domain.receipts import ClaimRegistration, ReceiptFindings, blob_key
 from makegood.privacy.codec import decode_history
-from makegood.registry import build_replayer, case_workers
+from makegood.registry import build_replayer, case_workers, workflow_runner
 from tests.fakes import Fakes, World
 from tests.fast.driver import Case, Runner, book, make_ticket
 from tests.harness import CONVERTER, CUSTOMER
@@ -84,7 +84,10 @@ async def running(env: WorkflowEnvironment, receipts: Receipts) -> AsyncIterator
     fakes = Fakes(World(), specs=[s for s in calls.ALL if s is not calls.REGISTER_CLAIM])
     runner = Runner(env, fakes)
     async with case_workers(
-        env.client, runner.task_queue, [*fakes.activities(), receipts.activity()]
+        env.client,
+        runner.task_queue,
+        [*fakes.activities(), receipts.activity()],
+        runner=workflow_runner(strict=True),
     ):
         try:
             yield runner

@@ -5,6 +5,9 @@ module here registered in `REMEDIES`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from makegood.workflows.remedies.base import Remedy
 from makegood.workflows.remedies.callback import CallBack
 from makegood.workflows.remedies.exchange import Exchange
@@ -13,12 +16,14 @@ from makegood.workflows.remedies.remake import Remake
 from makegood.workflows.remedies.repair import RepairOrReplace
 
 # The playbook's `remedy` names the class that runs it.
-REMEDIES: dict[str, type[Remedy]] = {
-    "rebook": Rebook,
-    "exchange": Exchange,
-    "replace": RepairOrReplace,
-    "callback": CallBack,
-    "remake": Remake,
-}
+REMEDIES: Mapping[str, type[Remedy]] = MappingProxyType(
+    {
+        "rebook": Rebook,
+        "exchange": Exchange,
+        "replace": RepairOrReplace,
+        "callback": CallBack,
+        "remake": Remake,
+    }
+)
 
 __all__ = ["REMEDIES", "Remedy"]
