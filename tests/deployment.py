@@ -105,6 +105,10 @@ class Deployment:
     async def start_worker(self, *args: str) -> None:
         self.worker = await self._spawn(str(ROOT / "worker.py"), *args)
 
+    async def another_worker(self) -> asyncio.subprocess.Process:
+        """One more worker process on the same task queue (scaled out); the caller stops it."""
+        return await self._spawn(str(ROOT / "worker.py"))
+
     async def stop_worker(self, sig: signal.Signals = signal.SIGTERM) -> tuple[int, str]:
         assert self.worker is not None
         code, logs = await stop(self.worker, sig)
