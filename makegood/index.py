@@ -11,6 +11,7 @@ Rows are written by the case itself, through activities when it opens and when i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
@@ -71,6 +72,7 @@ class SqliteCaseIndex:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
 
     @property
     def where(self) -> str:
@@ -78,12 +80,12 @@ class SqliteCaseIndex:
 
     async def open(self) -> SqliteCaseIndex:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(self.path)
-        # WAL and a busy timeout: the worker and an API process may share the file.
+        # Autocommit, each write in a transaction of its own begun IMMEDIATE (see `_write`).
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        # WAL and a busy timeout: workers and API processes may share the file.
         await db.execute("PRAGMA journal_mode=wal")
         await db.execute("PRAGMA busy_timeout=5000")
         await db.executescript(SCHEMA)
-        await db.commit()
         db.row_factory = aiosqlite.Row
         self._db = db
         return self
@@ -99,11 +101,21 @@ class SqliteCaseIndex:
         return self._db
 
     async def _write(self, sql: str, *args: Any) -> None:
-        await self.db.execute(sql, args)
-        await self.db.commit()
+        """One write, in a transaction that takes the write lock as it begins (waiting out
+        another process's under the busy timeout). Statements on the connection never
+        interleave: a write begun inside another call's read would fail at once with "database
+        is locked" once a second worker had written since that read began."""
+        async with self._lock:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                await self.db.execute(sql, args)
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+            await self.db.execute("COMMIT")
 
     async def _rows(self, sql: str, *args: Any) -> list[IndexedCase]:
-        async with self.db.execute(sql, args) as cursor:
+        async with self._lock, self.db.execute(sql, args) as cursor:
             rows = await cursor.fetchall()
         return [IndexedCase.model_validate(dict(row)) for row in rows]
 

@@ -139,8 +139,11 @@ class LocalStore:
             return result
 
     async def rows(self, sql: str, *params: Any) -> list[dict[str, Any]]:
-        cur = await self.conn.execute(sql, params)
-        return [dict(r) for r in await cur.fetchall()]
+        # Under the lock: a read left open across an await would pin the snapshot a
+        # transaction begun meanwhile on this connection must write from.
+        async with self._lock:
+            cur = await self.conn.execute(sql, params)
+            return [dict(r) for r in await cur.fetchall()]
 
     async def seed(self, data: dict[str, Any]) -> None:
         """Load vehicles, bookings, stock and registrations (which customer owns an asset or an
