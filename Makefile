@@ -76,6 +76,9 @@ test-lowest: $(BIN)/uv
 # JSON), and how soon a killed worker's cases resume.
 bench: setup
 	$(BIN)/python -m bench.cases
+	$(BIN)/python -m bench.arrivals
+	$(BIN)/python -m bench.memory
+	$(BIN)/python -m bench.scale
 	$(BIN)/python -m bench.replay
 	$(BIN)/python -m bench.kill
 

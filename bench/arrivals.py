@@ -1,6 +1,6 @@
 """First contact under open-loop arrivals: new cases at a fixed rate, whatever the system does.
 
-    python -m bench.arrivals [--rates 1,5,10] [--seconds 20] [--slow-s 2]
+    python -m bench.arrivals [--rates 1,5,10] [--seconds 20] [--slow-s 6]
 
 A closed-loop benchmark (`bench.cases`) waits for a case to finish before it starts another,
 so it cannot fall behind; real tickets arrive on their own clock. Here each row starts S5
@@ -8,7 +8,8 @@ cases at a fixed rate for a fixed time on the embedded default (dev server on a 
 file, one worker), and reads from each case's history when its apology was delivered: the
 time from the ticket to the first contact. A row keeps up when the cases started on schedule
 and all finished. The last row repeats the highest rate with slow providers (every product and
-payment call takes `--slow-s` seconds), to show the apology does not wait behind slower work.
+payment call takes `--slow-s` seconds: at 10 cases/s that is more calls at once than a worker
+has slots), to show the apology does not wait behind slower work.
 """
 
 from __future__ import annotations
@@ -159,7 +160,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", default="1,5,10")
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--slow-s", type=float, default=2.0)
+    parser.add_argument("--slow-s", type=float, default=6.0)
     parser.add_argument("--json", type=Path, default=Path("bench-arrivals.json"))
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
