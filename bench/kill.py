@@ -25,7 +25,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.testing import WorkflowEnvironment
 
 from bench.cases import TICKET, cpu_model
@@ -65,10 +65,16 @@ async def main() -> None:
     parser.add_argument("--cases", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--after", type=float, default=1.0, help="seconds before the kill")
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="one worker, replaced after the kill (default: a second worker runs all along)",
+    )
     args = parser.parse_args()
     keys = KeyRing.generate(source="bench")
     waits: list[float] = []
     tasks: list[float] = []
+    by_kind: dict[str, list[float]] = {}  # workflow task timeouts by type
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         async with await WorkflowEnvironment.start_local(
@@ -81,11 +87,13 @@ async def main() -> None:
             playbooks = load_playbooks()
             print(
                 f"machine: {cpu_model()}, {os.cpu_count()} cores; {args.rounds} rounds of "
-                f"{args.cases} S5 cases, the worker killed with SIGKILL mid-run"
+                f"{args.cases} S5 cases, a worker killed with SIGKILL mid-run, "
+                + ("then replaced" if args.replace else "another one running all along")
             )
             for round_ in range(args.rounds):
                 run = uuid.uuid4().hex[:6]
                 proc = await worker(address, data, keys)
+                standby = None if args.replace else await worker(address, data, keys)
                 handles = []
                 for i in range(args.cases):
                     ticket = Ticket.model_validate({**TICKET, "id": f"K-{run}-{i}"})
@@ -98,7 +106,7 @@ async def main() -> None:
                 proc.send_signal(signal.SIGKILL)
                 await proc.wait()
                 t0 = time.perf_counter()
-                proc = await worker(address, data, keys)
+                proc = standby or await worker(address, data, keys)
                 await asyncio.gather(*(h.result() for h in handles))
                 finished = time.perf_counter() - t0
                 proc.send_signal(signal.SIGTERM)
@@ -111,12 +119,21 @@ async def main() -> None:
                             round_waits.append((at - killed_at).total_seconds())
                         elif event.event_type == TASK_TIMED_OUT:
                             task_waits.append((at - killed_at).total_seconds())
+                            kind = event.workflow_task_timed_out_event_attributes.timeout_type
+                            by_kind.setdefault(TimeoutType.Name(kind), []).append(
+                                (at - killed_at).total_seconds()
+                            )
                 waits += round_waits
                 tasks += task_waits
                 print(
                     f"round {round_ + 1}: {len(round_waits)} call(s) and {len(task_waits)} "
                     f"workflow task(s) were with the dead worker; all {len(handles)} cases "
                     f"done {finished:.1f} s after the kill"
+                )
+            for kind, found in sorted(by_kind.items()):
+                print(
+                    f"  {kind.removeprefix('TIMEOUT_TYPE_').lower()}: {len(found)}, "
+                    f"median {statistics.median(found):.1f} s, max {max(found):.1f} s"
                 )
             for what, found in (("calls", waits), ("workflow tasks", tasks)):
                 if found:
@@ -132,11 +149,13 @@ async def main() -> None:
                 + ("each paid exactly once" if once else "NOT each paid exactly once")
             )
             report = {
+                "mode": "replace" if args.replace else "standby",
                 "calls_s": sorted(waits),
                 "workflow_tasks_s": sorted(tasks),
                 "paid_once": once,
             }
-            await asyncio.to_thread(Path("bench-kill.json").write_text, json.dumps(report) + "\n")
+            out = Path("bench-kill-replace.json" if args.replace else "bench-kill.json")
+            await asyncio.to_thread(out.write_text, json.dumps(report) + "\n")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,8 +44,10 @@ PREFIX = "cases"
 STATUS = "status.payload"
 
 
-def archive_key(case_id: str) -> str:
-    return check_key(f"{PREFIX}/{file_name(case_id)}")
+def archive_key(case_id: str, writer: str | None = None) -> str:
+    """Where one writing of a case's archive goes: a folder of its own per writing, so two
+    workers archiving the same case at once never mix their files (the index records one)."""
+    return check_key(f"{PREFIX}/{file_name(case_id)}/{writer or uuid.uuid4().hex[:12]}")
 
 
 class NotClosed(Exception):
