@@ -157,3 +157,11 @@ def test_without_postgresqls_binaries_the_fixture_fails_and_never_skips(
     monkeypatch.setattr(postgres.glob, "glob", lambda pattern: [])
     with pytest.raises(pytest.fail.Exception, match=r"apt-get install postgresql"):
         postgres.bin_dir()
+
+
+def test_two_writings_of_one_archive_never_share_a_folder() -> None:
+    """Two workers archiving the same closed case at once each write a folder of their own;
+    the index records one, and its files are all from one writing."""
+    first, second = archive_key("case-T-3001"), archive_key("case-T-3001")
+    assert first != second
+    assert first.rsplit("/", 1)[0] == second.rsplit("/", 1)[0] == "cases/case-T-3001"
