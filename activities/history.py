@@ -119,7 +119,7 @@ class HistoryActivities:
             log.debug("case_index_off", case_id=rec.opened.case_id)
             return
         row = self._row(rec.opened, self.pseudonyms)
-        row.closed_at, row.resolution = rec.closed_at, rec.resolution
+        row.closed_at, row.resolution, row.outcome = rec.closed_at, rec.resolution, rec.outcome
         await self.index.record_closed(row)
 
     async def _from_index(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +21,9 @@ from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
 import aiosqlite
+from pydantic import TypeAdapter
 
+from makegood.domain.case import CaseOutcome
 from makegood.domain.indexed import IndexedCase
 from makegood.index_pg import PgCaseIndex
 
@@ -49,6 +52,9 @@ class CaseIndex(Protocol):
     async def to_archive(self, limit: int) -> list[IndexedCase]:
         """Closed cases not archived yet (nor given up on), oldest close first."""
 
+    async def closed_between(self, start: datetime, end: datetime) -> list[IndexedCase]:
+        """Cases closed from `start` up to (not including) `end`, in the order they closed."""
+
     async def archived(self, case_id: str, key: str, at: datetime) -> None: ...
 
     async def give_up(self, case_id: str, note: str) -> None:
@@ -59,12 +65,17 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS cases (
     case_id TEXT PRIMARY KEY, ticket_id TEXT NOT NULL, kind TEXT NOT NULL,
     customer TEXT NOT NULL, asset TEXT NOT NULL, opened_at TEXT NOT NULL,
-    closed_at TEXT, resolution TEXT, archive_key TEXT, archived_at TEXT, archive_note TEXT);
+    closed_at TEXT, resolution TEXT, archive_key TEXT, archived_at TEXT, archive_note TEXT,
+    outcome TEXT);
 CREATE INDEX IF NOT EXISTS cases_ticket ON cases (ticket_id);
 CREATE INDEX IF NOT EXISTS cases_customer ON cases (customer);
 CREATE INDEX IF NOT EXISTS cases_asset ON cases (asset);
 CREATE INDEX IF NOT EXISTS cases_unarchived ON cases (closed_at) WHERE archive_key IS NULL;
+CREATE INDEX IF NOT EXISTS cases_closed ON cases (closed_at);
 """
+_TIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+# Columns added since the first schema, for files made before them.
+ADDED = {"outcome": "TEXT"}
 COLUMNS = tuple(IndexedCase.model_fields)
 
 
@@ -85,6 +96,7 @@ class SqliteCaseIndex:
         # WAL and a busy timeout: workers and API processes may share the file.
         await db.execute("PRAGMA journal_mode=wal")
         await db.execute("PRAGMA busy_timeout=5000")
+        await _add_columns(db)
         await db.executescript(SCHEMA)
         db.row_factory = aiosqlite.Row
         self._db = db
@@ -117,11 +129,12 @@ class SqliteCaseIndex:
     async def _rows(self, sql: str, *args: Any) -> list[IndexedCase]:
         async with self._lock, self.db.execute(sql, args) as cursor:
             rows = await cursor.fetchall()
-        return [IndexedCase.model_validate(dict(row)) for row in rows]
+        return [_indexed(dict(row)) for row in rows]
 
     @staticmethod
     def _values(row: IndexedCase) -> list[Any]:
         data = row.model_dump(mode="json")
+        data["outcome"] = row.outcome.model_dump_json() if row.outcome else None
         return [data[c] for c in COLUMNS]
 
     async def record_opened(self, row: IndexedCase) -> None:
@@ -136,9 +149,16 @@ class SqliteCaseIndex:
         marks = ", ".join("?" for _ in COLUMNS)
         await self._write(
             f"INSERT INTO cases ({', '.join(COLUMNS)}) VALUES ({marks}) "
-            "ON CONFLICT (case_id) DO UPDATE SET "
-            "closed_at = excluded.closed_at, resolution = excluded.resolution",
+            "ON CONFLICT (case_id) DO UPDATE SET closed_at = excluded.closed_at, "
+            "resolution = excluded.resolution, outcome = excluded.outcome",
             *self._values(row),
+        )
+
+    async def closed_between(self, start: datetime, end: datetime) -> list[IndexedCase]:
+        return await self._rows(
+            "SELECT * FROM cases WHERE closed_at >= ? AND closed_at < ? ORDER BY closed_at",
+            _stamp(start),
+            _stamp(end),
         )
 
     async def get(self, case_id: str) -> IndexedCase | None:
@@ -184,6 +204,33 @@ class SqliteCaseIndex:
 
     async def give_up(self, case_id: str, note: str) -> None:
         await self._write("UPDATE cases SET archive_note = ? WHERE case_id = ?", note, case_id)
+
+
+def _indexed(row: dict[str, Any]) -> IndexedCase:
+    outcome = row.pop("outcome", None)
+    found = IndexedCase.model_validate(row)
+    found.outcome = CaseOutcome.model_validate_json(outcome) if outcome else None
+    return found
+
+
+def _stamp(at: datetime) -> str:
+    """A time as the rows keep it (pydantic's JSON form), so that text compares as time."""
+    return str(_TIME.dump_python(at, mode="json"))
+
+
+async def _add_columns(db: aiosqlite.Connection) -> None:
+    """Columns newer than a file's table: added once (a second process may race: fine)."""
+    async with db.execute("PRAGMA table_info(cases)") as cursor:
+        have = {row[1] for row in await cursor.fetchall()}
+    if not have:
+        return  # a new file: the schema makes the table whole
+    for name, kind in ADDED.items():
+        if name not in have:
+            try:
+                await db.execute(f"ALTER TABLE cases ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as err:
+                if "duplicate column" not in str(err):
+                    raise
 
 
 class IndexConfigError(ValueError):

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from makegood import pg
+from makegood.domain.case import CaseOutcome
 from makegood.domain.indexed import IndexedCase
 
 if TYPE_CHECKING:
@@ -19,7 +20,9 @@ CREATE TABLE IF NOT EXISTS cases (
     case_id TEXT PRIMARY KEY, ticket_id TEXT NOT NULL, kind TEXT NOT NULL,
     customer TEXT NOT NULL, asset TEXT NOT NULL, opened_at TIMESTAMPTZ NOT NULL,
     closed_at TIMESTAMPTZ, resolution TEXT, archive_key TEXT, archived_at TIMESTAMPTZ,
-    archive_note TEXT);
+    archive_note TEXT, outcome JSONB);
+ALTER TABLE cases ADD COLUMN IF NOT EXISTS outcome JSONB;
+CREATE INDEX IF NOT EXISTS cases_closed ON cases (closed_at);
 CREATE INDEX IF NOT EXISTS cases_ticket ON cases (ticket_id);
 CREATE INDEX IF NOT EXISTS cases_customer ON cases (customer);
 CREATE INDEX IF NOT EXISTS cases_asset ON cases (asset);
@@ -62,11 +65,20 @@ class PgCaseIndex:
 
     async def _rows(self, sql: str, *args: Any) -> list[IndexedCase]:
         rows = await self.pool.fetch(sql, *args)
-        return [IndexedCase.model_validate(dict(row)) for row in rows]
+        found = []
+        for row in rows:
+            data = dict(row)
+            outcome = data.pop("outcome", None)  # jsonb arrives as its text
+            indexed = IndexedCase.model_validate(data)
+            indexed.outcome = CaseOutcome.model_validate_json(outcome) if outcome else None
+            found.append(indexed)
+        return found
 
     @staticmethod
     def _values(row: IndexedCase) -> list[Any]:
-        return [getattr(row, c) for c in COLUMNS]
+        values = {c: getattr(row, c) for c in COLUMNS}
+        values["outcome"] = row.outcome.model_dump_json() if row.outcome else None
+        return [values[c] for c in COLUMNS]
 
     async def record_opened(self, row: IndexedCase) -> None:
         await self.pool.execute(INSERT + "DO NOTHING", *self._values(row))
@@ -74,8 +86,15 @@ class PgCaseIndex:
     async def record_closed(self, row: IndexedCase) -> None:
         await self.pool.execute(
             INSERT + "DO UPDATE SET closed_at = excluded.closed_at, "
-            "resolution = excluded.resolution",
+            "resolution = excluded.resolution, outcome = excluded.outcome",
             *self._values(row),
+        )
+
+    async def closed_between(self, start: datetime, end: datetime) -> list[IndexedCase]:
+        return await self._rows(
+            "SELECT * FROM cases WHERE closed_at >= $1 AND closed_at < $2 ORDER BY closed_at",
+            start,
+            end,
         )
 
     async def get(self, case_id: str) -> IndexedCase | None:

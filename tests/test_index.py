@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,9 @@ from temporalio.client import WorkflowHistory
 from makegood.adapters.blobs import FolderStore
 from makegood.archiver import Archived, archive_key
 from makegood.audit.archive import MANIFEST, Manifest, history_file
+from makegood.domain.case import CaseOutcome
 from makegood.domain.indexed import IndexedCase
+from makegood.domain.money import Money
 from makegood.index import CaseIndex, IndexConfigError, index_path, opened_index
 from makegood.index_pg import PgCaseIndex
 from makegood.settings import Settings
@@ -165,3 +169,73 @@ def test_two_writings_of_one_archive_never_share_a_folder() -> None:
     first, second = archive_key("case-T-3001"), archive_key("case-T-3001")
     assert first != second
     assert first.rsplit("/", 1)[0] == second.rsplit("/", 1)[0] == "cases/case-T-3001"
+
+
+def outcome_of(closed: IndexedCase) -> CaseOutcome:
+    assert closed.closed_at is not None
+    return CaseOutcome(
+        case_id=closed.case_id,
+        kind=closed.kind,
+        cause="screen failed in warranty",
+        resolution="resolved",
+        remedy_attempts=2,
+        remedy_succeeded=True,
+        paid_out=Money(amount=Decimal("42.00"), currency="USD"),
+        goodwill=Money(amount=Decimal("10.00"), currency="USD"),
+        escalations=1,
+        reopened=0,
+        approval_needed=True,
+        opened_at=closed.opened_at,
+        first_contact_at=closed.opened_at + timedelta(seconds=2),
+        closed_at=closed.closed_at,
+        seconds_to_first_contact=2.0,
+        seconds_to_close=(closed.closed_at - closed.opened_at).total_seconds(),
+        remedy="succeeded",
+        satisfaction="satisfied",
+    )
+
+
+async def test_a_closed_case_keeps_its_outcome_and_is_found_by_when_it_closed(
+    index: CaseIndex,
+) -> None:
+    for n in (1, 2, 3):
+        closed = row(n, closed_at=T0 + timedelta(days=n, hours=5), resolution="resolved")
+        await index.record_opened(row(n))
+        await index.record_closed(closed.model_copy(update={"outcome": outcome_of(closed)}))
+    await index.record_opened(row(4))  # still open: no outcome, never in a period
+    found = await index.get("case-T-2")
+    assert found is not None and found.outcome is not None
+    assert found.outcome.paid_out == Money(amount=Decimal("42.00"), currency="USD")
+    assert found.outcome.satisfaction == "satisfied" and found.outcome.remedy_attempts == 2
+    assert (await index.get("case-T-4")).outcome is None  # type: ignore[union-attr]
+    period = await index.closed_between(T0 + timedelta(days=2), T0 + timedelta(days=3, hours=5))
+    assert [c.case_id for c in period] == ["case-T-2"]  # from the start, up to the end
+    everything = await index.closed_between(T0, T0 + timedelta(days=30))
+    assert [c.case_id for c in everything] == ["case-T-1", "case-T-2", "case-T-3"]
+
+
+async def test_an_index_file_from_before_outcomes_gains_the_column_and_keeps_its_rows(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # the table as the first schema made it
+        db.execute(
+            "CREATE TABLE cases (case_id TEXT PRIMARY KEY, ticket_id TEXT NOT NULL, "
+            "kind TEXT NOT NULL, customer TEXT NOT NULL, asset TEXT NOT NULL, "
+            "opened_at TEXT NOT NULL, closed_at TEXT, resolution TEXT, archive_key TEXT, "
+            "archived_at TEXT, archive_note TEXT)"
+        )
+        db.execute(
+            "INSERT INTO cases (case_id, ticket_id, kind, customer, asset, opened_at) "
+            "VALUES ('case-T-9', 'T-9', 'wrong_order', 'cust-1', 'asset-9', "
+            "'2026-01-05T09:00:00Z')"
+        )
+    async with opened_index("", default=path, database="") as idx:
+        old = await idx.get("case-T-9")
+        assert old is not None and old.outcome is None
+        closed = old.model_copy(update={"closed_at": T0 + timedelta(hours=1)})
+        await idx.record_closed(closed.model_copy(update={"outcome": outcome_of(closed)}))
+        found = await idx.get("case-T-9")
+        assert found is not None and found.outcome == outcome_of(closed)
+    async with opened_index("", default=path, database="") as again:  # opened a second time
+        assert (await again.get("case-T-9")) == found

@@ -54,7 +54,10 @@ async def index_closed(case: Case, outcome: CaseOutcome) -> None:
     if not workflow.patched(CLOSE_PATCH):
         return
     record = CaseClosedRecord(
-        opened=opened_record(case), closed_at=outcome.closed_at, resolution=outcome.resolution
+        opened=opened_record(case),
+        closed_at=outcome.closed_at,
+        resolution=outcome.resolution,
+        outcome=outcome,
     )
     try:
         await execute(calls.INDEX_CASE_CLOSED, record, retry=INDEX_RETRY)

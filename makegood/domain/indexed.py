@@ -12,6 +12,8 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from makegood.domain.case import CaseOutcome
+
 
 class CaseOpenedRecord(BaseModel):
     """Sent when a case opens: the activity turns the ids into pseudonyms before storing."""
@@ -31,6 +33,7 @@ class CaseClosedRecord(BaseModel):
     opened: CaseOpenedRecord
     closed_at: datetime
     resolution: str | None = None
+    outcome: CaseOutcome | None = None  # cases closed before it was sent have none
 
 
 class IndexedCase(BaseModel):
@@ -47,6 +50,9 @@ class IndexedCase(BaseModel):
     archive_key: str | None = None
     archived_at: datetime | None = None
     archive_note: str | None = None  # why archiving gave up, when it did
+    # The documented outcome, which trends are read from: none while the case is open, nor for
+    # a case closed before the index kept it.
+    outcome: CaseOutcome | None = None
 
     def closed_words(self) -> str:
         """`closed 2026-11-23 12:00 UTC, resolved` for messages; `open` when it is not."""

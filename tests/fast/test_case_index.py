@@ -16,6 +16,7 @@ async def test_a_case_tells_the_index_when_it_opens_and_when_it_closes(run: Runn
     assert opened.case_id == case.id and closed.opened == opened
     assert opened.ticket_id == case.id.removeprefix("case-") and opened.customer_id
     assert (closed.closed_at, closed.resolution) == (outcome.closed_at, "resolved")
+    assert closed.outcome == outcome  # the documented outcome, for trends
 
 
 async def test_an_index_that_refuses_does_not_fail_the_case(run: Runner) -> None:
