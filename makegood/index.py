@@ -24,7 +24,7 @@ import aiosqlite
 from pydantic import TypeAdapter
 
 from makegood.domain.case import CaseOutcome
-from makegood.domain.indexed import IndexedCase
+from makegood.domain.indexed import IndexedCase, stored_outcome
 from makegood.index_pg import PgCaseIndex
 
 
@@ -134,7 +134,7 @@ class SqliteCaseIndex:
     @staticmethod
     def _values(row: IndexedCase) -> list[Any]:
         data = row.model_dump(mode="json")
-        data["outcome"] = row.outcome.model_dump_json() if row.outcome else None
+        data["outcome"] = stored_outcome(row.outcome)
         return [data[c] for c in COLUMNS]
 
     async def record_opened(self, row: IndexedCase) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from makegood import pg
 from makegood.domain.case import CaseOutcome
-from makegood.domain.indexed import IndexedCase
+from makegood.domain.indexed import IndexedCase, stored_outcome
 
 if TYPE_CHECKING:
     import asyncpg
@@ -77,7 +77,7 @@ class PgCaseIndex:
     @staticmethod
     def _values(row: IndexedCase) -> list[Any]:
         values = {c: getattr(row, c) for c in COLUMNS}
-        values["outcome"] = row.outcome.model_dump_json() if row.outcome else None
+        values["outcome"] = stored_outcome(row.outcome)
         return [values[c] for c in COLUMNS]
 
     async def record_opened(self, row: IndexedCase) -> None:

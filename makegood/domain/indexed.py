@@ -60,3 +60,9 @@ class IndexedCase(BaseModel):
             return "open"
         when = self.closed_at.strftime("%Y-%m-%d %H:%M UTC")
         return f"closed {when}" + (f", {self.resolution}" if self.resolution else "")
+
+
+def stored_outcome(outcome: CaseOutcome | None) -> str | None:
+    """An outcome as the index keeps it: without its cause, which is the ticket's own words
+    (free text, perhaps personal); the index holds pseudonyms, codes, times and amounts."""
+    return outcome.model_copy(update={"cause": ""}).model_dump_json() if outcome else None
