@@ -169,6 +169,20 @@ class Aftercare:
             remedy=remedy_outcome(remedy),
             satisfaction=self.satisfaction,
             unconfirmed=list(status.unconfirmed),
+            seconds_to_remedy=next(
+                (
+                    (c.stopped_at - status.opened_at).total_seconds()
+                    for c in status.slas
+                    if c.name == "remedy_offer" and c.stopped_at is not None
+                ),
+                None,
+            ),
+            sla_breaches=[c.name for c in status.slas if c.breached_at is not None],
+            paid_by_kind={
+                kind: compensation.money_total([i for i in paid if i.kind == kind], case.currency)
+                for kind in dict.fromkeys(i.kind for i in paid)
+            },
+            customer_paid=case.incident.paid,
         )
         try:
             await case.call(calls.RECORD_OUTCOME, outcome)

@@ -349,6 +349,17 @@ class CaseOutcome(BaseModel):
     unconfirmed: list[str] = Field(
         default=[], description="the questions nobody answered (see CaseStatus.unconfirmed)"
     )
+    # Older outcome records have none of these either: what the trends need beyond the above.
+    seconds_to_remedy: float | None = Field(
+        default=None, description="report to the remedy offered (its SLA clock stopped)"
+    )
+    sla_breaches: list[str] = Field(default=[], description="SLA clocks breached, by name")
+    paid_by_kind: dict[str, Money] = Field(
+        default={}, description="compensation paid, by kind (refund, reimbursement, coupon...)"
+    )
+    customer_paid: Money | None = Field(
+        default=None, description="what the customer had paid for the service that failed"
+    )
 
 
 Checkpoint = Literal["acknowledged", "remedied", "compensated", "confirmed", "follow_up"]

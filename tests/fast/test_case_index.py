@@ -3,7 +3,10 @@ neither holds the case up for long nor fails it."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from makegood.domain.indexed import CaseClosedRecord, CaseOpenedRecord
+from makegood.domain.money import Money
 from tests.fast.driver import Runner
 
 
@@ -30,3 +33,15 @@ async def test_an_index_that_refuses_does_not_fail_the_case(run: Runner) -> None
         "case index not updated: index is read-only"
     ] * 2
     assert len(case.fakes.called("index_case_opened")) == 1  # refused for good: not retried
+
+
+async def test_the_outcome_carries_what_the_trends_need(run: Runner) -> None:
+    case = await run.open("s5-wrong-drink.json")
+    outcome = await case.result()
+    assert outcome.customer_paid == Money(amount=Decimal("4.80"), currency="USD")
+    assert outcome.paid_by_kind == {"refund": Money(amount=Decimal("4.80"), currency="USD")}
+    assert outcome.seconds_to_remedy is not None
+    assert outcome.seconds_to_first_contact is not None
+    assert outcome.seconds_to_first_contact <= outcome.seconds_to_remedy
+    assert outcome.seconds_to_remedy <= outcome.seconds_to_close
+    assert outcome.sla_breaches == []

@@ -292,6 +292,10 @@ async def test_sla_warns_at_80_percent_and_escalates_at_the_target(solo: Runner)
     ]
     # The customer's wait for an answer is untouched by the alarms.
     assert status.question is not None and status.question.id == "locate-CAR-1-1"
+    # The outcome record names the breach, for the trends.
+    await case.cancel()
+    outcome = await case.result()
+    assert outcome.resolution == "cancelled" and outcome.sla_breaches == ["remedy_offer"]
 
 
 async def test_a_clock_stopped_in_time_never_alarms(run: Runner) -> None:
