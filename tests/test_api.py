@@ -347,6 +347,7 @@ GUARDED: list[tuple[str, str, str, Any, int]] = [
     (roles.LIST, "GET", "/cases", None, 200),
     (roles.STATUS, "GET", "/cases/case-nope", None, 404),
     (roles.TIMELINE, "GET", "/cases/case-nope/timeline", None, 404),
+    (roles.TRENDS, "GET", "/trends", None, 200),
     (contract.ANSWER, "POST", "/cases/case-nope/answers", {"question_id": "q", "answer": "a"}, 404),
     (
         contract.SUBMIT_CLAIM,

@@ -78,6 +78,28 @@ async def test_s5_through_the_cli_with_duplicates_and_bad_tickets_refused(
     text = await d.ok("status", "case-T-3001")
     assert "stage: closed  resolution: resolved" in text and "4.80 USD" in text
 
+    # The trends of the last 30 days, from the case index the worker wrote as the case closed.
+    for _ in range(100):
+        found = json.loads(await d.ok("report", "--format", "json", token=MANAGER))
+        if found["cases"]:
+            break
+        await asyncio.sleep(0.1)
+    assert (found["cases"], found["without_outcome"]) == (1, 0)
+    assert found["by_kind"] == {"wrong_order": 1} and found["by_resolution"] == {"resolved": 1}
+    assert found["paid"] == [{"currency": "USD", "amount": "4.80"}]
+    assert found["compensation_share"] == {"USD": 1.0}  # the whole price, refunded
+    assert found["to_first_contact_s"]["cases"] == 1 and found["escalation_rate"] == 0.0
+    csv_rows = (await d.ok("report", "--format", "csv", token=MANAGER)).splitlines()
+    assert csv_rows[0] == "metric,key,value"
+    assert "compensation_by_kind,refund USD,4.80" in csv_rows and "cases,,1" in csv_rows
+    table = await d.ok("report", token=MANAGER)
+    assert "by kind: wrong_order 1" in table and "compensation paid: 4.80 USD" in table
+    refused = await d.cli("report")  # the agent's token
+    assert refused.code == 1
+    assert "trends are shown to a manager, an ops lead or an auditor, not an agent" in refused.err
+    bad = await d.cli("report", "--since", "2026-12-01", "--until", "2026-11-01", token=MANAGER)
+    assert bad.code == 2 and "since: 2026-12-01 is after until (2026-11-01)" in bad.err
+
 
 async def test_s1_through_the_cli_survives_a_killed_worker(deployment: Deployment) -> None:
     d, case = deployment, "case-T-1001"

@@ -31,7 +31,7 @@ UPDATES = list(contract.UPDATE_FOR.values())
 
 
 def test_every_update_and_every_staff_view_has_a_rule_in_role_order() -> None:
-    views = {roles.OPEN, roles.STATUS, roles.LIST, roles.TIMELINE, roles.OWN}
+    views = {roles.OPEN, roles.STATUS, roles.LIST, roles.TIMELINE, roles.TRENDS, roles.OWN}
     assert set(UPDATES) | views | {roles.DECODE, roles.ENCODE} == set(roles.RULES)
     for action, rule in roles.RULES.items():
         assert rule.roles, action
@@ -100,8 +100,10 @@ def test_people_act_for_customers_managers_decide_auditors_only_read() -> None:
         roles.STATUS,
         roles.LIST,
         roles.TIMELINE,
+        roles.TRENDS,
         roles.DECODE,
     ]
+    assert roles.allowed(roles.TRENDS) == ("manager", "ops_lead", "auditor")  # not agents
     assert [a for a in roles.RULES if roles.may("customer", a)] == [
         contract.ANSWER,
         contract.SUBMIT_CLAIM,

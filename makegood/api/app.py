@@ -16,7 +16,13 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from makegood.api import case_routes, codec_routes, receipt_routes, webhook_routes
+from makegood.api import (
+    case_routes,
+    codec_routes,
+    receipt_routes,
+    report_routes,
+    webhook_routes,
+)
 from makegood.api.auth import Tokens
 from makegood.api.bodies import Problem, ProblemReport
 from makegood.api.deps import Temporal
@@ -39,6 +45,7 @@ from makegood.settings import Settings
 ROUTERS: Final = (
     case_routes.router,
     receipt_routes.router,
+    report_routes.router,
     webhook_routes.router,
     codec_routes.router,
 )

@@ -12,6 +12,7 @@
     MAKEGOOD_API_TOKEN=dev-manager-token makegood approve case-T-1001 compensation [--reject]
     makegood note case-T-1001 "Customer prefers a call after 5pm"
     makegood call-status case-T-6001 call_0123abcd dropped   # as the telephony provider
+    makegood report [--since 2026-11-01] [--format table|json|csv]  # trends, for ops leads
 
     makegood timeline|replay|export|reconcile ...           # for auditors
 
@@ -28,7 +29,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from makegood.cli import audit, cases, login, processes, tokens
+from makegood.cli import audit, cases, login, processes, report, tokens
 from makegood.cli.base import Failed, Invalid, SettingsRefused, Subcommands, Unreachable
 from makegood.cli.client import Api
 from makegood.cli.config import load_access
@@ -38,7 +39,8 @@ which door each command uses:
   the API, as the holder of a token (MAKEGOOD_API_URL, default http://127.0.0.1:8080;
   MAKEGOOD_API_TOKEN or the file `makegood login` writes; the token's role decides and the
   API records its holder as the one who acted):
-      open status list answer claim approve note assign escalate cancel login logout
+      open status list answer claim approve note assign escalate cancel report login
+      logout
   the API, as the telephony provider (signed with MAKEGOOD_TELEPHONY_WEBHOOK_SECRET, no
   token):
       call-status
@@ -69,6 +71,7 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = Subcommands(root)
     cases.add_commands(sub)
+    report.add_commands(sub)
     login.add_commands(sub)
     audit.add_commands(sub)
     processes.add_commands(sub)

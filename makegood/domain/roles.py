@@ -26,6 +26,7 @@ STATUS: Final = "status"  # read one case's full status
 LIST: Final = "list"  # list cases from visibility
 TIMELINE: Final = "timeline"  # read a case's audit timeline
 OWN: Final = "own"  # be made a case's owner (the `to` of an assignment)
+TRENDS: Final = "trends"  # read the trends over a period (makegood report)
 DECODE: Final = "decode"  # decrypt payloads through the codec endpoint (the Temporal UI)
 ENCODE: Final = "encode"  # encrypt payloads through it (input typed into the Temporal UI)
 
@@ -70,6 +71,7 @@ RULES: Final[Mapping[str, Rule]] = MappingProxyType(
         STATUS: Rule(_READERS, "a case's status is shown to"),
         LIST: Rule(_READERS, "the case list is shown to"),
         TIMELINE: Rule(("manager", "ops_lead", "auditor"), "audit timelines are shown to"),
+        TRENDS: Rule(("manager", "ops_lead", "auditor"), "trends are shown to"),
         # The codec endpoint decrypts any payload of the namespace: the people who read whole
         # histories. Encrypting is for acting from the Temporal UI, which managers may.
         DECODE: Rule(("manager", "auditor"), "payloads are decrypted for"),
