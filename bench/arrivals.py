@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
 import os
 import platform
 import statistics
@@ -30,16 +29,14 @@ from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
 
-from bench.cases import TICKET, cpu_model
+from bench.cases import TICKET
+from bench.common import cpu_model, dev_server, write_report
 from makegood import logsetup
 from makegood.adapters.wiring import configured_adapters
 from makegood.cases import open_case
-from makegood.devserver import find_binary
 from makegood.domain import calls
 from makegood.domain.ticket import Ticket
-from makegood.privacy.codec import data_converter
 from makegood.privacy.keys import KeyRing
 from makegood.registry import build_worker
 from makegood.settings import Settings, load_playbooks
@@ -117,7 +114,11 @@ async def arrivals(
 
 
 def quantile(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
+    return (
+        statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+        if len(values) > 1
+        else values[0]
+    )
 
 
 async def row(
@@ -168,18 +169,7 @@ async def main() -> None:
     rows: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        async with await WorkflowEnvironment.start_local(
-            data_converter=data_converter(KeyRing.generate(source="bench")),
-            dev_server_existing_path=find_binary("temporal"),
-            dev_server_database_filename=str(data / "temporal.sqlite"),
-            dev_server_extra_args=[
-                "--sqlite-pragma",
-                "journal_mode=wal",
-                "--sqlite-pragma",
-                "synchronous=normal",
-            ],
-            dev_server_log_level="error",
-        ) as env:
+        async with await dev_server(data, KeyRing.generate(source="bench")) as env:
             client: Client = env.client
             settings = Settings(data_dir=data)
             playbooks = load_playbooks()
@@ -223,19 +213,7 @@ async def main() -> None:
                     name = f"at {top:g}/s, providers +{args.slow_s:g} s"
                     slow_start = starter("slow", "arrivals-slow")
                     rows[name] = await row(name, top, args.seconds, slow_start)
-    args.json.write_text(
-        json.dumps(
-            {
-                "machine": f"{cpu_model()}, {os.cpu_count()} cores, {platform.machine()}",
-                "python": platform.python_version(),
-                "seconds": args.seconds,
-                "rows": rows,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print(f"written to {args.json}")
+    write_report(args.json, {"seconds": args.seconds, "rows": rows})
 
 
 if __name__ == "__main__":

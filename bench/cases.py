@@ -26,16 +26,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.baseline import BaselineWorkflow, noop
+from bench.common import cpu_model, dev_server, write_report
 from makegood import logsetup
 from makegood.adapters.wiring import configured_adapters
 from makegood.cases import open_case
-from makegood.devserver import find_binary
 from makegood.domain.ticket import Ticket
-from makegood.privacy.codec import data_converter
 from makegood.privacy.keys import KeyRing
 from makegood.registry import build_worker
 from makegood.settings import Settings, load_playbooks
@@ -60,16 +58,6 @@ def s5_calls() -> tuple[int, int]:
 
 STEPS, LOCAL_STEPS = s5_calls()
 TICKET = json.loads((ROOT / "examples" / "tickets" / "s5-wrong-drink.json").read_text())
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 async def measure(
@@ -118,18 +106,7 @@ async def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        async with await WorkflowEnvironment.start_local(
-            data_converter=data_converter(KeyRing.generate(source="bench")),
-            dev_server_existing_path=find_binary("temporal"),
-            dev_server_database_filename=str(data / "temporal.sqlite"),
-            dev_server_extra_args=[
-                "--sqlite-pragma",
-                "journal_mode=wal",
-                "--sqlite-pragma",
-                "synchronous=normal",
-            ],
-            dev_server_log_level="error",
-        ) as env:
+        async with await dev_server(data, KeyRing.generate(source="bench")) as env:
             client: Client = env.client
             settings = Settings(data_dir=data)
             playbooks = load_playbooks()
@@ -188,22 +165,16 @@ async def main() -> None:
             mirrored = results["makegood"]["per_s"] / results["baseline_local"]["per_s"]
             print(f"makegood / baseline throughput: {ratio:.2f}x")
             print(f"makegood / baseline with the same local activities: {mirrored:.2f}x")
-            args.json.write_text(
-                json.dumps(
-                    {
-                        "machine": f"{cpu_model()}, {os.cpu_count()} cores, {platform.machine()}",
-                        "python": platform.python_version(),
-                        "cases": args.cases,
-                        "concurrency": args.concurrency,
-                        "rows": results,
-                        "ratio": round(ratio, 2),
-                        "ratio_to_local_baseline": round(mirrored, 2),
-                    },
-                    indent=2,
-                )
-                + "\n"
+            write_report(
+                args.json,
+                {
+                    "cases": args.cases,
+                    "concurrency": args.concurrency,
+                    "rows": results,
+                    "ratio": round(ratio, 2),
+                    "ratio_to_local_baseline": round(mirrored, 2),
+                },
             )
-            print(f"written to {args.json}")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ from pathlib import Path
 from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.testing import WorkflowEnvironment
 
-from bench.cases import TICKET, cpu_model
+from bench.cases import TICKET
+from bench.common import cpu_model
 from makegood.cases import open_case
 from makegood.devserver import find_binary
 from makegood.domain.ticket import Ticket
@@ -119,8 +120,8 @@ async def main() -> None:
                             round_waits.append((at - killed_at).total_seconds())
                         elif event.event_type == TASK_TIMED_OUT:
                             task_waits.append((at - killed_at).total_seconds())
-                            kind = event.workflow_task_timed_out_event_attributes.timeout_type
-                            by_kind.setdefault(TimeoutType.Name(kind), []).append(
+                            timeout = event.workflow_task_timed_out_event_attributes.timeout_type
+                            by_kind.setdefault(TimeoutType.Name(timeout), []).append(
                                 (at - killed_at).total_seconds()
                             )
                 waits += round_waits

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from bench.cases import cpu_model
+from bench.common import cpu_model, write_report
 from bench.kill import worker
 from makegood.cases import open_case
 from makegood.devserver import find_binary
@@ -108,20 +108,15 @@ async def main() -> None:
         f"worker with {args.cases + 5} cases waiting for their customers: {loaded:.0f} MiB "
         f"({per_case * 1024:.0f} KiB per case; all asked within {took:.0f} s)"
     )
-    args.json.write_text(
-        json.dumps(
-            {
-                "machine": f"{cpu_model()}, {os.cpu_count()} cores, {platform.machine()}",
-                "cases": args.cases,
-                "idle_mib": round(idle),
-                "loaded_mib": round(loaded),
-                "per_case_kib": round(per_case * 1024),
-            },
-            indent=2,
-        )
-        + "\n"
+    write_report(
+        args.json,
+        {
+            "cases": args.cases,
+            "idle_mib": round(idle),
+            "loaded_mib": round(loaded),
+            "per_case_kib": round(per_case * 1024),
+        },
     )
-    print(f"written to {args.json}")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from bench.cases import cpu_model
+from bench.common import cpu_model
 from makegood.audit.archive import Manifest, read_folder, read_folder_texts
 from makegood.audit.replay import keyed_replayer, replay_all, replay_parallel
 from makegood.registry import WORKFLOWS, build_replayer

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import signal
@@ -22,14 +21,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from temporalio.testing import WorkflowEnvironment
-
-from bench.cases import TICKET, cpu_model
+from bench.cases import TICKET
+from bench.common import cpu_model, dev_server, write_report
 from bench.kill import worker
 from makegood.cases import open_case
-from makegood.devserver import find_binary
 from makegood.domain.ticket import Ticket
-from makegood.privacy.codec import data_converter
 from makegood.privacy.keys import KeyRing
 from makegood.settings import load_playbooks
 
@@ -75,18 +71,7 @@ async def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        async with await WorkflowEnvironment.start_local(
-            data_converter=data_converter(keys),
-            dev_server_existing_path=find_binary("temporal"),
-            dev_server_database_filename=str(data / "temporal.sqlite"),
-            dev_server_extra_args=[
-                "--sqlite-pragma",
-                "journal_mode=wal",
-                "--sqlite-pragma",
-                "synchronous=normal",
-            ],
-            dev_server_log_level="error",
-        ) as env:
+        async with await dev_server(data, keys) as env:
             client = env.client
             (server,) = children_named("temporal")
             address = client.service_client.config.target_host
@@ -128,19 +113,7 @@ async def main() -> None:
                 )
     ratio = rows["2 worker(s)"]["per_s"] / rows["1 worker(s)"]["per_s"]
     print(f"two workers / one: {ratio:.2f}x throughput on {os.cpu_count()} cores")
-    args.json.write_text(
-        json.dumps(
-            {
-                "machine": f"{cpu_model()}, {os.cpu_count()} cores, {platform.machine()}",
-                "cases": args.cases,
-                "rows": rows,
-                "ratio": round(ratio, 2),
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print(f"written to {args.json}")
+    write_report(args.json, {"cases": args.cases, "rows": rows, "ratio": round(ratio, 2)})
 
 
 if __name__ == "__main__":

@@ -47,9 +47,9 @@ PASSTHROUGH = (
     "makegood.domain",
     "makegood.activities",
 )
-# Workers share Makegood's own workflow modules too: re-importing them took half a busy
-# worker's time (every new case, and every case replayed after leaving the cache) and most of
-# a cached case's memory. Shared, they are not re-checked by the sandbox's import-time
+# Workers share Makegood's own workflow modules too: re-importing them took a fifth of a busy
+# worker's time (half while cases came back from outside the cache) and most of a cached
+# case's memory. Shared, they are not re-checked by the sandbox's import-time
 # restrictions (`datetime.now`, `random`, `os.environ` in workflow code); builtins such as
 # `open` still are. So the test suite runs every workflow under the strict sandbox (`strict`),
 # and a test keeps these modules free of state that one case could leave for another.
