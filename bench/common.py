@@ -30,16 +30,23 @@ def machine() -> str:
     return f"{cpu_model()}, {os.cpu_count()} cores, {platform.machine()}"
 
 
-async def dev_server(data: Path, keys: KeyRing, *, wal: bool = True) -> WorkflowEnvironment:
-    """The dev server on a SQLite file in `data`: in WAL mode as `make run` has it, or with
-    SQLite's default journal."""
+async def dev_server(data: Path, keys: KeyRing, *, in_memory: bool = False) -> WorkflowEnvironment:
+    """The dev server on a SQLite file in `data`, in WAL mode as `make run` has it; or, where
+    the server's own storage is not what is measured, in memory."""
     pragmas = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
+    stored = (
+        {}
+        if in_memory
+        else {
+            "dev_server_database_filename": str(data / "temporal.sqlite"),
+            "dev_server_extra_args": pragmas,
+        }
+    )
     return await WorkflowEnvironment.start_local(
         data_converter=data_converter(keys),
         dev_server_existing_path=find_binary("temporal"),
-        dev_server_database_filename=str(data / "temporal.sqlite"),
-        dev_server_extra_args=pragmas if wal else [],
         dev_server_log_level="error",
+        **stored,  # type: ignore[arg-type]
     )
 
 

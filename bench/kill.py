@@ -26,14 +26,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType, TimeoutType
-from temporalio.testing import WorkflowEnvironment
 
 from bench.cases import TICKET
-from bench.common import cpu_model
+from bench.common import cpu_model, dev_server
 from makegood.cases import open_case
-from makegood.devserver import find_binary
 from makegood.domain.ticket import Ticket
-from makegood.privacy.codec import data_converter
 from makegood.privacy.keys import KeyRing
 from makegood.settings import load_playbooks
 from tests.harness import ROOT
@@ -78,11 +75,7 @@ async def main() -> None:
     by_kind: dict[str, list[float]] = {}  # workflow task timeouts by type
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        async with await WorkflowEnvironment.start_local(
-            data_converter=data_converter(keys),
-            dev_server_existing_path=find_binary("temporal"),
-            dev_server_log_level="error",
-        ) as env:
+        async with await dev_server(data, keys, in_memory=True) as env:
             client = env.client
             address = client.service_client.config.target_host
             playbooks = load_playbooks()

@@ -21,14 +21,10 @@ import time
 import uuid
 from pathlib import Path
 
-from temporalio.testing import WorkflowEnvironment
-
-from bench.common import cpu_model, write_report
+from bench.common import cpu_model, dev_server, write_report
 from bench.kill import worker
 from makegood.cases import open_case
-from makegood.devserver import find_binary
 from makegood.domain.ticket import Ticket
-from makegood.privacy.codec import data_converter
 from makegood.privacy.keys import KeyRing
 from makegood.settings import load_playbooks
 from tests.harness import ROOT
@@ -63,11 +59,7 @@ async def main() -> None:
     keys = KeyRing.generate(source="bench")
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        async with await WorkflowEnvironment.start_local(
-            data_converter=data_converter(keys),
-            dev_server_existing_path=find_binary("temporal"),
-            dev_server_log_level="error",
-        ) as env:
+        async with await dev_server(data, keys, in_memory=True) as env:
             client = env.client
             proc = await worker(client.service_client.config.target_host, data, keys)
             playbooks = load_playbooks()

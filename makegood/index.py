@@ -23,8 +23,7 @@ from urllib.parse import unquote, urlparse
 import aiosqlite
 from pydantic import TypeAdapter
 
-from makegood.domain.case import CaseOutcome
-from makegood.domain.indexed import IndexedCase, stored_outcome
+from makegood.domain.indexed import IndexedCase, read_row, stored_outcome
 from makegood.index_pg import PgCaseIndex
 
 
@@ -129,7 +128,7 @@ class SqliteCaseIndex:
     async def _rows(self, sql: str, *args: Any) -> list[IndexedCase]:
         async with self._lock, self.db.execute(sql, args) as cursor:
             rows = await cursor.fetchall()
-        return [_indexed(dict(row)) for row in rows]
+        return [read_row(dict(row)) for row in rows]
 
     @staticmethod
     def _values(row: IndexedCase) -> list[Any]:
@@ -204,13 +203,6 @@ class SqliteCaseIndex:
 
     async def give_up(self, case_id: str, note: str) -> None:
         await self._write("UPDATE cases SET archive_note = ? WHERE case_id = ?", note, case_id)
-
-
-def _indexed(row: dict[str, Any]) -> IndexedCase:
-    outcome = row.pop("outcome", None)
-    found = IndexedCase.model_validate(row)
-    found.outcome = CaseOutcome.model_validate_json(outcome) if outcome else None
-    return found
 
 
 def _stamp(at: datetime) -> str:

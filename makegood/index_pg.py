@@ -9,8 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from makegood import pg
-from makegood.domain.case import CaseOutcome
-from makegood.domain.indexed import IndexedCase, stored_outcome
+from makegood.domain.indexed import IndexedCase, read_row, stored_outcome
 
 if TYPE_CHECKING:
     import asyncpg
@@ -64,15 +63,7 @@ class PgCaseIndex:
         return self._pool
 
     async def _rows(self, sql: str, *args: Any) -> list[IndexedCase]:
-        rows = await self.pool.fetch(sql, *args)
-        found = []
-        for row in rows:
-            data = dict(row)
-            outcome = data.pop("outcome", None)  # jsonb arrives as its text
-            indexed = IndexedCase.model_validate(data)
-            indexed.outcome = CaseOutcome.model_validate_json(outcome) if outcome else None
-            found.append(indexed)
-        return found
+        return [read_row(dict(row)) for row in await self.pool.fetch(sql, *args)]
 
     @staticmethod
     def _values(row: IndexedCase) -> list[Any]:

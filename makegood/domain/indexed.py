@@ -9,6 +9,7 @@ personal data in clear.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -66,3 +67,12 @@ def stored_outcome(outcome: CaseOutcome | None) -> str | None:
     """An outcome as the index keeps it: without its cause, which is the ticket's own words
     (free text, perhaps personal); the index holds pseudonyms, codes, times and amounts."""
     return outcome.model_copy(update={"cause": ""}).model_dump_json() if outcome else None
+
+
+def read_row(row: dict[str, Any]) -> IndexedCase:
+    """An index row as either index reads it: its outcome is JSON text (SQLite's TEXT,
+    PostgreSQL's jsonb as asyncpg hands it over)."""
+    outcome = row.pop("outcome", None)
+    found = IndexedCase.model_validate(row)
+    found.outcome = CaseOutcome.model_validate_json(outcome) if outcome else None
+    return found
