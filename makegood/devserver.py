@@ -118,7 +118,15 @@ async def set_retention(client: Client, namespace: str, days: int) -> None:
     log.info("retention_set", namespace=namespace, days=days)
 
 
-async def wait_for_port(host: str, port: int, proc: asyncio.subprocess.Process) -> None:
+async def wait_for_port(
+    host: str,
+    port: int,
+    proc: asyncio.subprocess.Process,
+    *,
+    local_addr: tuple[str, int] | None = None,
+) -> None:
+    """Until the server listens on `port` (or its process exits). `local_addr` is where the
+    polling connections come from (any free port by default)."""
     while True:
         if proc.returncode is not None:
             raise SystemExit(
@@ -126,11 +134,18 @@ async def wait_for_port(host: str, port: int, proc: asyncio.subprocess.Process) 
                 f"is port {port} already in use?"
             )
         try:
-            _, writer = await asyncio.open_connection(host, port)
-            writer.close()
-            return
+            _, writer = await asyncio.open_connection(host, port, local_addr=local_addr)
         except OSError:
             await asyncio.sleep(0.2)
+            continue
+        # Polling a local port nobody listens on yet can connect the socket to itself (its
+        # ephemeral source port is the port asked for): that is no server, and it holds the
+        # port the server is about to bind.
+        itself = writer.get_extra_info("sockname") == writer.get_extra_info("peername")
+        writer.close()
+        if not itself:
+            return
+        await asyncio.sleep(0.2)
 
 
 @contextlib.asynccontextmanager

@@ -6,7 +6,9 @@ TEMPORAL_* variables and ~/.config/temporalio/temporal.toml play no part.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -14,8 +16,9 @@ import pytest
 from temporalio.service import TLSConfig
 
 from makegood.connection import ConnectionConfigError, TemporalConnection, load_connection
-from makegood.devserver import dev_server_args, dev_server_problems
+from makegood.devserver import dev_server_args, dev_server_problems, wait_for_port
 from makegood.settings import Settings
+from tests.api_harness import free_port
 from tests.tls_proxy import Pki
 
 API_KEY = "eyJhbGciOi.secret-api-key.x1y2"
@@ -379,3 +382,23 @@ def test_the_dev_server_refuses_tls_and_remote_addresses(tmp_path: Path) -> None
     tls, remote = dev_server_problems(cloud)
     assert tls.startswith("`makegood dev` runs a local dev server without TLS, but the ")
     assert "prod-ns.a1b2c.tmprl.cloud:7233 (TEMPORAL_ADDRESS)" in remote
+
+
+async def test_waiting_for_the_dev_server_is_not_fooled_by_a_socket_connected_to_itself() -> None:
+    """Polling a local port nobody listens on can connect a socket to itself (its source port
+    is the port polled): that is no dev server, and it holds the port the server would bind."""
+    port = free_port()
+    sleeper = await asyncio.create_subprocess_exec("sleep", "30")
+    try:
+        # Every poll comes from the polled port itself: each connection it makes is to itself.
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(1.5):
+                await wait_for_port("127.0.0.1", port, sleeper, local_addr=("127.0.0.1", port))
+        with socket.socket() as server:  # a real listener is found at once
+            server.bind(("127.0.0.1", 0))
+            server.listen()
+            async with asyncio.timeout(5):
+                await wait_for_port("127.0.0.1", server.getsockname()[1], sleeper)
+    finally:
+        sleeper.kill()
+        await sleeper.wait()
