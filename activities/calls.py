@@ -18,8 +18,9 @@ from makegood.adapters.base import (
     ProviderError,
     Telephony,
 )
-from makegood.domain import calls, ids
+from makegood.domain import calls, ids, plain, steps
 from makegood.domain.case import CaseOutcome
+from makegood.domain.links import Links
 from makegood.domain.provider import (
     BookingResult,
     CallRequest,
@@ -102,16 +103,29 @@ def fit(reason: str, limit: int = REASON_LIMIT) -> str:
 
 
 class NotificationActivities:
-    def __init__(self, notifier: Notifier) -> None:
+    def __init__(self, notifier: Notifier, links: Links | None = None) -> None:
         self.notifier = notifier
+        self.links = links
 
     @activity.defn(name=calls.SEND_MESSAGE.name)
     async def send_message(self, req: MessageRequest) -> MessageReceipt:
         key = idempotency_key(req.step)
         with classified(calls.SEND_MESSAGE.name, key) as bound:
+            req = self._linked(req)
             receipt = await self.notifier.send(key, req)
             bound.info("message_sent", channel=req.channel, message_id=receipt.message_id)
             return receipt
+
+    def _linked(self, req: MessageRequest) -> MessageRequest:
+        """A question to the customer carries their link to the case's page. Added here, not
+        by the workflow, so the link (a credential) never enters the case's history."""
+        question = steps.asked_question(req.step)
+        info = activity.info()
+        if self.links is None or question is None or info.workflow_id is None:
+            return req
+        now = info.current_attempt_scheduled_time
+        url = self.links.url(info.workflow_id, question, now=now)
+        return req.model_copy(update={"body": plain.with_link(req.body, url)})
 
 
 class PaymentActivities:
@@ -247,9 +261,10 @@ def all_activities(
     product: ProductControl,
     telephony: Telephony,
     outcomes: OutcomeStore,
+    links: Links | None = None,
 ) -> list[object]:
     n, p, pc, t, r = (
-        NotificationActivities(notifier),
+        NotificationActivities(notifier, links),
         PaymentActivities(payments),
         ProductActivities(product),
         TelephonyActivities(telephony),

@@ -39,6 +39,8 @@ DEV_TELEPHONY_WEBHOOK_SECRET = "whsec_bWFrZWdvb2QtbG9jYWwtdGVsZXBob255LXNlY3JldA
 DEV_PAYMENTS_WEBHOOK_SECRET = "whsec_bWFrZWdvb2QtbG9jYWwtcGF5bWVudHMtc2VjcmV0MA=="
 DEV_ZENDESK_SECRET = "makegood-local-zendesk-secret"
 DEV_PROVIDER_SECRET = "makegood-local-provider-secret"
+DEV_WEB_SECRET = "makegood-local-web-secret-for-loopback-only"
+MIN_WEB_SECRET = 32  # characters: `makegood token secret` makes 50
 # Every secret this repository has published, the retired ones included: none of them may
 # guard anything reachable from another machine, whichever setting holds it.
 PUBLIC_SECRETS = frozenset(
@@ -47,6 +49,7 @@ PUBLIC_SECRETS = frozenset(
         DEV_PAYMENTS_WEBHOOK_SECRET,
         DEV_ZENDESK_SECRET,
         DEV_PROVIDER_SECRET,
+        DEV_WEB_SECRET,
         "whsec_bWFrZWdvb2QtbG9jYWwtZGV2LXNlY3JldC0wMDAwMDA=",  # MAKEGOOD_WEBHOOK_SECRET's
     }
 )

@@ -26,6 +26,7 @@ from pydantic import SecretStr
 from makegood.connection import TemporalConnection
 from makegood.credentials import (
     DEV_TOKENS,
+    MIN_WEB_SECRET,
     TokenTable,
     is_public,
     webhook_secret_problem,
@@ -107,7 +108,32 @@ def problems(settings: Settings, at: Sequence[Listener], *, api: bool) -> list[s
             f"and every provider is local, but {'; and '.join(exposed)}:",
             *public,
         ]
-    return found + provider_secret_problems(settings)
+    return found + web_secret_problems(settings, exposed) + provider_secret_problems(settings)
+
+
+def web_secret_problems(settings: Settings, exposed: Sequence[str]) -> list[str]:
+    """MAKEGOOD_WEB_SECRET signs console sessions and customers' links: too short is refused
+    anywhere, the public dev secret wherever anyone but this machine could use what it signs
+    (`exposed`: the listeners off loopback and the real providers)."""
+    secret = settings.web_secret.get_secret_value()
+    if len(secret.strip()) < MIN_WEB_SECRET:
+        return [
+            f"MAKEGOOD_WEB_SECRET: too short: at least {MIN_WEB_SECRET} characters are needed "
+            "(`makegood token secret` makes one)"
+        ]
+    if exposed and is_public(secret):
+        return [
+            f"MAKEGOOD_WEB_SECRET {_dev(settings, 'web_secret')}, but {'; and '.join(exposed)}: "
+            "anyone could forge a customer's link or a console session; set a secret the API "
+            "and the workers alone share (`makegood token secret` makes one)"
+        ]
+    return []
+
+
+def check_web_secret(settings: Settings) -> None:
+    """For a worker: it signs the links in messages that real providers deliver."""
+    if found := web_secret_problems(settings, real_providers(settings)):
+        raise UnsafeSettings(found)
 
 
 def check(settings: Settings, at: Sequence[Listener], *, api: bool) -> None:

@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import tomllib
+from datetime import timedelta
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -21,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from makegood import credentials as dev
 from makegood.adapters.blobs import BlobStore, open_store
 from makegood.domain.errors import field_errors
+from makegood.domain.links import Links
 from makegood.domain.playbook import PlaybookSet
 
 
@@ -184,6 +186,22 @@ class Settings(BaseSettings):
     renamed_webhook_secret: SecretStr | None = Field(
         default=None, validation_alias="MAKEGOOD_WEBHOOK_SECRET", exclude=True
     )
+    web_secret: SecretStr = Field(
+        default=SecretStr(dev.DEV_WEB_SECRET),
+        description="signs the console's session cookies and the customers' links (worker and "
+        "API share it); at least 32 characters: `makegood token secret` makes one",
+    )
+    public_url: str = Field(
+        default="",
+        description="where customers reach the API (their links point there); default "
+        "http://<api_host>:<api_port>",
+    )
+    link_ttl_days: int = Field(
+        default=14,
+        ge=1,
+        le=90,
+        description="a customer link's life at most (it also ends when its question closes)",
+    )
     webhook_tolerance_s: int = 300
     max_body_bytes: int = 64 * 1024
     # Personal data protection (makegood.privacy): payload encryption and keyed pseudonyms.
@@ -263,6 +281,19 @@ class Settings(BaseSettings):
             self.receipt_store,
             default=self.data_dir / "receipts",
             endpoint_url=self.s3_endpoint_url,
+        )
+
+    @property
+    def base_url(self) -> str:
+        """Where people reach the API: MAKEGOOD_PUBLIC_URL, else its own address."""
+        if self.public_url.strip():
+            return self.public_url.strip().rstrip("/")
+        host = f"[{self.api_host}]" if ":" in self.api_host else self.api_host
+        return f"http://{host}:{self.api_port}"
+
+    def links(self) -> Links:
+        return Links(
+            self.web_secret.get_secret_value(), self.base_url, timedelta(days=self.link_ttl_days)
         )
 
     def archive(self) -> BlobStore:

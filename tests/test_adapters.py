@@ -25,6 +25,7 @@ from makegood.adapters.real.http import HttpNotifier, HttpPayments, HttpProvider
 from makegood.adapters.real.smtp import SmtpConfig, SmtpNotifier, message_id
 from makegood.adapters.routing import ChannelRouter
 from makegood.adapters.wiring import configured_adapters
+from makegood.credentials import new_webhook_secret
 from makegood.domain.money import Money
 from makegood.domain.provider import CallRequest, MessageRequest, PaymentRequest
 from makegood.registry import build_worker
@@ -251,6 +252,7 @@ async def test_the_worker_sends_email_over_smtp_when_configured(
     settings = Settings(
         data_dir=tmp_path,
         email="smtp",
+        web_secret=new_webhook_secret(),
         smtp_host=config.host,
         smtp_port=config.port,
         smtp_starttls=False,

@@ -51,6 +51,7 @@ class Secrets:
     telephony: str = field(default_factory=new_webhook_secret)
     payments: str = field(default_factory=new_webhook_secret)
     provider: str = field(default_factory=new_token)
+    web: str = field(default_factory=new_token)
     smtp_password: str = field(default_factory=new_token)
     guessed: str = field(default_factory=new_token)  # a caller's wrong token: not logged either
     payload_key: str = field(default_factory=lambda: _b64(secrets.token_bytes(32)))
@@ -203,6 +204,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         "MAKEGOOD_TELEPHONY_WEBHOOK_SECRET": secrets.telephony,
         "MAKEGOOD_PAYMENTS_WEBHOOK_SECRET": secrets.payments,
         "MAKEGOOD_PROVIDER_SECRET": secrets.provider,
+        "MAKEGOOD_WEB_SECRET": secrets.web,
         "MAKEGOOD_EMAIL": "smtp",
         "MAKEGOOD_SMTP_HOST": "127.0.0.1",
         "MAKEGOOD_SMTP_STARTTLS": "false",

@@ -34,6 +34,7 @@ API_SECRETS = (
     "MAKEGOOD_ZENDESK_SECRET",
     "MAKEGOOD_TELEPHONY_WEBHOOK_SECRET",
     "MAKEGOOD_PAYMENTS_WEBHOOK_SECRET",
+    "MAKEGOOD_WEB_SECRET",
 )
 
 
@@ -79,6 +80,7 @@ def real_api_credentials() -> dict[str, str]:
         "MAKEGOOD_ZENDESK_SECRET": new_token(),
         "MAKEGOOD_TELEPHONY_WEBHOOK_SECRET": new_webhook_secret(),
         "MAKEGOOD_PAYMENTS_WEBHOOK_SECRET": new_webhook_secret(),
+        "MAKEGOOD_WEB_SECRET": new_webhook_secret(),
     }
 
 
@@ -189,6 +191,10 @@ async def test_real_providers_refuse_the_dev_credentials_even_on_loopback(
     http = clean_env(temporal.address, MAKEGOOD_PAYMENTS="http")
     code, _, err = await run(http, tmp_path, "worker")
     assert code == 2 and err == HEADER + (
+        "  MAKEGOOD_WEB_SECRET is not set, so the repository's public dev secret would be used, "
+        "but real providers are configured (MAKEGOOD_PAYMENTS=http): anyone could forge a "
+        "customer's link or a console session; set a secret the API and the workers alone "
+        "share (`makegood token secret` makes one)\n"
         "  MAKEGOOD_PROVIDER_SECRET is not set, so the repository's public dev secret would be "
         "used to sign the requests to real providers (MAKEGOOD_PAYMENTS=http); set a secret "
         "shared with those providers alone (`makegood token secret` makes one)\n"
@@ -199,8 +205,9 @@ async def test_real_providers_refuse_the_dev_credentials_even_on_loopback(
     assert temporal.connections == 0
     assert nothing_in(tmp_path)
 
-    # With a secret of its own the worker goes on to Temporal.
+    # With secrets of its own the worker goes on to Temporal.
     http["MAKEGOOD_PROVIDER_SECRET"] = new_token()
+    http["MAKEGOOD_WEB_SECRET"] = new_token()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(ROOT / "starter.py"), "worker", env=http, cwd=tmp_path,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,

@@ -27,7 +27,8 @@ from makegood.adapters.real.http import (
 from makegood.adapters.real.smtp import SmtpConfig, SmtpNotifier
 from makegood.adapters.receipt_index import receipt_index
 from makegood.adapters.routing import ChannelRouter
-from makegood.secure import check_provider_secret
+from makegood.domain.links import Links
+from makegood.secure import check_provider_secret, check_web_secret
 from makegood.settings import Settings
 
 
@@ -39,11 +40,17 @@ class Adapters:
     telephony: Telephony
     outcomes: OutcomeStore
     receipts: ReceiptActivities  # Makegood's own receipt index and store, not a provider
+    links: Links | None = None  # the customer's links in the questions they are sent
 
     def activities(self) -> list[object]:
         return [
             *all_activities(
-                self.notifier, self.payments, self.product, self.telephony, self.outcomes
+                self.notifier,
+                self.payments,
+                self.product,
+                self.telephony,
+                self.outcomes,
+                self.links,
             ),
             self.receipts.register_claim,
         ]
@@ -61,6 +68,7 @@ def _http_provider(settings: Settings, url: str) -> HttpProvider:
 @contextlib.asynccontextmanager
 async def configured_adapters(settings: Settings) -> AsyncIterator[Adapters]:
     """The adapters the settings ask for: `local` ones over SQLite, or SMTP and HTTP."""
+    check_web_secret(settings)  # never sign customers' links with the public dev secret
     store = await LocalStore(settings.store_path).open()
     clients: list[HttpProvider] = []
 
@@ -106,6 +114,7 @@ async def configured_adapters(settings: Settings) -> AsyncIterator[Adapters]:
                 receipt_index(settings.receipt_index_path, settings.database_url),
                 settings.receipts(),
             ),
+            settings.links(),
         )
     finally:
         for client in clients:

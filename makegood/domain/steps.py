@@ -35,6 +35,17 @@ def ask(question_id: str, attempt: int = 0) -> str:
     return f"ask:{question_id}" if attempt == 0 else f"ask:{question_id}:reminder-{attempt}"
 
 
+def asked_question(step: str) -> str | None:
+    """The question a customer message's step (`ask:<id>[:reminder-<n>]:<channel>`) asks,
+    or None for any other message."""
+    head, _, rest = step.partition(":")
+    if head != "ask" or ":" not in rest:
+        return None
+    asked = rest.rpartition(":")[0]  # without the channel
+    question, _, reminder = asked.rpartition(":")
+    return question if question and reminder.startswith("reminder-") else asked
+
+
 def confirm(round_: int) -> str:
     return "confirm" if round_ == 1 else f"confirm:{round_}"
 

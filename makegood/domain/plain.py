@@ -1,0 +1,56 @@
+"""The case in a customer's words: what their page says, with no stage codes and no ids
+beyond the case number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final
+
+from makegood.domain.case import Stage
+
+NEXT: Final[Mapping[Stage, str]] = MappingProxyType(
+    {
+        Stage.ACKNOWLEDGE: "We have your report and are looking into it now.",
+        Stage.DIAGNOSE: "We are finding out exactly what went wrong.",
+        Stage.REMEDY: "We are putting it right.",
+        Stage.COMPENSATE: "We are working out what we owe you for the trouble.",
+        Stage.CONFIRM: "We are writing to you with everything we did.",
+        Stage.FOLLOW_UP: "We will check in with you to make sure all is well.",
+        Stage.DOCUMENT: "All done: we are recording what happened so it does not happen again.",
+        Stage.CLOSED: "Your case is closed.",
+    }
+)
+
+# The words a customer taps for an answer the case knows by its code.
+CHOICES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "found": "Yes, I found it",
+        "not_found": "No, I can't find it",
+        "picked_up": "Yes, I have it",
+        "missing": "No, it's not there",
+        "done": "I have no more receipts",
+        "satisfied": "Yes, all good",
+        "not_satisfied": "No, something is still wrong",
+        "refund": "My money back",
+        "substitute": "A substitute",
+    }
+)
+
+LINK_LINE: Final = "Answer with one tap, or see your case, here:"
+
+
+def choice(code: str) -> str:
+    """A choice as the customer reads it: its words, or the code made readable."""
+    return CHOICES.get(code) or code.replace("_", " ").replace("-", " ").capitalize()
+
+
+def with_link(body: str, url: str) -> str:
+    """A message that asks something, with the customer's link at its end."""
+    return f"{body}\n\n{LINK_LINE}\n{url}"
+
+
+def sms_choices(choices: list[str]) -> str:
+    """How an SMS reply may answer: "1" for the first choice, "2" for the second..."""
+    return " ".join(f"{n}={choice(c)}" for n, c in enumerate(choices, start=1))
