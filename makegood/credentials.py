@@ -144,6 +144,15 @@ class TokenTable:
                 found = actor
         return found
 
+    def actor_by_hash(self, digest: bytes) -> Actor | None:
+        """Whom a token's SHA-256 stands for (a console session keeps only the hash): in
+        constant time each, so a token removed from the table ends its sessions too."""
+        found = None
+        for known, actor in self.entries:
+            if hmac.compare_digest(known, digest):
+                found = actor
+        return found
+
     def dev_actors(self) -> list[Actor]:
         """Who the README's public dev tokens stand for in this table, if it holds any."""
         dev = {bytes.fromhex(h.removeprefix(HASH_PREFIX)) for h in DEV_TOKEN_TABLE}

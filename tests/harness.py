@@ -209,9 +209,11 @@ class Case:
         *,
         value: str | None = None,
         comment: str | None = None,
-        by: Actor = CUSTOMER,
+        by: Actor | None = None,
     ) -> None:
-        await self.question(qid)
+        """As the case's own customer unless `by` says who (an agent on their behalf...)."""
+        status = await self.question(qid)
+        by = by or Actor(id=status.customer_id, role="customer")
         await send(
             self.client,
             self.id,
@@ -234,6 +236,7 @@ class Case:
         )
 
     async def claim(self, claim_id: str, amount: str, description: str = "Taxi") -> None:
+        customer = Actor(id=(await self.status()).customer_id, role="customer")
         await send(
             self.client,
             self.id,
@@ -241,7 +244,7 @@ class Case:
                 claim_id=claim_id,
                 description=description,
                 amount=Money.of(amount, "USD"),
-                by=CUSTOMER,
+                by=customer,
             ),
         )
 

@@ -12,7 +12,7 @@ from makegood.audit.replay import replay_all
 from makegood.audit.server import case_histories, histories, visibility_query
 from makegood.audit.timeline import timeline
 from makegood.cases import case_status, open_case, send
-from makegood.domain.actions import AgentNote, CustomerAnswer
+from makegood.domain.actions import Actor, AgentNote, CustomerAnswer
 from makegood.domain.case import CaseStatus
 from makegood.domain.playbook import Playbook
 from makegood.domain.ticket import IncidentKind
@@ -20,7 +20,6 @@ from makegood.privacy.codec import decode_history
 from makegood.registry import build_replayer
 from tests.harness import (
     AGENT,
-    CUSTOMER,
     dev_server_and_worker,
     playbooks,
     ticket,
@@ -64,7 +63,8 @@ async def test_status_timeline_and_replay_follow_every_run_of_a_case(
         first_run = (await opened.handle.describe()).run_id
         for n in range(25):  # while the customer thinks about it, the history grows long
             await send(client, case_id, AgentNote(text=f"note {n}", by=AGENT))
-        answer = CustomerAnswer(question_id="follow-up-1", answer="not_satisfied", by=CUSTOMER)
+        customer = Actor(id="C-88", role="customer")  # S5's own customer
+        answer = CustomerAnswer(question_id="follow-up-1", answer="not_satisfied", by=customer)
         await send(client, case_id, answer)
 
         # Re-opened and confirmed again; before the second round's wait, a new run.

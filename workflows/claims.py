@@ -65,7 +65,7 @@ class Claims:
             reject(f"{status.kind} cases do not reimburse expenses")
         if not self.settlement.claims_open:
             reject("expense claims are closed: the compensation has already been decided")
-        refused = roles.refusal_for(claim)
+        refused = roles.refusal_for(claim) or roles.stranger(claim.by, status.customer_id)
         if refused is not None:
             reject(refused)
         currency = case.currency

@@ -91,6 +91,7 @@ class RecoveryWorkflow:
                 stage=Stage.ACKNOWLEDGE,
                 opened_at=opened,
                 discretion_limit=inp.playbook.discretion.limit(inp.ticket.incident.paid),
+                opened_by=str(inp.opened_by) if inp.opened_by is not None else None,
             )
         )
         self.case = Case(inp, self.status)
@@ -268,6 +269,7 @@ class RecoveryWorkflow:
     def _check_answer(self, answer: CustomerAnswer) -> None:
         self._check_open()
         _reject_if(roles.refusal_for(answer))
+        _reject_if(roles.stranger(answer.by, self.status.customer_id))
         question = self.status.question
         if question is None:
             _reject("the case is not waiting for an answer")

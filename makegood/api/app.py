@@ -27,6 +27,7 @@ from makegood.api.auth import Tokens
 from makegood.api.bodies import Problem, ProblemReport
 from makegood.api.deps import Temporal
 from makegood.api.limits import BodyLimit
+from makegood.api.pages import install as pages
 from makegood.api.replay_store import replay_guard
 from makegood.api.responses import (
     BODY_REFUSED,
@@ -95,12 +96,13 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     _handle_errors(app)
     handle_temporal_errors(app)
     codec_routes.allow_ui_origin(app, settings.ui_origin)
+    pages.install(app, settings)
     # Added last, so outermost: a body is complete and within the limit before anything else
     # (CORS, tokens, routes) sees the request, and an abandoned one reaches none of them.
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,
-        larger=[receipt_routes.upload_limit(settings)],
+        larger=[receipt_routes.upload_limit(settings), *pages.upload_limits(settings)],
     )
 
     @app.get("/health", tags=["health"])

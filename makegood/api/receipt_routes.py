@@ -22,6 +22,7 @@ import structlog
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from makegood.adapters.blobs import BlobStore, BlobStoreError
@@ -107,9 +108,23 @@ async def upload_receipt(
     settings: AppSettings,
 ) -> Receipt:
     data = await request.body()  # complete and within the limit: BodyLimit read it
+    found = await keep_receipt(request, client, case_id, data, settings.max_receipt_bytes)
+    response.status_code = status.HTTP_201_CREATED if found.created else status.HTTP_200_OK
+    log.info(
+        "receipt_uploaded", case_id=case_id, sha256=found.sha256, size=found.size, by=str(who.actor)
+    )
+    return found
+
+
+async def keep_receipt(
+    request: Request, client: Client, case_id: str, data: bytes, max_bytes: int
+) -> Receipt:
+    """Check a receipt file and keep it in the receipt store (once: it is content-addressed),
+    for an existing case; HTTPException with the reason if it is not a receipt or the store
+    fails. The API's upload route and the pages' forms both keep receipts here."""
     if not data:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the body is empty: no file")
-    if len(data) > settings.max_receipt_bytes:  # BodyLimit has said so already; belt and braces
+    if len(data) > max_bytes:  # BodyLimit has said so already; belt and braces
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "the file is too large")
     kind = sniff(data)
     if kind is None:
@@ -134,8 +149,6 @@ async def upload_receipt(
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, f"the receipt store failed: {err}"
         ) from None
-    response.status_code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
-    log.info("receipt_uploaded", case_id=case_id, sha256=digest, size=len(data), by=str(who.actor))
     return Receipt(sha256=digest, content_type=kind, size=len(data), created=not existed)
 
 

@@ -6,62 +6,12 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
 from makegood.cli.base import Subcommands, print_json
 from makegood.cli.client import Api
-
-SPREADS = (
-    ("to_first_contact_s", "time to first contact", "s"),
-    ("to_remedy_s", "time to the remedy", "s"),
-    ("to_resolution_s", "time to resolution", "s"),
-    ("remedy_attempts", "remedy attempts", ""),
-)
-RATES = (
-    ("escalation_rate", "escalated"),
-    ("reopen_rate", "re-opened"),
-    ("unconfirmed_rate", "remedy unconfirmed (nobody answered)"),
-)
-
-
-def rows(found: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
-    """Every figure as (metric, key, value): the CSV's rows, in the table's order."""
-    yield "start", "", found["start"]
-    yield "end", "", found["end"]
-    for name in ("cases", "without_outcome"):
-        yield name, "", str(found[name])
-    for group in ("by_kind", "by_resolution", "sla_breaches"):
-        for key, count in found[group].items():
-            yield group, key, str(count)
-    for name, _, _ in SPREADS:
-        for key in ("cases", "median", "p95"):
-            value = found[name][key]
-            yield name, key, "" if value is None else str(value)
-    for name, _ in RATES:
-        value = found[name]
-        yield name, "", "" if value is None else str(value)
-    for kind, sums in found["compensation_by_kind"].items():
-        for s in sums:
-            yield "compensation_by_kind", f"{kind} {s['currency']}", s["amount"]
-    for group in ("paid", "customers_paid"):
-        for s in found[group]:
-            yield group, s["currency"], s["amount"]
-    for currency, share in found["compensation_share"].items():
-        yield "compensation_share", currency, str(share)
-    for name in ("repeat_customers", "repeat_assets"):
-        yield name, "", str(found[name])
-
-
-def _seconds(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit != "s":
-        return f"{value:g}"
-    if value < 120:
-        return f"{value:.1f} s"
-    return f"{value / 60:.1f} min" if value < 7200 else f"{value / 3600:.1f} h"
+from makegood.domain.trend_rows import RATES, SPREADS, figure, rows
 
 
 def _money(sums: list[dict[str, str]]) -> str:
@@ -86,7 +36,7 @@ def table(found: dict[str, Any]) -> str:
     for name, label, unit in SPREADS:
         s = found[name]
         out.append(
-            f"  {label:<38} {_seconds(s['median'], unit):>10} {_seconds(s['p95'], unit):>10} "
+            f"  {label:<38} {figure(s['median'], unit):>10} {figure(s['p95'], unit):>10} "
             f"{s['cases']:>6}"
         )
     for name, label in RATES:

@@ -282,6 +282,7 @@ class CaseStatus(BaseModel):
     stage: Stage
     resolution: Resolution | None = None
     opened_at: datetime
+    opened_by: str | None = Field(default=None, description="who opened the case (role:id)")
     first_contact_at: datetime | None = None
     closed_at: datetime | None = None
     question: Question | None = None

@@ -23,6 +23,18 @@ NEXT: Final[Mapping[Stage, str]] = MappingProxyType(
     }
 )
 
+# What happened, as the customer lived it (status.kind is the incident's kind).
+HAPPENED: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "car_missing": "The car you reserved was not where it should have been.",
+        "wrong_item": "We sent you the wrong item.",
+        "wrong_order": "We got your order wrong.",
+        "warranty_fault": "Something you bought from us stopped working.",
+        "defective_item": "Something you bought from us does not work.",
+        "support_call": "Your call to our support team dropped, and nobody called you back.",
+    }
+)
+
 # The words a customer taps for an answer the case knows by its code.
 CHOICES: Final[Mapping[str, str]] = MappingProxyType(
     {
@@ -39,6 +51,10 @@ CHOICES: Final[Mapping[str, str]] = MappingProxyType(
 )
 
 LINK_LINE: Final = "Answer with one tap, or see your case, here:"
+
+
+def happened(kind: str) -> str:
+    return HAPPENED.get(kind, "Something went wrong with our service.")
 
 
 def choice(code: str) -> str:

@@ -129,6 +129,14 @@ def refusal_for(action: contract.Action) -> str | None:
     return reason
 
 
+def stranger(who: Actor, customer_id: str) -> str | None:
+    """A customer acts on their own case alone: the reason to refuse anyone else's customer
+    (validators ask; the customer's page sends the case's own customer id)."""
+    if who.role == "customer" and who.id != customer_id:
+        return "a customer may act only on their own case"
+    return None
+
+
 def decider_refusal(who: Actor, level_role: str) -> str | None:
     """None if `who` may decide an approval that is with `level_role` (that role or anyone
     above it in `APPROVERS`), else the reason: an escalated approval is no longer a

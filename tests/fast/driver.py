@@ -28,7 +28,7 @@ from makegood.domain.money import Money
 from makegood.domain.playbook import Playbook, PlaybookSet
 from makegood.domain.ticket import IncidentKind, Ticket
 from tests.fakes import Effect, Fakes
-from tests.harness import AGENT, CUSTOMER, MANAGER, playbooks, ticket
+from tests.harness import AGENT, MANAGER, playbooks, ticket
 
 OPS = "ops@makegood.example.com"
 RESULT_TIMEOUT_S = 30
@@ -124,9 +124,11 @@ class Case:
         *,
         value: str | None = None,
         comment: str | None = None,
-        by: Actor = CUSTOMER,
+        by: Actor | None = None,
     ) -> None:
-        await self.question(qid)
+        """As the case's own customer unless `by` says who (an agent on their behalf...)."""
+        status = await self.question(qid)
+        by = by or Actor(id=status.customer_id, role="customer")
         await send(
             self.env.client,
             self.id,
@@ -147,6 +149,7 @@ class Case:
         )
 
     async def claim(self, claim_id: str, amount: str, description: str = "Taxi") -> None:
+        customer = Actor(id=(await self.status()).customer_id, role="customer")
         await send(
             self.env.client,
             self.id,
@@ -154,7 +157,7 @@ class Case:
                 claim_id=claim_id,
                 description=description,
                 amount=Money.of(amount, "USD"),
-                by=CUSTOMER,
+                by=customer,
             ),
         )
 
