@@ -56,6 +56,12 @@ async def statuses(client: Client, rows: Sequence[CaseRow]) -> list[CaseStatus |
     return list(await asyncio.gather(*(one(r) for r in rows)))
 
 
+def unlisted(request: Request, session: Session, err: RPCError) -> Response:
+    """Temporal could not list cases (down, or a server without visibility): said, not a 500."""
+    reason = f"Temporal could not list the cases just now ({err.message}). Try again shortly."
+    return page(request, "refused.html", {"session": session, "reason": reason}, 503)
+
+
 def forbidden(request: Request, session: Session, action: str) -> Response | None:
     reason = roles.refusal(session.actor, action)
     if reason is None:
@@ -75,7 +81,10 @@ async def inbox(
 ) -> Response:
     if refused := forbidden(request, session, roles.LIST):
         return refused
-    rows = await list_cases(client, open_only=True, stage=stage, sla=sla, limit=INBOX_LIMIT)
+    try:
+        rows = await list_cases(client, open_only=True, stage=stage, sla=sla, limit=INBOX_LIMIT)
+    except RPCError as err:
+        return unlisted(request, session, err)
     now = datetime.now(UTC)
     me = str(session.actor)
     items: list[dict[str, Any]] = []

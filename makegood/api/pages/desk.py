@@ -9,10 +9,11 @@ from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from temporalio.service import RPCError
 
 from makegood.api.deps import Index, Temporal
 from makegood.api.pages import views
-from makegood.api.pages.console import forbidden, statuses
+from makegood.api.pages.console import forbidden, statuses, unlisted
 from makegood.api.pages.session import Staff
 from makegood.api.pages.web import page
 from makegood.api.report_routes import period
@@ -32,7 +33,10 @@ async def desk(
     """Pending approvals across cases, oldest first, with what a decision needs beside it."""
     if refused := forbidden(request, session, roles.LIST):
         return refused
-    rows_ = await list_cases(client, open_only=True, limit=DESK_LIMIT)
+    try:
+        rows_ = await list_cases(client, open_only=True, limit=DESK_LIMIT)
+    except RPCError as err:
+        return unlisted(request, session, err)
     me = str(session.actor)
     pending: list[dict[str, Any]] = []
     for status in await statuses(client, rows_):
