@@ -91,6 +91,7 @@ class Api:
     client: Client
     store: LocalStore
     settings: Settings
+    app: FastAPI | None = None
 
     def auth(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {role}-token"}
@@ -200,9 +201,10 @@ async def running_api(tmp_path: Path, store: LocalStore, task_queue: str) -> Asy
             zendesk_secret=ZENDESK_SECRET,
             max_body_bytes=16 * 1024,
         )
+        app = create_app(settings, env.client)
         async with (
-            serving_app(create_app(settings, env.client), port),
+            serving_app(app, port),
             build_worker(env.client, task_queue, local_adapters(store).activities()),
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
         ):
-            yield Api(http, env.client, store, settings)
+            yield Api(http, env.client, store, settings, app)

@@ -1,0 +1,140 @@
+"""The pages' trust rules over real HTTP (dev server, worker, API): the session cookie, CSRF
+on every form, where sign-in may send you, the role table in the pages, and the customer's
+link refused when forged, with nothing of any case shown."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from makegood.adapters.local.store import LocalStore
+from makegood.api.auth import Tokens
+from makegood.api.pages.session import COOKIE
+from makegood.domain.signed import Signer
+from tests.api_harness import TOKEN_TABLE, Api, running_api
+from tests.harness import TICKETS
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@pytest.fixture
+async def api(tmp_path: Path, store: LocalStore, task_queue: str) -> AsyncIterator[Api]:
+    async with running_api(tmp_path, store, task_queue) as found:
+        yield found
+
+
+def csrf_of(page: httpx.Response) -> str:
+    found = CSRF.search(page.text)
+    assert found, page.text[:500]
+    return found.group(1)
+
+
+async def signed_in(api: Api, token: str, next_path: str = "/console") -> httpx.Response:
+    api.http.cookies.clear()
+    form = await api.http.get("/console/sign-in", params={"next": next_path})
+    return await api.http.post(
+        "/console/sign-in",
+        data={"token": token, "csrf": csrf_of(form), "next": next_path},
+    )
+
+
+async def test_sign_in_makes_a_safe_session_that_only_this_console_can_use(api: Api) -> None:
+    first = await api.http.get("/console/cases/case-T-1")
+    assert first.status_code == 303
+    assert first.headers["location"] == "/console/sign-in?next=/console/cases/case-T-1"
+
+    wrong = await signed_in(api, "no-such-token")
+    assert wrong.status_code == 401 and "That token is not known here" in wrong.text
+    assert COOKIE not in wrong.cookies
+    assert "default-src 'self'" in wrong.headers["content-security-policy"]
+
+    # A sign-in form posted without the cookie it was issued with (a login CSRF) is refused.
+    form = await api.http.get("/console/sign-in")
+    api.http.cookies.clear()
+    forged = await api.http.post(
+        "/console/sign-in", data={"token": "agent-token", "csrf": csrf_of(form)}
+    )
+    assert forged.status_code == 401 and "had expired" in forged.text
+
+    # Signing in never sends you to another site.
+    ok = await signed_in(api, "agent-token", "//evil.example/console")
+    assert ok.status_code == 303 and ok.headers["location"] == "/console"
+    cookie = next(h for h in ok.headers.get_list("set-cookie") if h.startswith(COOKIE))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    assert "Max-Age=43200" in cookie and "Secure" not in cookie  # plain http on loopback
+    assert "agent-token" not in cookie
+    assert (await api.http.get("/console/open")).status_code == 200
+
+    # The same claims signed with any other key are not a session.
+    value = api.http.cookies[COOKIE]
+    claims = Signer(api.settings.web_secret.get_secret_value(), "session").read(value, now=0)
+    other = Signer("another-secret-of-at-least-32-chars!", "session")
+    api.http.cookies.set(COOKIE, other.sign(claims, expires=int(claims["exp"])))
+    assert (await api.http.get("/console/open")).status_code == 303
+
+    # A token taken out of MAKEGOOD_API_TOKENS ends its sessions at once.
+    api.http.cookies.set(COOKIE, value)
+    assert (await api.http.get("/console/open")).status_code == 200
+    assert api.app is not None
+    remaining = {h: who for h, who in TOKEN_TABLE.items() if who != "agent:sam"}
+    api.app.state.tokens = Tokens(remaining)
+    try:
+        assert (await api.http.get("/console/open")).status_code == 303
+    finally:
+        api.app.state.tokens = Tokens(TOKEN_TABLE)
+
+
+async def test_every_form_needs_this_sessions_csrf_token(api: Api) -> None:
+    await signed_in(api, "manager-token")
+    page = await api.http.get("/console/open")
+    mine = csrf_of(page)
+    ticket = (TICKETS / "s5-wrong-drink.json").read_text()
+    for bad in ("", "x.y", mine[:-3] + "abc"):
+        refused = await api.http.post("/console/open", data={"ticket": ticket, "csrf": bad})
+        assert refused.status_code == 403 and "nothing was done" in refused.text
+    # Another person's token for their own session does not pass for this one.
+    theirs = csrf_of(await (await _other_session(api, "agent-token")).get("/console/open"))
+    refused = await api.http.post("/console/open", data={"ticket": ticket, "csrf": theirs})
+    assert refused.status_code == 403
+    assert [w async for w in api.client.list_workflows()] == []  # nothing was started
+
+    opened = await api.http.post("/console/open", data={"ticket": ticket, "csrf": mine})
+    assert opened.status_code == 303
+    assert opened.headers["location"] == "/console/cases/case-T-3001?done=opened"
+
+
+async def _other_session(api: Api, token: str) -> httpx.AsyncClient:
+    other = httpx.AsyncClient(base_url=str(api.http.base_url))
+    form = await other.get("/console/sign-in")
+    await other.post("/console/sign-in", data={"token": token, "csrf": csrf_of(form)})
+    return other
+
+
+async def test_the_role_table_rules_the_pages_too(api: Api) -> None:
+    await signed_in(api, "auditor-token")
+    page = await api.http.get("/console/open")
+    assert page.status_code == 403
+    assert "cases are opened by an agent or a manager, not an auditor" in page.text
+    trends = await api.http.get("/console/trends")
+    assert trends.status_code == 200  # auditors read trends
+    await signed_in(api, "agent-token")
+    assert (await api.http.get("/console/trends")).status_code == 403
+
+
+async def test_a_forged_customer_link_shows_nothing_and_leaks_nothing(api: Api) -> None:
+    links = api.settings.links()
+    for token, code in (("not-a-token", 404), ("a.b", 404)):
+        page = await api.http.get(f"/c/{token}")
+        assert page.status_code == code and "This link is not valid" in page.text
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["cache-control"] == "no-store"
+    # A genuine link to a case that does not exist: expired, and nothing about any case.
+    url = links.url("case-T-404", "q-1", now=datetime.now(UTC))
+    page = await api.http.get(url.removeprefix(links.base_url))
+    assert page.status_code == 410 and "This link has expired" in page.text
+    assert "case-T-404" not in page.text
