@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
+from decimal import Decimal
 from types import MappingProxyType
 
 from temporalio import workflow
@@ -57,9 +58,16 @@ class Approvals:
                 f"declining {pending.id} needs a note saying why: it is kept with the decision "
                 "and, where money is declined, told to the customer as the reason"
             )
-        if pending.role is not None:
-            return roles.decider_refusal(decision.by, pending.role)
+        if pending.role is not None and (why := roles.decider_refusal(decision.by, pending.role)):
+            return why
+        if decision.amount is not None:
+            return _partial_refusal(decision, pending)
         return None
+
+    def granted(self, rid: str) -> Money | None:
+        """What a partial approval of `rid` granted, or None (approved or declined whole)."""
+        decision = self.decisions.get(rid)
+        return decision.amount if decision is not None and decision.approved else None
 
     def declined_because(self, rid: str) -> str:
         """Why an approval was declined, as the customer is told: the decider's note, or the
@@ -295,3 +303,23 @@ class SlaWatch:
             if level != self.level:
                 self.level = level
                 workflow.upsert_search_attributes([SLA_KEY.value_set(level)])
+
+
+def _partial_refusal(decision: ApprovalDecision, pending: ApprovalRequest) -> str | None:
+    """Why a partial approval cannot be taken, or None."""
+    part, asked = decision.amount, pending.amount
+    assert part is not None
+    if not decision.approved:
+        return "an amount goes with an approval: a rejection declines everything that waits"
+    if asked is None or pending.paid_meanwhile is None:
+        return f"{pending.id} can only be approved or declined whole"
+    if part.currency != asked.currency:
+        return f"the amount is in {part.currency} but {asked} waits"
+    if not Decimal(0) < part.amount < asked.amount:
+        return f"a partial approval is more than 0 and less than the {asked} that waits"
+    if not (decision.note or "").strip():
+        return (
+            f"approving part of {pending.id} needs a note saying why the rest is declined: "
+            "the customer is told it as the reason"
+        )
+    return None

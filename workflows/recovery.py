@@ -296,12 +296,14 @@ class RecoveryWorkflow:
         self.status.actions += 1
         self.approvals.take(decision)
         verdict = "approved" if decision.approved else "rejected"
+        if decision.amount is not None:
+            verdict = f"partly approved ({decision.amount})"
         opened_by = self.case.inp.opened_by
         pending = self.status.approval
         self.status.decisions.append(
             ApprovalRecord(
                 request_id=decision.request_id,
-                amount=pending.amount if pending is not None else None,
+                amount=decision.amount or (pending.amount if pending is not None else None),
                 approved=decision.approved,
                 by=str(decision.by),
                 opened_by=str(opened_by) if opened_by is not None else None,

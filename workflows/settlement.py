@@ -124,6 +124,28 @@ class Settlement:
         if substitute is not None:
             await self._place_substitute(substitute, items)
 
+    def _partly(
+        self, rest: list[CompensationItem], granted: Money, asked: Money, request_id: str
+    ) -> list[CompensationItem]:
+        """A partial approval of what waited: items fill the granted amount in plan order (a
+        refund or reimbursement split where it runs out, its granted part under a step of its
+        own), the rest is declined with the decider's note. Returns the items as they stand."""
+        case = self.case
+        part = compensation.split(
+            rest, granted, part_step=steps.approved_part, part_said="approved part"
+        )
+        because = f"{granted} of {asked} approved: {self.approvals.declined_because(request_id)}"
+        for item in part.now:
+            item.state = "approved"
+        for item in part.rest:
+            item.state = "declined"
+            item.declined_because = because
+        at = case.status.compensation.index(rest[0]) if rest else len(case.status.compensation)
+        kept = [i for i in case.status.compensation if all(i is not r for r in rest)]
+        case.status.compensation = kept[:at] + part.items + kept[at:]
+        case.event("partly_approved", f"{request_id}: {because}", amount=granted)
+        return part.items
+
     async def _split(
         self,
         items: list[CompensationItem],
@@ -190,10 +212,15 @@ class Settlement:
             on_asked=pay_now_and_tell,
         )
         because = None if approved else self.approvals.declined_because(request_id)
-        for item in plan.rest:
-            item.state = "approved" if approved else "declined"
-            item.declined_because = because
-        for item in plan.rest:
+        rest = plan.rest
+        granted_part = self.approvals.granted(request_id) if approved else None
+        if granted_part is not None:  # partly approved: that much now, the rest declined
+            rest = self._partly(rest, granted_part, rest_total, request_id)
+        else:
+            for item in rest:
+                item.state = "approved" if approved else "declined"
+                item.declined_because = because
+        for item in rest:
             if item.state == "approved":
                 await self._execute(item)
         if substitute is not None and waits_for_waiver:

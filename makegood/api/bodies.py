@@ -60,6 +60,11 @@ class DecisionBody(BaseModel):
     request_id: ShortText
     approved: bool
     note: LongText | None = None
+    amount: Money | None = Field(
+        default=None,
+        description="approve only this much of the amount that waits; the rest is declined "
+        "with the note as the reason",
+    )
 
 
 class NoteBody(BaseModel):

@@ -193,7 +193,19 @@ def _read_file(path: str) -> bytes:
 
 
 async def cmd_approve(api: Api, args: argparse.Namespace) -> None:
-    body = _fields(request_id=args.request, approved=not args.reject, note=args.note)
+    amount = None
+    if args.amount is not None:
+        currency = (await _status(api, args.case)).discretion_limit.currency
+        try:
+            amount = Money.model_validate({"amount": args.amount, "currency": currency})
+        except ValidationError as err:
+            raise Invalid(field_errors(err, "--amount")) from None
+    body = _fields(
+        request_id=args.request,
+        approved=not args.reject,
+        note=args.note,
+        amount=amount.model_dump(mode="json") if amount else None,
+    )
     await _act(api, args.case, "approvals", body)
 
 
@@ -288,8 +300,14 @@ def add_commands(sub: Subcommands) -> None:
     )
     p.add_argument("case", type=case_id)
     p.add_argument("request", help="the approval id, as `status` shows it")
-    p.add_argument("--reject", action="store_true")
-    p.add_argument("--note", help="why: needed to reject, and told to the customer for money")
+    decision = p.add_mutually_exclusive_group()
+    decision.add_argument("--reject", action="store_true")
+    decision.add_argument(
+        "--amount", help="approve only this much of what waits (the rest is declined; --note why)"
+    )
+    p.add_argument(
+        "--note", help="why: needed to reject or to approve part, told to the customer for money"
+    )
 
     p = sub.add_api("note", cmd_note, "add a note to the case (agent, manager)")
     p.add_argument("case", type=case_id)

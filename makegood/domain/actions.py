@@ -71,6 +71,10 @@ class ApprovalDecision(_Action):
     request_id: ShortText
     approved: bool
     note: LongText | None = None
+    amount: Money | None = Field(
+        default=None,
+        description="approve only this much of what waits (a partial approval; needs a note)",
+    )
     by: Actor
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -108,7 +108,14 @@ class Split(NamedTuple):
     rest: list[CompensationItem]
 
 
-def split(items: list[CompensationItem], headroom: Money, held: Collection[str] = ()) -> Split:
+def split(
+    items: list[CompensationItem],
+    headroom: Money,
+    held: Collection[str] = (),
+    *,
+    part_step: Callable[[str], str] = steps.in_limit_part,
+    part_said: str = "paid at once",
+) -> Split:
     """What the frontline pays at once and what waits for an approval, in plan order.
 
     Items fill the headroom in plan order; the first refund or reimbursement that no longer
@@ -137,8 +144,8 @@ def split(items: list[CompensationItem], headroom: Money, held: Collection[str] 
         if item.kind in SPLITTABLE and room.amount > 0:
             part = item.model_copy(
                 update={
-                    "step": steps.in_limit_part(item.step),
-                    "description": f"{item.description} (paid at once)",
+                    "step": part_step(item.step),
+                    "description": f"{item.description} ({part_said})",
                     "amount": room,
                 }
             )

@@ -146,6 +146,11 @@ def in_limit_part(step: str) -> str:
     return f"{step}:within-limit"
 
 
+def approved_part(step: str) -> str:
+    """The part of a compensation item a partial approval grants (the rest is declined)."""
+    return f"{step}:approved-part"
+
+
 def approval_expired(request_id: str) -> str:
     return f"approval:{request_id}:expired"
 

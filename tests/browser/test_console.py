@@ -134,7 +134,7 @@ async def test_s1_in_the_console_and_at_the_approval_desk(deployment: Deployment
         await expect(item).to_contain_text("63.25 USD")
         await expect(item).to_contain_text("taxi-1: Taxi (taxi-1), 18.50 USD (file ")
         await check_page(manager, "desk")
-        await item.get_by_role("button", name="Approve").click()
+        await item.get_by_role("button", name="Approve all 63.25 USD").click()
         await expect(manager.locator(".done")).to_contain_text("compensation approved")
 
         await expect(agent.locator("#facts-h + dl")).to_contain_text("follow_up", timeout=WAIT)

@@ -136,7 +136,12 @@ class Case:
         )
 
     async def approve(
-        self, rid: str, approved: bool = True, by: Actor = MANAGER, note: str | None = None
+        self,
+        rid: str,
+        approved: bool = True,
+        by: Actor = MANAGER,
+        note: str | None = None,
+        amount: Money | None = None,
     ) -> None:
         """Decide `rid` as `by`; a decline carries a note (the case refuses one without)."""
         if not approved and note is None:
@@ -145,7 +150,7 @@ class Case:
         await send(
             self.env.client,
             self.id,
-            ApprovalDecision(request_id=rid, approved=approved, note=note, by=by),
+            ApprovalDecision(request_id=rid, approved=approved, note=note, amount=amount, by=by),
         )
 
     async def claim(self, claim_id: str, amount: str, description: str = "Taxi") -> None:

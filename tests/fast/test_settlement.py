@@ -8,7 +8,9 @@ from datetime import timedelta
 
 import pytest
 
+from makegood.cases import Refused
 from makegood.domain.case import CaseStatus
+from makegood.domain.money import Money
 from makegood.domain.ticket import Ticket
 from tests.fast.driver import Case, Runner, book, make_ticket
 
@@ -125,6 +127,55 @@ async def test_the_customer_is_told_what_was_paid_pending_and_declined(run: Runn
     assert f"- refund of what you paid (the rest): 21.00 USD {why}" in declined
     assert "a different manager reviews it again" in declined
     assert "In all we paid or credited you 21.00 USD" in confirmation.body
+
+
+async def test_a_partial_approval_pays_that_much_in_plan_order_and_declines_the_rest(
+    run: Runner,
+) -> None:
+    case = await run.open("s1-missing-car.json")
+    for n in (1, 2):
+        await case.answer(f"locate-CAR-1-{n}", "not_found")
+    await case.claim("taxi-1", "5.00", "Taxi to CAR-2")
+    await case.claim("taxi-2", "30.00", "Taxi home")
+    await case.answer("pickup-1", "picked_up")
+    await case.answer("claims", "done")
+    await case.approval("compensation")  # 56.00 waits, beyond the 21.00 paid at once
+    usd = lambda amount: Money.of(amount, "USD")  # noqa: E731
+    for part, note, why in (
+        (usd("56.00"), "x", "less than the 56.00 USD that waits"),
+        (usd("0.00"), "x", "more than 0"),
+        (Money.of("10.00", "EUR"), "x", "the amount is in EUR but 56.00 USD waits"),
+        (usd("30.00"), None, "needs a note saying why the rest is declined"),
+    ):
+        with pytest.raises(Refused, match=why):
+            await case.approve("compensation", note=note, amount=part)
+    await case.approve("compensation", note="the taxi home is not ours to pay", amount=usd("30.00"))
+    status = await case.until(lambda s: s.stage == "follow_up", "follow-up")
+
+    # 30.00 in plan order: the rest of the refund (21.00), the first taxi (5.00), and 4.00 of
+    # the taxi home under a step of its own; the other 26.00 of it is declined with the note.
+    assert states(status) == [
+        ("refund:within-limit", "paid"),
+        ("refund", "paid"),
+        ("reimburse:taxi-1", "paid"),
+        ("reimburse:taxi-2:approved-part", "paid"),
+        ("reimburse:taxi-2", "declined"),
+    ]
+    assert case.paid() == [
+        ("refund:within-limit", "21.00 USD"),
+        ("refund", "21.00 USD"),
+        ("reimburse:taxi-1", "5.00 USD"),
+        ("reimburse:taxi-2:approved-part", "4.00 USD"),
+    ]
+    declined = status.compensation[-1]
+    assert str(declined.amount) == "26.00 USD"
+    assert declined.declined_because == (
+        "30.00 USD of 56.00 USD approved: the taxi home is not ours to pay"
+    )
+    assert [d.amount for d in status.decisions] == [usd("30.00")]
+    (confirmation,) = [e.request for e in case.effects("send_message") if e.step == "confirm:email"]
+    assert "In all we paid or credited you 51.00 USD" in confirmation.body
+    assert "the taxi home is not ours to pay" in confirmation.body.split("did not grant it:")[1]
 
 
 async def test_a_refused_payment_escalates_with_its_reason_and_stays_open(run: Runner) -> None:

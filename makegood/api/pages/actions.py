@@ -132,11 +132,16 @@ async def claim(request: Request, case_id: str, session: Staff, client: Temporal
 @router.post("/console/cases/{case_id}/decide")
 async def decide(request: Request, case_id: str, session: Staff, client: Temporal) -> Response:
     def make(form: FormData) -> ApprovalDecision:
+        decision = text(form, "decision")
+        part = None
+        if decision == "part":  # approve only the amount given
+            part = {"amount": text(form, "amount"), "currency": text(form, "currency")}
         return _validated(
             ApprovalDecision,
             request_id=text(form, "request_id"),
-            approved=text(form, "decision") == "approve",
+            approved=decision in ("approve", "part"),
             note=text(form, "note"),
+            amount=part,
             by=session.actor,
         )
 
