@@ -46,7 +46,7 @@ ZENDESK_SECRET = "test-zendesk-secret"
 
 
 def api_routes(app: FastAPI) -> list[APIRoute]:
-    """Every operation of the app: its own routes and those of the routers it includes.
+    """Every API operation of the app: its own routes and those of the routers it includes.
 
     FastAPI before 0.137 copies an included router's routes into `app.routes`, later ones
     leave them in the router: each operation is taken once, whichever the version.
@@ -54,8 +54,8 @@ def api_routes(app: FastAPI) -> list[APIRoute]:
     out: list[APIRoute] = []
     seen: set[tuple[str, frozenset[str]]] = set()
     for route in [*app.routes, *(r for router in ROUTERS for r in router.routes)]:
-        if not isinstance(route, APIRoute):
-            continue
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue  # the pages: their own guard (a session), tested in tests/test_pages.py
         key = (route.path, frozenset(route.methods))
         if key not in seen:
             seen.add(key)

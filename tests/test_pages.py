@@ -11,9 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 
 from makegood.adapters.local.store import LocalStore
 from makegood.api.auth import Tokens
+from makegood.api.pages.install import ROUTERS as PAGES
 from makegood.api.pages.session import COOKIE
 from makegood.domain.signed import Signer
 from tests.api_harness import TOKEN_TABLE, Api, running_api
@@ -87,6 +89,27 @@ async def test_sign_in_makes_a_safe_session_that_only_this_console_can_use(api: 
         assert (await api.http.get("/console/open")).status_code == 303
     finally:
         api.app.state.tokens = Tokens(TOKEN_TABLE)
+
+
+async def test_every_console_page_and_form_needs_a_session(api: Api) -> None:
+    routes = [
+        (method, route.path.replace("{case_id}", "case-T-1"))
+        for router in PAGES
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.path.startswith("/console")
+        for method in route.methods or ()
+        if route.path != "/console/sign-in"
+    ]
+    assert len(routes) >= 14
+    api.http.cookies.clear()
+    for method, path in routes:
+        found = await api.http.request(method, path, data={"csrf": "x"})
+        if method == "GET":
+            assert found.status_code == 303, path
+            assert found.headers["location"].startswith("/console/sign-in?next="), path
+        else:
+            assert found.status_code == 401, path
+            assert "Your session has ended: please sign in again." in found.text, path
 
 
 async def test_every_form_needs_this_sessions_csrf_token(api: Api) -> None:
