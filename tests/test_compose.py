@@ -21,6 +21,7 @@ from tests.harness import ROOT, binary
 SECRETS = {
     "POSTGRES_PASSWORD": "pg",
     "MAKEGOOD_PROVIDER_SECRET": "whsec_x",
+    "MAKEGOOD_WEB_SECRET": "w" * 32,
     "MAKEGOOD_PAYLOAD_KEYS": "{}",
     "MAKEGOOD_PSEUDONYM_KEY": "k",
     "MAKEGOOD_API_TOKENS": "{}",
@@ -159,3 +160,14 @@ def test_volumes_mount_what_exists(services: dict[str, Any]) -> None:
         for volume in service.get("volumes", []):
             if volume["type"] == "bind":
                 assert Path(volume["source"]).exists(), (name, volume["source"])
+
+
+def test_the_worker_and_the_api_share_the_web_secret(services: dict[str, Any]) -> None:
+    """The worker signs the customers' links the API reads: one secret, never a default."""
+    for name in ("worker", "api"):
+        env = services[name]["environment"]
+        assert env["MAKEGOOD_WEB_SECRET"] == SECRETS["MAKEGOOD_WEB_SECRET"], name
+        assert env["MAKEGOOD_PUBLIC_URL"] == "http://localhost:8000", name
+    missing = {k: v for k, v in SECRETS.items() if k != "MAKEGOOD_WEB_SECRET"}
+    done = compose_config(missing)
+    assert done.returncode != 0 and "set MAKEGOOD_WEB_SECRET" in done.stderr
