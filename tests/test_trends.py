@@ -32,6 +32,7 @@ def case(
     escalations: int = 0,
     breaches: tuple[str, ...] = (),
     outcome: bool = True,
+    cause: str | None = None,
 ) -> IndexedCase:
     opened = T0 + timedelta(hours=n)
     closed = opened + timedelta(minutes=10 * n)
@@ -68,6 +69,7 @@ def case(
             sla_breaches=list(breaches),
             paid_by_kind=paid,
             customer_paid=customer_paid,
+            cause_code=cause,
         )
         if outcome
         else None,
@@ -76,9 +78,16 @@ def case(
 
 def test_the_figures_of_a_period() -> None:
     rows = [
-        case(1, first_contact=2.0, paid={"refund": money("4.80")}, customer_paid=money("4.80")),
+        case(
+            1,
+            first_contact=2.0,
+            paid={"refund": money("4.80")},
+            customer_paid=money("4.80"),
+            cause="order-misheard",
+        ),
         case(
             2,
+            cause="vehicle-misplaced",
             kind="missing_vehicle",
             customer="cust-b",
             first_contact=4.0,
@@ -87,12 +96,20 @@ def test_the_figures_of_a_period() -> None:
             escalations=2,
             breaches=("remedy_offer",),
         ),
-        case(3, first_contact=6.0, customer_paid=money("10.00"), breaches=("remedy_offer",)),
+        case(
+            3,
+            first_contact=6.0,
+            customer_paid=money("10.00"),
+            breaches=("remedy_offer",),
+            cause="order-misheard",
+        ),
         case(4, kind="missing_vehicle", customer="cust-c", outcome=False),
     ]
     found = trends(rows, T0, T0 + timedelta(days=30))
     assert (found.cases, found.without_outcome) == (4, 1)
     assert found.by_kind == {"missing_vehicle": 2, "wrong_order": 2}
+    # By the outcomes' cause codes (the case without an outcome is left out).
+    assert found.by_cause == {"order-misheard": 2, "vehicle-misplaced": 1}
     assert found.to_first_contact_s.model_dump() == {"cases": 3, "median": 4.0, "p95": 5.8}
     assert found.to_remedy_s.median == 120.0 and found.remedy_attempts.median == 2.0
     assert found.escalation_rate == pytest.approx(1 / 3, abs=1e-4)
@@ -106,6 +123,11 @@ def test_the_figures_of_a_period() -> None:
     assert found.customers_paid == [Amount(currency="USD", amount="56.80")]
     assert found.compensation_share == {"USD": round(33.30 / 56.80, 4)}
     assert (found.repeat_customers, found.repeat_assets) == (1, 1)  # cust-a; asset-1 (1 and 4)
+
+
+def test_a_case_whose_ticket_named_no_cause_is_unclassified() -> None:
+    found = trends([case(1, cause="picking-error"), case(2)], T0, T0 + timedelta(days=30))
+    assert found.by_cause == {"picking-error": 1, "unclassified": 1}
 
 
 def test_money_is_never_summed_across_currencies() -> None:

@@ -151,6 +151,7 @@ class Aftercare:
             case_id=case.id,
             kind=status.kind,
             cause=case.incident.summary,
+            cause_code=case.incident.cause,
             resolution=resolution,
             remedy_attempts=remedy.attempts,
             remedy_succeeded=remedy.ok,

@@ -32,6 +32,8 @@ def table(found: dict[str, Any]) -> str:
     out.append(f"  by kind: {counts or '-'}")
     counts = ", ".join(f"{k} {v}" for k, v in found["by_resolution"].items())
     out.append(f"  by resolution: {counts or '-'}")
+    counts = ", ".join(f"{k} {v}" for k, v in found.get("by_cause", {}).items())
+    out.append(f"  by cause: {counts or '-'}")
     out.append(f"  {'':<38} {'median':>10} {'p95':>10} {'cases':>6}")
     for name, label, unit in SPREADS:
         s = found[name]

@@ -361,6 +361,9 @@ class CaseOutcome(BaseModel):
     customer_paid: Money | None = Field(
         default=None, description="what the customer had paid for the service that failed"
     )
+    cause_code: str | None = Field(
+        default=None, description="the ticket's cause code (a category, never free text)"
+    )
 
 
 Checkpoint = Literal["acknowledged", "remedied", "compensated", "confirmed", "follow_up"]

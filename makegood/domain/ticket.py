@@ -103,6 +103,11 @@ class Incident(_Strict):
     location: ShortText | None = None
     asset: SafeId | None = Field(default=None, description="serial number of the device")
     fault: SafeId | None = Field(default=None, description="fault code, e.g. screen")
+    cause: SafeId | None = Field(
+        default=None,
+        description="why the service failed, as a code of your helpdesk's categories (e.g. "
+        "vehicle-misplaced): the trends count cases by it; the summary stays free text",
+    )
     call_at: AwareDatetime | None = Field(
         default=None, description="support_call: the time the customer chose"
     )

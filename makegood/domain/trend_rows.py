@@ -25,7 +25,7 @@ def rows(found: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
     yield "end", "", found["end"]
     for name in ("cases", "without_outcome"):
         yield name, "", str(found[name])
-    for group in ("by_kind", "by_resolution", "sla_breaches"):
+    for group in ("by_kind", "by_resolution", "by_cause", "sla_breaches"):
         for key, count in found[group].items():
             yield group, key, str(count)
     for name, _, _ in SPREADS:

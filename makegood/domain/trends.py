@@ -17,6 +17,8 @@ from pydantic import BaseModel, Field
 
 from makegood.domain.indexed import IndexedCase
 
+UNCLASSIFIED = "unclassified"  # a case whose ticket named no cause code
+
 
 class Spread(BaseModel):
     """Median and 95th percentile of the cases that have the figure (`cases` of them)."""
@@ -43,6 +45,10 @@ class Trends(BaseModel):
     )
     by_kind: dict[str, int]
     by_resolution: dict[str, int]
+    by_cause: dict[str, int] = Field(
+        default={},
+        description="cases with an outcome, by the ticket's cause code; `unclassified` without",
+    )
     to_first_contact_s: Spread
     to_remedy_s: Spread
     to_resolution_s: Spread
@@ -109,6 +115,7 @@ def trends(rows: Sequence[IndexedCase], start: datetime, end: datetime) -> Trend
         without_outcome=len(rows) - n,
         by_kind=dict(sorted(Counter(r.kind for r in rows).items())),
         by_resolution=dict(sorted(Counter(r.resolution or "unknown" for r in rows).items())),
+        by_cause=dict(sorted(Counter(o.cause_code or UNCLASSIFIED for o in known).items())),
         to_first_contact_s=spread(o.seconds_to_first_contact for o in known),
         to_remedy_s=spread(o.seconds_to_remedy for o in known),
         to_resolution_s=spread(o.seconds_to_close for o in known),

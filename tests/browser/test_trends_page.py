@@ -132,3 +132,4 @@ async def test_the_trends_page_over_s1_s4_and_s5(
         assert ["cases", "", "3"] in rows
         assert ["compensation_by_kind", "reimbursement USD", "42.25"] in rows
         assert ["by_kind", "car_missing", "1"] in rows
+        assert ["by_cause", "picking-error", "1"] in rows

@@ -104,6 +104,7 @@ async def trends_page(
         "rates": RATES,
         "by_kind": _bars(found.by_kind),
         "by_resolution": _bars(found.by_resolution),
+        "by_cause": _bars(found.by_cause),
         "breaches": _bars(found.sla_breaches),
         "since": start.date().isoformat(),
         "until": (end.date().fromordinal(end.date().toordinal() - 1)).isoformat(),
