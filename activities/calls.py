@@ -16,6 +16,7 @@ from makegood.adapters.base import (
     Payments,
     ProductControl,
     ProviderError,
+    Replies,
     Telephony,
 )
 from makegood.domain import calls, ids, plain, steps
@@ -103,9 +104,12 @@ def fit(reason: str, limit: int = REASON_LIMIT) -> str:
 
 
 class NotificationActivities:
-    def __init__(self, notifier: Notifier, links: Links | None = None) -> None:
+    def __init__(
+        self, notifier: Notifier, links: Links | None = None, replies: Replies | None = None
+    ) -> None:
         self.notifier = notifier
         self.links = links
+        self.replies = replies
 
     @activity.defn(name=calls.SEND_MESSAGE.name)
     async def send_message(self, req: MessageRequest) -> MessageReceipt:
@@ -113,6 +117,7 @@ class NotificationActivities:
         with classified(calls.SEND_MESSAGE.name, key) as bound:
             req = self._linked(req)
             receipt = await self.notifier.send(key, req)
+            await self._await_reply(req)
             bound.info("message_sent", channel=req.channel, message_id=receipt.message_id)
             return receipt
 
@@ -125,7 +130,26 @@ class NotificationActivities:
             return req
         now = info.current_attempt_scheduled_time
         url = self.links.url(info.workflow_id, question, now=now)
-        return req.model_copy(update={"body": plain.with_link(req.body, url)})
+        body = plain.with_link(req.body, url)
+        if req.channel == "sms":
+            body = f"{body}\n{plain.SMS_REPLY_LINE}"
+        return req.model_copy(update={"body": body})
+
+    async def _await_reply(self, req: MessageRequest) -> None:
+        """An SMS question: noted so that the customer's text reply ("1", "2" or the answer's
+        word) answers it. A help, never a reason to fail the message: its link still works."""
+        question = steps.asked_question(req.step)
+        info = activity.info()
+        if self.replies is None or question is None or info.workflow_id is None:
+            return
+        if req.channel != "sms":
+            return
+        try:
+            await self.replies.asked(
+                req.to, info.workflow_id, question, info.current_attempt_scheduled_time
+            )
+        except Exception as err:
+            log.warning("sms_reply_not_noted", case_id=info.workflow_id, error=type(err).__name__)
 
 
 class PaymentActivities:
@@ -262,9 +286,10 @@ def all_activities(
     telephony: Telephony,
     outcomes: OutcomeStore,
     links: Links | None = None,
+    replies: Replies | None = None,
 ) -> list[object]:
     n, p, pc, t, r = (
-        NotificationActivities(notifier, links),
+        NotificationActivities(notifier, links, replies),
         PaymentActivities(payments),
         ProductActivities(product),
         TelephonyActivities(telephony),

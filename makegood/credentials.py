@@ -37,6 +37,7 @@ DEV_TOKENS = {
 }
 DEV_TELEPHONY_WEBHOOK_SECRET = "whsec_bWFrZWdvb2QtbG9jYWwtdGVsZXBob255LXNlY3JldA=="
 DEV_PAYMENTS_WEBHOOK_SECRET = "whsec_bWFrZWdvb2QtbG9jYWwtcGF5bWVudHMtc2VjcmV0MA=="
+DEV_SMS_WEBHOOK_SECRET = "whsec_bWFrZWdvb2QtbG9jYWwtc21zLXJlcGxpZXMtc2VjcmV0"
 DEV_ZENDESK_SECRET = "makegood-local-zendesk-secret"
 DEV_PROVIDER_SECRET = "makegood-local-provider-secret"
 DEV_WEB_SECRET = "makegood-local-web-secret-for-loopback-only"
@@ -48,6 +49,7 @@ PUBLIC_SECRETS = frozenset(
         DEV_TELEPHONY_WEBHOOK_SECRET,
         DEV_PAYMENTS_WEBHOOK_SECRET,
         DEV_ZENDESK_SECRET,
+        DEV_SMS_WEBHOOK_SECRET,
         DEV_PROVIDER_SECRET,
         DEV_WEB_SECRET,
         "whsec_bWFrZWdvb2QtbG9jYWwtZGV2LXNlY3JldC0wMDAwMDA=",  # MAKEGOOD_WEBHOOK_SECRET's

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,6 +25,7 @@ import aiosqlite
 from pydantic import TypeAdapter
 
 from makegood.domain.indexed import IndexedCase, read_row, stored_outcome
+from makegood.domain.pseudonyms import Pseudonyms
 from makegood.index_pg import PgCaseIndex
 
 
@@ -59,6 +61,15 @@ class CaseIndex(Protocol):
     async def give_up(self, case_id: str, note: str) -> None:
         """Archiving this case cannot succeed (Temporal no longer has it): stop trying."""
 
+    async def expect_reply(
+        self, contact: str, case_id: str, question_id: str, at: datetime
+    ) -> None:
+        """An SMS question went to `contact` (a pseudonym): a reply from it answers that
+        question. The newest question sent to a number is the one its replies answer."""
+
+    async def awaiting_reply(self, contact: str) -> tuple[str, str] | None:
+        """The case and question a reply from `contact` answers, if any."""
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cases (
@@ -71,6 +82,9 @@ CREATE INDEX IF NOT EXISTS cases_customer ON cases (customer);
 CREATE INDEX IF NOT EXISTS cases_asset ON cases (asset);
 CREATE INDEX IF NOT EXISTS cases_unarchived ON cases (closed_at) WHERE archive_key IS NULL;
 CREATE INDEX IF NOT EXISTS cases_closed ON cases (closed_at);
+CREATE TABLE IF NOT EXISTS replies (
+    contact TEXT PRIMARY KEY, case_id TEXT NOT NULL, question_id TEXT NOT NULL,
+    asked_at TEXT NOT NULL);
 """
 _TIME: TypeAdapter[datetime] = TypeAdapter(datetime)
 # Columns added since the first schema, for files made before them.
@@ -204,6 +218,30 @@ class SqliteCaseIndex:
     async def give_up(self, case_id: str, note: str) -> None:
         await self._write("UPDATE cases SET archive_note = ? WHERE case_id = ?", note, case_id)
 
+    async def expect_reply(
+        self, contact: str, case_id: str, question_id: str, at: datetime
+    ) -> None:
+        await self._write(
+            "INSERT INTO replies (contact, case_id, question_id, asked_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (contact) DO UPDATE SET case_id = excluded.case_id, "
+            "question_id = excluded.question_id, asked_at = excluded.asked_at "
+            "WHERE excluded.asked_at >= replies.asked_at",
+            contact,
+            case_id,
+            question_id,
+            _stamp(at),
+        )
+
+    async def awaiting_reply(self, contact: str) -> tuple[str, str] | None:
+        async with (
+            self._lock,
+            self.db.execute(
+                "SELECT case_id, question_id FROM replies WHERE contact = ?", (contact,)
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return (str(row[0]), str(row[1])) if row else None
+
 
 def _stamp(at: datetime) -> str:
     """A time as the rows keep it (pydantic's JSON form), so that text compares as time."""
@@ -223,6 +261,18 @@ async def _add_columns(db: aiosqlite.Connection) -> None:
             except sqlite3.OperationalError as err:
                 if "duplicate column" not in str(err):
                     raise
+
+
+@dataclass(frozen=True)
+class ReplyBook:
+    """The case index as the notification activity notes SMS questions in it: by a keyed
+    pseudonym of the phone number, never the number."""
+
+    index: CaseIndex
+    pseudonyms: Pseudonyms
+
+    async def asked(self, phone: str, case_id: str, question_id: str, at: datetime) -> None:
+        await self.index.expect_reply(self.pseudonyms.contact(phone), case_id, question_id, at)
 
 
 class IndexConfigError(ValueError):

@@ -26,6 +26,9 @@ CREATE INDEX IF NOT EXISTS cases_ticket ON cases (ticket_id);
 CREATE INDEX IF NOT EXISTS cases_customer ON cases (customer);
 CREATE INDEX IF NOT EXISTS cases_asset ON cases (asset);
 CREATE INDEX IF NOT EXISTS cases_unarchived ON cases (closed_at) WHERE archive_key IS NULL;
+CREATE TABLE IF NOT EXISTS replies (
+    contact TEXT PRIMARY KEY, case_id TEXT NOT NULL, question_id TEXT NOT NULL,
+    asked_at TIMESTAMPTZ NOT NULL);
 """
 COLUMNS = tuple(IndexedCase.model_fields)
 MARKS = ", ".join(f"${n}" for n in range(1, len(COLUMNS) + 1))
@@ -131,3 +134,23 @@ class PgCaseIndex:
         await self.pool.execute(
             "UPDATE cases SET archive_note = $1 WHERE case_id = $2", note, case_id
         )
+
+    async def expect_reply(
+        self, contact: str, case_id: str, question_id: str, at: datetime
+    ) -> None:
+        await self.pool.execute(
+            "INSERT INTO replies (contact, case_id, question_id, asked_at) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (contact) DO UPDATE SET case_id = excluded.case_id, "
+            "question_id = excluded.question_id, asked_at = excluded.asked_at "
+            "WHERE excluded.asked_at >= replies.asked_at",
+            contact,
+            case_id,
+            question_id,
+            at,
+        )
+
+    async def awaiting_reply(self, contact: str) -> tuple[str, str] | None:
+        row = await self.pool.fetchrow(
+            "SELECT case_id, question_id FROM replies WHERE contact = $1", contact
+        )
+        return (str(row["case_id"]), str(row["question_id"])) if row else None

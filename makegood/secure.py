@@ -184,6 +184,7 @@ def _secrets(settings: Settings) -> list[tuple[str, str, SecretStr]]:
             "MAKEGOOD_PAYMENTS_WEBHOOK_SECRET",
             settings.payments_webhook_secret,
         ),
+        ("sms_webhook_secret", "MAKEGOOD_SMS_WEBHOOK_SECRET", settings.sms_webhook_secret),
     ]
 
 
@@ -202,12 +203,16 @@ def _api_problems(settings: Settings) -> list[str]:
             found.append(f"{variable}: empty")
         elif field != "zendesk_secret" and (problem := webhook_secret_problem(secret)):
             found.append(f"{variable}: {problem}")
-    telephony = settings.telephony_webhook_secret.get_secret_value().encode()
-    if hmac.compare_digest(telephony, settings.payments_webhook_secret.get_secret_value().encode()):
-        found.append(
-            "MAKEGOOD_TELEPHONY_WEBHOOK_SECRET and MAKEGOOD_PAYMENTS_WEBHOOK_SECRET are the same "
-            "secret: either provider could forge the other's events; give each its own"
-        )
+    providers = [(v, value) for f, v, value in _secrets(settings) if f != "zendesk_secret"]
+    for n, (first, one) in enumerate(providers):
+        for second, other in providers[n + 1 :]:
+            if hmac.compare_digest(
+                one.get_secret_value().encode(), other.get_secret_value().encode()
+            ):
+                found.append(
+                    f"{first} and {second} are the same secret: either provider could forge "
+                    "the other's events; give each its own"
+                )
     return found
 
 
@@ -232,6 +237,8 @@ def _public_api_credentials(settings: Settings) -> list[str]:
         "status callbacks with",
         "payments_webhook_secret": "set the whsec_ secret your payment provider signs its "
         "events with",
+        "sms_webhook_secret": "set the whsec_ secret your SMS provider signs its inbound "
+        "replies with",
     }
     for field, variable, value in _secrets(settings):
         if is_public(value.get_secret_value()):

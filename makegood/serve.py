@@ -30,7 +30,7 @@ from makegood.connection import (
     load_connection,
 )
 from makegood.devserver import dev_server, set_retention
-from makegood.index import opened_index
+from makegood.index import ReplyBook, opened_index
 from makegood.observe.telemetry import DEV_METRICS, install_runtime, tracer_provider, tracing
 from makegood.privacy.keys import KeyRing
 from makegood.registry import build_worker
@@ -120,6 +120,7 @@ async def run(
             settings.case_index, default=settings.case_index_default, database=settings.database_url
         ) as index,
     ):
+        adapters.replies = ReplyBook(index, keys.pseudonyms)
         running = build_worker(
             client,
             settings.task_queue,

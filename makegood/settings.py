@@ -177,6 +177,10 @@ class Settings(BaseSettings):
         default=SecretStr(dev.DEV_PAYMENTS_WEBHOOK_SECRET),
         description="Standard Webhooks secret (whsec_...) of the payment provider's callbacks",
     )
+    sms_webhook_secret: SecretStr = Field(
+        default=SecretStr(dev.DEV_SMS_WEBHOOK_SECRET),
+        description="Standard Webhooks secret (whsec_...) of the SMS provider's inbound replies",
+    )
     zendesk_secret: SecretStr = Field(
         default=SecretStr(dev.DEV_ZENDESK_SECRET),
         description="the signing secret of the Zendesk webhook",

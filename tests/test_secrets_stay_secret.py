@@ -50,6 +50,7 @@ class Secrets:
     zendesk: str = field(default_factory=new_token)
     telephony: str = field(default_factory=new_webhook_secret)
     payments: str = field(default_factory=new_webhook_secret)
+    sms: str = field(default_factory=new_webhook_secret)
     provider: str = field(default_factory=new_token)
     web: str = field(default_factory=new_token)
     smtp_password: str = field(default_factory=new_token)
@@ -60,7 +61,7 @@ class Secrets:
     def every(self) -> dict[str, str]:
         """Each secret, and the key inside each whsec_ secret."""
         found = dict(vars(self))
-        for name in ("telephony", "payments"):
+        for name in ("telephony", "payments", "sms"):
             found[f"{name} key"] = found[name].removeprefix("whsec_")
         return found
 
@@ -203,6 +204,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         "MAKEGOOD_ZENDESK_SECRET": secrets.zendesk,
         "MAKEGOOD_TELEPHONY_WEBHOOK_SECRET": secrets.telephony,
         "MAKEGOOD_PAYMENTS_WEBHOOK_SECRET": secrets.payments,
+        "MAKEGOOD_SMS_WEBHOOK_SECRET": secrets.sms,
         "MAKEGOOD_PROVIDER_SECRET": secrets.provider,
         "MAKEGOOD_WEB_SECRET": secrets.web,
         "MAKEGOOD_EMAIL": "smtp",

@@ -34,6 +34,7 @@ API_SECRETS = (
     "MAKEGOOD_ZENDESK_SECRET",
     "MAKEGOOD_TELEPHONY_WEBHOOK_SECRET",
     "MAKEGOOD_PAYMENTS_WEBHOOK_SECRET",
+    "MAKEGOOD_SMS_WEBHOOK_SECRET",
     "MAKEGOOD_WEB_SECRET",
 )
 
@@ -80,6 +81,7 @@ def real_api_credentials() -> dict[str, str]:
         "MAKEGOOD_ZENDESK_SECRET": new_token(),
         "MAKEGOOD_TELEPHONY_WEBHOOK_SECRET": new_webhook_secret(),
         "MAKEGOOD_PAYMENTS_WEBHOOK_SECRET": new_webhook_secret(),
+        "MAKEGOOD_SMS_WEBHOOK_SECRET": new_webhook_secret(),
         "MAKEGOOD_WEB_SECRET": new_webhook_secret(),
     }
 
@@ -340,18 +342,22 @@ def test_compose_publishes_only_the_api_and_takes_every_secret_from_the_environm
         "MAKEGOOD_ZENDESK_SECRET",
         "MAKEGOOD_TELEPHONY_WEBHOOK_SECRET",
         "MAKEGOOD_PAYMENTS_WEBHOOK_SECRET",
+        "MAKEGOOD_SMS_WEBHOOK_SECRET",
         "MAKEGOOD_PROVIDER_SECRET",
+        "MAKEGOOD_WEB_SECRET",
         "MAKEGOOD_PAYLOAD_KEYS",
         "MAKEGOOD_PSEUDONYM_KEY",
     }
     # No default for anything secret (`${VAR:-default}` would quietly stand in for it); the
-    # payload key id, which names a key, the retention and the archive's place are no secrets.
+    # payload key id, which names a key, the retention, the archive's place and the address
+    # customers reach the API at are no secrets.
     defaults = [v for v in _interpolations(services) if ":?" not in v]
     assert set(defaults) == {
         "${MAKEGOOD_PAYLOAD_KEY_ID:-}",
         "${MAKEGOOD_RETENTION_DAYS:-30}",
         "${MAKEGOOD_ARCHIVE_STORE:-}",
         "${MAKEGOOD_OTLP_ENDPOINT:-}",
+        "${MAKEGOOD_PUBLIC_URL:-http://localhost:8000}",
     }
     api = services["api"]["environment"]
     assert api["MAKEGOOD_API_HOST"] == "0.0.0.0" and "MAKEGOOD_WEBHOOK_SECRET" not in api

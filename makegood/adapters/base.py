@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from makegood.domain.case import CaseOutcome
@@ -59,6 +60,12 @@ class PermanentProviderError(ProviderError):
 
 class Notifier(Protocol):
     async def send(self, key: str, req: MessageRequest) -> MessageReceipt: ...
+
+
+class Replies(Protocol):
+    """Where an SMS question is noted, so that the customer's text reply finds its case."""
+
+    async def asked(self, phone: str, case_id: str, question_id: str, at: datetime) -> None: ...
 
 
 class Payments(Protocol):

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 
 from makegood.activities.calls import all_activities
 from makegood.activities.receipts import ReceiptActivities
-from makegood.adapters.base import Notifier, OutcomeStore, Payments, ProductControl, Telephony
+from makegood.adapters.base import (
+    Notifier,
+    OutcomeStore,
+    Payments,
+    ProductControl,
+    Replies,
+    Telephony,
+)
 from makegood.adapters.local.providers import (
     LocalNotifier,
     LocalOutcomes,
@@ -41,6 +48,7 @@ class Adapters:
     outcomes: OutcomeStore
     receipts: ReceiptActivities  # Makegood's own receipt index and store, not a provider
     links: Links | None = None  # the customer's links in the questions they are sent
+    replies: Replies | None = None  # where SMS questions are noted for the texted replies
 
     def activities(self) -> list[object]:
         return [
@@ -51,6 +59,7 @@ class Adapters:
                 self.telephony,
                 self.outcomes,
                 self.links,
+                self.replies,
             ),
             self.receipts.register_claim,
         ]

@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
 from makegood.domain import roles
 from makegood.domain.money import Money
 from makegood.domain.provider import CallOutcome
 from makegood.domain.receipts import Sha256
-from makegood.domain.ticket import LongText, SafeId, ShortText
+from makegood.domain.ticket import LongText, Phone, SafeId, ShortText
 
 
 class Problem(BaseModel):
@@ -115,6 +115,15 @@ class PaymentNotice(BaseModel):
     idempotency_key: Annotated[str, Field(pattern=r"^case-[A-Za-z0-9._-]+:.+$", max_length=200)]
     payment_id: ShortText | None = None
     reason: LongText | None = None
+
+
+class SmsReply(BaseModel):
+    """A text message a customer sent back, as the SMS provider delivers it."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: Phone = Field(alias="from", description="the customer's number, E.164")
+    text: Annotated[str, Field(max_length=1600)]
 
 
 class Delivery(BaseModel):

@@ -1,6 +1,7 @@
 """Machines' routes, authenticated by signature rather than token: the Zendesk webhook opens
-cases; telephony and payment providers report how calls and payments went, each signing with
-its own secret, so that one provider cannot forge the other's events.
+cases; telephony and payment providers report how calls and payments went, and the SMS provider
+delivers customers' texted replies, each signing with its own secret, so that one provider
+cannot forge another's events.
 
 Each route checks the signature over the raw bytes first, then parses them (422 with the
 problems, whatever the bytes), then claims the delivery in the durable replay guard
@@ -23,17 +24,19 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from makegood.api.auth import verify_standard_webhook, verify_zendesk
-from makegood.api.bodies import Delivery, Opened, PaymentNotice, TelephonyEvent
+from makegood.api.bodies import Delivery, Opened, PaymentNotice, SmsReply, TelephonyEvent
 from makegood.api.case_routes import open_ticket_case
 from makegood.api.deps import AppSettings, Playbooks, Temporal
 from makegood.api.replay_store import DeliveryGuard, GuardUnavailable, Replayed
 from makegood.api.responses import BAD_BODY, SIGNED, TEMPORAL, Responses, problem, responses
 from makegood.api.zendesk import EXAMPLE as ZENDESK_EXAMPLE
 from makegood.api.zendesk import ZendeskWebhook, to_ticket
-from makegood.cases import CaseNotFound, report_call
-from makegood.domain import contract, roles
+from makegood.cases import CaseNotFound, Refused, case_status, report_call, send
+from makegood.domain import contract, plain, roles
+from makegood.domain.actions import NEEDS_VALUE, Actor, CustomerAnswer
 from makegood.domain.case import CallStatus, PaymentEvent
 from makegood.domain.ticket import Ticket
+from makegood.privacy.codec import keys_of
 
 log = structlog.get_logger("makegood.api")
 
@@ -267,3 +270,58 @@ async def _payment(client: Client, notice: PaymentNotice, delivery: str) -> Deli
             ) from None
         return Delivery(delivered=False, note=f"case {case_id} is closed; recorded in logs")
     return Delivery(delivered=True, note=f"{notice.type} for {notice.idempotency_key}")
+
+
+@router.post(
+    "/callbacks/sms",
+    tags=["callbacks"],
+    status_code=202,
+    responses=responses(SIGNED, {409: problem("a replayed delivery")}, BAD_BODY, TEMPORAL),
+    openapi_extra=json_body(SmsReply, {"from": "+15550100042", "text": "2"}),
+)
+async def sms_reply(request: Request, client: Temporal, settings: AppSettings) -> Delivery:
+    """A customer's texted reply answers the question last sent to their number by SMS: "1"
+    or "2" (as the message lists the answers), or the answer's word. Anything else, or a
+    number no question waits on, is taken and answered with why nothing was done."""
+    body = await request.body()
+    delivery, signed_at = _signed(
+        request, settings.sms_webhook_secret, settings.webhook_tolerance_s, body
+    )
+    reply = parsed(SmsReply, body)
+    async with once(request, "sms", delivery, signed_at):
+        return await _answer_by_sms(request, client, reply)
+
+
+async def _answer_by_sms(request: Request, client: Client, reply: SmsReply) -> Delivery:
+    contact = keys_of(client).pseudonyms.contact(reply.from_)
+    waiting = await request.app.state.index.awaiting_reply(contact)
+    if waiting is None:
+        return Delivery(delivered=False, note="no question waits for a reply from this number")
+    case_id, question_id = waiting
+    try:
+        status_ = await case_status(client, case_id)
+    except CaseNotFound:
+        return Delivery(delivered=False, note="the case this number was asked about has closed")
+    question = status_.question
+    if question is None or question.id != question_id:
+        return Delivery(delivered=False, note=f"{case_id}: the question {question_id} has closed")
+    chosen = plain.reply_choice(reply.text, question.choices)
+    if chosen is None or chosen in NEEDS_VALUE:
+        log.info("sms_reply_unclear", case_id=case_id, question_id=question_id)
+        return Delivery(
+            delivered=False,
+            note=f"{case_id}: the reply names none of the answers to {question_id} "
+            f"({', '.join(question.choices)}); the customer's link still works",
+        )
+    answer = CustomerAnswer(
+        question_id=question_id,
+        answer=chosen,
+        comment="answered by text message",
+        by=Actor(id=status_.customer_id, role="customer"),
+    )
+    try:
+        await send(client, case_id, answer)
+    except Refused as err:
+        return Delivery(delivered=False, note=f"{case_id} refused it: {err}")
+    log.info("sms_reply_answered", case_id=case_id, question_id=question_id)
+    return Delivery(delivered=True, note=f"{case_id}: {question_id} answered {chosen}")

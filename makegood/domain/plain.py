@@ -4,7 +4,7 @@ beyond the case number.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Final
 
@@ -51,6 +51,7 @@ CHOICES: Final[Mapping[str, str]] = MappingProxyType(
 )
 
 LINK_LINE: Final = "Answer with one tap, or see your case, here:"
+SMS_REPLY_LINE: Final = "Or reply to this text: 1 for the first answer above, 2 for the second."
 
 
 def happened(kind: str) -> str:
@@ -67,6 +68,15 @@ def with_link(body: str, url: str) -> str:
     return f"{body}\n\n{LINK_LINE}\n{url}"
 
 
-def sms_choices(choices: list[str]) -> str:
-    """How an SMS reply may answer: "1" for the first choice, "2" for the second..."""
-    return " ".join(f"{n}={choice(c)}" for n, c in enumerate(choices, start=1))
+def reply_choice(text: str, choices: Sequence[str]) -> str | None:
+    """The choice a texted reply names: its number in the question's list ("1" for the first,
+    as the message lists them), its code ("not_found", "not found") or its words ("No, I can't
+    find it"), in any case and spacing; None if it names none of them."""
+    said = " ".join(text.lower().split()).strip(" .!")
+    if said.isdigit():
+        n = int(said)
+        return choices[n - 1] if 1 <= n <= len(choices) else None
+    for code in choices:
+        if said in (code.lower(), code.lower().replace("_", " "), choice(code).lower()):
+            return code
+    return None

@@ -14,7 +14,7 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-What = Literal["customer", "asset"]
+What = Literal["customer", "asset", "contact"]
 LENGTH: Final = 32  # hex characters: 128 bits, plenty to keep ids apart, short to index
 
 
@@ -42,6 +42,10 @@ class Pseudonyms:
 
     def asset(self, asset: str) -> str:
         return self.of("asset", asset)
+
+    def contact(self, phone: str) -> str:
+        """A phone number, as the case index keeps whom an SMS question waits on."""
+        return self.of("contact", phone)
 
     def forms(self, what: What, value: str) -> tuple[str, str]:
         """Every form a case about this id may carry: the keyed one first, then the legacy."""
