@@ -241,3 +241,17 @@ async def test_an_index_file_from_before_outcomes_gains_the_column_and_keeps_its
         assert found is not None and found.outcome == kept
     async with opened_index("", default=path, database="") as again:  # opened a second time
         assert (await again.get("case-T-9")) == found
+
+
+async def test_a_number_awaits_a_reply_to_the_newest_sms_question_sent_to_it(
+    index: CaseIndex,
+) -> None:
+    t0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    assert await index.awaiting_reply("contact-a") is None
+    await index.expect_reply("contact-a", "case-T-1", "locate-1", t0)
+    await index.expect_reply("contact-b", "case-T-2", "pickup-1", t0)
+    await index.expect_reply("contact-a", "case-T-1", "locate-2", t0 + timedelta(minutes=1))
+    # A retried write of the older question never takes the number back from the newer one.
+    await index.expect_reply("contact-a", "case-T-1", "locate-1", t0)
+    assert await index.awaiting_reply("contact-a") == ("case-T-1", "locate-2")
+    assert await index.awaiting_reply("contact-b") == ("case-T-2", "pickup-1")
