@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from makegood.cases import Refused, send
+from makegood.domain.actions import Actor, CustomerAnswer, ExpenseClaim
 from makegood.domain.case import CaseStatus
+from makegood.domain.money import Money
 from tests.fakes import World
 from tests.fast.driver import Runner, make_ticket
 
@@ -114,3 +117,31 @@ async def test_a_follow_up_nobody_answers_closes_with_a_note_to_the_customer(
     (note,) = [e.request for e in case.effects("send_message") if e.step == told[-1]]
     assert note.subject == "We have closed your case"
     assert "did not hear back" in note.body and case.id in note.body
+
+
+async def test_a_customer_answers_and_claims_on_their_own_case_alone(run: Runner) -> None:
+    case = await run.open("s1-missing-car.json")  # M-42's case
+    stranger = Actor(id="M-43", role="customer")
+    await case.question("locate-CAR-1-1")
+    with pytest.raises(Refused, match="a customer may act only on their own case"):
+        await send(
+            case.env.client,
+            case.id,
+            CustomerAnswer(question_id="locate-CAR-1-1", answer="found", by=stranger),
+        )
+    claim = ExpenseClaim(
+        claim_id="taxi-1",
+        description="Taxi",
+        amount=Money.of("9.00", "USD"),
+        by=stranger,
+    )
+    with pytest.raises(Refused, match="a customer may act only on their own case"):
+        await send(case.env.client, case.id, claim)
+    await case.answer("locate-CAR-1-1", "found")  # the case's own customer: taken
+    status = await case.until(
+        lambda s: s.question is None or s.question.id != "locate-CAR-1-1", "next"
+    )
+    assert [(e.detail, e.by) for e in status.events if e.kind == "answer"] == [
+        ("locate-CAR-1-1: found", "customer:M-42")
+    ]
+    assert status.claims == []
