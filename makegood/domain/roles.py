@@ -30,9 +30,9 @@ TRENDS: Final = "trends"  # read the trends over a period (makegood report)
 DECODE: Final = "decode"  # decrypt payloads through the codec endpoint (the Temporal UI)
 ENCODE: Final = "encode"  # encrypt payloads through it (input typed into the Temporal UI)
 
-# Roles an API token may carry. Customers hold none: what they say reaches their case through
-# an agent or a manager (with the API, or the CLI, which is a client of the API). `system` is
-# the case itself, e.g. a cancellation requested in Temporal.
+# Roles an API token may carry. Customers hold none: they act from the signed link in their
+# messages (their own case alone) or by a texted reply, or through an agent or a manager.
+# `system` is the case itself, e.g. a cancellation requested in Temporal.
 TOKEN_ROLES: Final[tuple[Role, ...]] = ("agent", "manager", "ops_lead", "auditor")
 
 
