@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import random
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -79,10 +80,25 @@ def guarded_routes(app: FastAPI) -> list[tuple[str, str, str]]:
     return out
 
 
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nobody listens on, below the kernel's ephemeral range (32768 and up): a port the
+    kernel handed out for `bind(0)` may be handed out again at once, to any outgoing
+    connection (a browser's, a gRPC client's), before the server meant for it binds it."""
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        if port in _GIVEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN.add(port)
+        return port
+    raise RuntimeError("no free port between 20000 and 32000")
 
 
 @dataclass
@@ -173,9 +189,17 @@ async def serving_app(app: FastAPI, port: int) -> AsyncIterator[None]:
     )
     serving = asyncio.create_task(server.serve())
     for _ in range(500):
-        if server.started:
+        if server.started or serving.done():
             break
         await asyncio.sleep(0.02)
+    if not server.started:
+        # uvicorn exits (SystemExit) when it cannot bind: fail this test alone, and say why.
+        serving.cancel()
+        try:
+            await serving
+        except BaseException as err:
+            raise RuntimeError(f"the app could not be served on port {port}: {err!r}") from None
+        raise RuntimeError(f"the app did not start serving on port {port}")
     try:
         yield
     finally:

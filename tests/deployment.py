@@ -4,6 +4,7 @@ process (`makegood api`), and the CLI run as a subprocess against that API with 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import signal
@@ -24,6 +25,8 @@ from makegood.domain.case import CaseStatus
 from tests.api_harness import PAYMENTS_SECRET, TELEPHONY_SECRET, ZENDESK_SECRET, free_port
 from tests.harness import CONVERTER, ROOT, binary, temporal_env
 
+WEB_SECRET = "test-web-secret-of-this-suite-0123456789"
+SMS_SECRET = "whsec_" + base64.b64encode(b"test-sms-replies-secret-0123456").decode()
 # The tokens the README's walk-through uses: those `make run` ships with for loopback use.
 AGENT, MANAGER, AUDITOR = "dev-agent-token", "dev-manager-token", "dev-auditor-token"
 DEV_TOKENS = {
@@ -70,7 +73,10 @@ async def wait_for_api(url: str, process: asyncio.subprocess.Process | None = No
     async with httpx.AsyncClient(base_url=url, timeout=2) as http:
         for _ in range(300):
             if process is not None and process.returncode is not None:
-                raise AssertionError(f"the process serving {url} exited ({process.returncode})")
+                said = (await process.stderr.read()).decode()[-2000:] if process.stderr else ""
+                raise AssertionError(
+                    f"the process serving {url} exited ({process.returncode}): {said}"
+                )
             with contextlib.suppress(httpx.TransportError):
                 if (await http.get("/health")).status_code == 200:
                     return
@@ -185,6 +191,9 @@ def cli_environ(data: Path, api_port: int, **variables: str) -> dict[str, str]:
         "MAKEGOOD_TELEPHONY_WEBHOOK_SECRET": TELEPHONY_SECRET,
         "MAKEGOOD_PAYMENTS_WEBHOOK_SECRET": PAYMENTS_SECRET,
         "MAKEGOOD_ZENDESK_SECRET": ZENDESK_SECRET,
+        # Not the public dev one: deployments with a real (HTTP) provider refuse that.
+        "MAKEGOOD_WEB_SECRET": WEB_SECRET,
+        "MAKEGOOD_SMS_WEBHOOK_SECRET": SMS_SECRET,
         "XDG_CONFIG_HOME": str(data / "config-home"),
         "MAKEGOOD_LOG_FORMAT": "json",
         **variables,

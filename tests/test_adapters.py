@@ -4,7 +4,6 @@ providers that fail on purpose. Each payment and message must still happen once.
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -30,17 +29,12 @@ from makegood.domain.money import Money
 from makegood.domain.provider import CallRequest, MessageRequest, PaymentRequest
 from makegood.registry import build_worker
 from makegood.settings import Settings
+from tests.api_harness import free_port
 from tests.harness import SEED, keys, local_adapters, playbooks, start, ticket
 from tests.providers import Providers, serving
 
 SECRET = "provider-shared-secret"
 FAST = playbooks(fast_retries=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Inbox:

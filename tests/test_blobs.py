@@ -3,7 +3,6 @@ real HTTP by moto's S3 server (the same requests boto3 sends to AWS or MinIO).""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,12 +19,7 @@ from makegood.adapters.blobs import (
     check_key,
     open_store,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.api_harness import free_port
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -32,15 +31,10 @@ from makegood.observe.readiness import check
 from makegood.observe.telemetry import tracing
 from makegood.registry import WORKFLOWS, build_worker, case_workers, workflow_runner
 from makegood.visibility import ensure_search_attributes
+from tests.api_harness import free_port
 from tests.fakes import Fakes
 from tests.fast.driver import Runner
 from tests.harness import CONVERTER, ROOT, binary, local_adapters, start, ticket
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

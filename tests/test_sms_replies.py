@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 from standardwebhooks import Webhook
 
-from makegood.credentials import DEV_SMS_WEBHOOK_SECRET, new_webhook_secret
+from makegood.credentials import new_webhook_secret
 from makegood.domain import plain
-from tests.deployment import Deployment, deployed
+from tests.deployment import SMS_SECRET, Deployment, deployed
 from tests.harness import TICKETS
 
 CASE = "case-T-1001"
@@ -43,7 +43,7 @@ async def texted(
     *,
     phone: str = PHONE,
     msg_id: str | None = None,
-    secret: str = DEV_SMS_WEBHOOK_SECRET,
+    secret: str = SMS_SECRET,
 ) -> httpx.Response:
     raw = json.dumps({"from": phone, "text": text})
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
