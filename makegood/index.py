@@ -26,7 +26,7 @@ from pydantic import TypeAdapter
 
 from makegood.domain.indexed import IndexedCase, read_row, stored_outcome
 from makegood.domain.pseudonyms import Pseudonyms
-from makegood.index_pg import PgCaseIndex
+from makegood.index_pg import PgCaseIndex, expect_reply_sql
 
 
 class CaseIndex(Protocol):
@@ -221,16 +221,8 @@ class SqliteCaseIndex:
     async def expect_reply(
         self, contact: str, case_id: str, question_id: str, at: datetime
     ) -> None:
-        await self._write(
-            "INSERT INTO replies (contact, case_id, question_id, asked_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (contact) DO UPDATE SET case_id = excluded.case_id, "
-            "question_id = excluded.question_id, asked_at = excluded.asked_at "
-            "WHERE excluded.asked_at >= replies.asked_at",
-            contact,
-            case_id,
-            question_id,
-            _stamp(at),
-        )
+        sql = expect_reply_sql("?", "?", "?", "?")
+        await self._write(sql, contact, case_id, question_id, _stamp(at))
 
     async def awaiting_reply(self, contact: str) -> tuple[str, str] | None:
         async with (

@@ -35,6 +35,17 @@ MARKS = ", ".join(f"${n}" for n in range(1, len(COLUMNS) + 1))
 INSERT = f"INSERT INTO cases ({', '.join(COLUMNS)}) VALUES ({MARKS}) ON CONFLICT (case_id) "
 
 
+def expect_reply_sql(*marks: str) -> str:
+    """Note the newest SMS question per number (both dialects; `marks` are the placeholders):
+    an older question's retried write never takes the number back."""
+    return (
+        f"INSERT INTO replies (contact, case_id, question_id, asked_at) VALUES "
+        f"({', '.join(marks)}) ON CONFLICT (contact) DO UPDATE SET case_id = excluded.case_id, "
+        "question_id = excluded.question_id, asked_at = excluded.asked_at "
+        "WHERE excluded.asked_at >= replies.asked_at"
+    )
+
+
 class PgCaseIndex:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -139,14 +150,7 @@ class PgCaseIndex:
         self, contact: str, case_id: str, question_id: str, at: datetime
     ) -> None:
         await self.pool.execute(
-            "INSERT INTO replies (contact, case_id, question_id, asked_at) VALUES ($1, $2, $3, $4) "
-            "ON CONFLICT (contact) DO UPDATE SET case_id = excluded.case_id, "
-            "question_id = excluded.question_id, asked_at = excluded.asked_at "
-            "WHERE excluded.asked_at >= replies.asked_at",
-            contact,
-            case_id,
-            question_id,
-            at,
+            expect_reply_sql("$1", "$2", "$3", "$4"), contact, case_id, question_id, at
         )
 
     async def awaiting_reply(self, contact: str) -> tuple[str, str] | None:

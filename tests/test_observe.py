@@ -35,6 +35,7 @@ from tests.api_harness import free_port
 from tests.fakes import Fakes
 from tests.fast.driver import Runner
 from tests.harness import CONVERTER, ROOT, binary, local_adapters, start, ticket
+from tests.stories import s1_to_the_close
 
 
 @pytest.fixture
@@ -87,22 +88,7 @@ async def test_metrics_after_s5_and_s1_are_what_the_cases_did(
         # Opened at the server's time, which S5's follow-up wait moved days ahead.
         s1 = ticket("s1-missing-car.json", reported_at=await env.get_current_time())
         case = await start(env.client, store, s1, task_queue, env=env)
-        for qid in ("locate-CAR-1-1", "locate-CAR-1-2"):
-            await case.answer(qid, "not_found")
-        await case.question("pickup-1")
-        await case.claim("taxi-1", "18.50")
-        await case.answer("pickup-1", "missing")
-        for qid in ("locate-CAR-2-1", "locate-CAR-2-2"):
-            await case.answer(qid, "not_found")
-        await case.approve("rebook-2")
-        await case.claim("taxi-2", "23.75")
-        await case.answer("pickup-2", "picked_up")
-        await case.answer("claims", "done")
-        await case.until(lambda s: s.approval is not None, "compensation approval")
-        await case.approve("compensation")
-        await case.until(lambda s: s.stage == "follow_up", "follow-up")
-        await case.skip(timedelta(days=1))
-        await case.answer("follow-up-1", "satisfied")
+        await s1_to_the_close(case)
         s1_outcome = await case.result()
         after_s1 = await scrape(url)
 

@@ -4,6 +4,8 @@ link refused when forged, with nothing of any case shown."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -17,9 +19,10 @@ from makegood.adapters.local.store import LocalStore
 from makegood.api.auth import Tokens
 from makegood.api.pages.install import ROUTERS as PAGES
 from makegood.api.pages.session import COOKIE
+from makegood.domain.receipts import blob_key
 from makegood.domain.signed import Signer
 from tests.api_harness import TOKEN_TABLE, Api, running_api
-from tests.harness import TICKETS
+from tests.harness import ROOT, TICKETS
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -161,3 +164,45 @@ async def test_a_forged_customer_link_shows_nothing_and_leaks_nothing(api: Api) 
     page = await api.http.get(url.removeprefix(links.base_url))
     assert page.status_code == 410 and "This link has expired" in page.text
     assert "case-T-404" not in page.text
+
+
+async def test_a_receipt_from_the_customers_page_is_kept_only_for_a_claim_it_can_make(
+    api: Api,
+) -> None:
+    ticket = json.loads((TICKETS / "s1-missing-car.json").read_text())
+    assert (await api.post("/cases", ticket)).status_code == 201
+    case = "case-T-1001"
+    await api.until(case, lambda s: (s.get("question") or {}).get("id") == "locate-CAR-1-1", "q")
+    links = api.settings.links()
+    path = links.url(case, "locate-CAR-1-1", now=datetime.now(UTC)).removeprefix(links.base_url)
+    pdf = (ROOT / "examples/receipts/taxi-1.pdf").read_bytes()
+    receipts = api.settings.receipts()
+
+    for amount in ("abc", "-5", ""):
+        page = await api.http.post(
+            f"{path}/receipt", data={"amount": amount}, files={"file": ("taxi.pdf", pdf)}
+        )
+        assert page.status_code == 422, amount
+        assert "Please give the amount on the receipt, such as 18.50." in page.text
+    text = await api.http.post(
+        f"{path}/receipt", data={"amount": "9.00"}, files={"file": ("taxi.txt", b"not a receipt")}
+    )
+    assert text.status_code == 415 and "We could not take that file: not a receipt file" in (
+        text.text
+    )
+    none = await api.http.post(f"{path}/receipt", data={"amount": "9.00"})
+    assert none.status_code == 422 and "Please choose a photo or PDF" in none.text
+    unchosen = await api.http.post(f"{path}/answer", data={})
+    assert unchosen.status_code == 422 and "Please choose one of the answers" in unchosen.text
+    assert not await receipts.exists(blob_key(hashlib.sha256(pdf).hexdigest()))
+    assert (await api.status(case))["claims"] == []
+
+    taken = await api.http.post(
+        f"{path}/receipt", data={"amount": "18.50"}, files={"file": ("taxi.pdf", pdf)}
+    )
+    assert taken.status_code == 200 and "we have your receipt for 18.50 USD" in taken.text
+    assert await receipts.exists(blob_key(hashlib.sha256(pdf).hexdigest()))
+    claims = (await api.status(case))["claims"]
+    assert [(c["amount"]["amount"], c["by"]) for c in claims] == [
+        ("18.50", {"id": "M-42", "role": "customer"})
+    ]

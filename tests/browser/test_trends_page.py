@@ -19,33 +19,10 @@ from makegood.registry import build_worker
 from makegood.settings import Settings
 from tests.api_harness import free_port, serving_app
 from tests.browser.chromium import check_page, chromium, sign_in
-from tests.harness import Case, local_adapters, start, ticket, time_skipping_env
+from tests.harness import local_adapters, start, ticket, time_skipping_env
+from tests.stories import s1_to_the_close, s4_to_the_close
 
 OPS_LEAD, AGENT = "dev-ops-lead-token", "dev-agent-token"  # the dev table, on loopback
-
-
-async def s1(case: Case) -> None:
-    for qid in ("locate-CAR-1-1", "locate-CAR-1-2"):
-        await case.answer(qid, "not_found")
-    await case.question("pickup-1")
-    await case.claim("taxi-1", "18.50")
-    await case.answer("pickup-1", "missing")
-    for qid in ("locate-CAR-2-1", "locate-CAR-2-2"):
-        await case.answer(qid, "not_found")
-    await case.approve("rebook-2")
-    await case.claim("taxi-2", "23.75")
-    await case.answer("pickup-2", "picked_up")
-    await case.answer("claims", "done")
-    await case.approve("compensation")
-    await case.until(lambda s: s.stage == "follow_up", "follow-up")
-    await case.skip(timedelta(days=1))
-    await case.answer("follow-up-1", "satisfied")
-
-
-async def s4(case: Case) -> None:
-    await case.answer("substitute", "substitute", value="SHORTS-NAVY-M")
-    await case.skip(timedelta(days=3))
-    await case.answer("follow-up-1", "satisfied")
 
 
 async def test_the_trends_page_over_s1_s4_and_s5(
@@ -54,8 +31,8 @@ async def test_the_trends_page_over_s1_s4_and_s5(
     index_file = tmp_path / "cases.sqlite"
     scenarios = (
         ("s5-wrong-drink.json", None),
-        ("s4-wrong-size.json", s4),
-        ("s1-missing-car.json", s1),
+        ("s4-wrong-size.json", s4_to_the_close),
+        ("s1-missing-car.json", s1_to_the_close),
     )
     # Each on a time-skipping server of its own: its clock starts at today's, so each case
     # closes when its story says (S5 at once, S1 a day later, S4 three), not wherever a shared

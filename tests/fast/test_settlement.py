@@ -81,14 +81,19 @@ async def test_above_discretion_pays_the_limit_at_once_and_the_rest_once_approve
     assert outcome.approval_needed and str(outcome.paid_out) == "30.00 USD"
 
 
-async def _claims_then_decline(case: Case) -> CaseStatus:
+async def _claims_to_the_approval(case: Case) -> CaseStatus:
+    """S1 with two taxis claimed (5.00, 30.00), up to the compensation's approval."""
     for n in (1, 2):
         await case.answer(f"locate-CAR-1-{n}", "not_found")
     await case.claim("taxi-1", "5.00", "Taxi to CAR-2")
     await case.claim("taxi-2", "30.00", "Taxi home")
     await case.answer("pickup-1", "picked_up")
     await case.answer("claims", "done")
-    status = await case.approval("compensation")
+    return await case.approval("compensation")
+
+
+async def _claims_then_decline(case: Case) -> CaseStatus:
+    status = await _claims_to_the_approval(case)
     # Of the 77.00, the 21.00 limit is paid at once: the approval is for the other 56.00.
     assert status.approval is not None and str(status.approval.amount) == "56.00 USD"
     await case.approve("compensation", approved=False, note="the taxi home is not ours to pay")
@@ -133,13 +138,7 @@ async def test_a_partial_approval_pays_that_much_in_plan_order_and_declines_the_
     run: Runner,
 ) -> None:
     case = await run.open("s1-missing-car.json")
-    for n in (1, 2):
-        await case.answer(f"locate-CAR-1-{n}", "not_found")
-    await case.claim("taxi-1", "5.00", "Taxi to CAR-2")
-    await case.claim("taxi-2", "30.00", "Taxi home")
-    await case.answer("pickup-1", "picked_up")
-    await case.answer("claims", "done")
-    await case.approval("compensation")  # 56.00 waits, beyond the 21.00 paid at once
+    await _claims_to_the_approval(case)  # 56.00 waits, beyond the 21.00 paid at once
     usd = lambda amount: Money.of(amount, "USD")  # noqa: E731
     for part, note, why in (
         (usd("56.00"), "x", "less than the 56.00 USD that waits"),

@@ -9,7 +9,6 @@ from the case, never from the page), validated by the case like any other.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from typing import Annotated, Final
 
@@ -27,6 +26,7 @@ from makegood.domain import contract, plain
 from makegood.domain.actions import NEEDS_VALUE, Actor, CustomerAnswer, ExpenseClaim
 from makegood.domain.case import CaseStatus, Stage
 from makegood.domain.links import LinkFor
+from makegood.domain.money import Money
 from makegood.domain.signed import BadToken
 
 log = structlog.get_logger("makegood.api")
@@ -37,6 +37,7 @@ EXPIRED: Final = (
     "If something is still not right, reply to our last message and we will help."
 )
 NOT_OURS: Final = "This link is not valid. Please use the link in our most recent message."
+AMOUNT_PLEASE: Final = "Please give the amount on the receipt, such as 18.50."
 CLAIMS_UNTIL: Final = (Stage.ACKNOWLEDGE, Stage.DIAGNOSE, Stage.REMEDY, Stage.COMPENSATE)
 
 
@@ -60,6 +61,12 @@ async def _open(
     if case.question is None or case.question.id != link.question_id:
         return _gone(request, EXPIRED, status.HTTP_410_GONE)
     return link, case
+
+
+def _again(request: Request, token: str, status_: CaseStatus, error: str, code: int) -> Response:
+    """The page again, saying why nothing was done."""
+    context = _context(token, status_, error=error)
+    return page(request, "customer.html", context, code, private=True)
 
 
 def _context(token: str, s: CaseStatus, **more: object) -> dict[str, object]:
@@ -113,8 +120,7 @@ async def _send(
     except (Refused, Busy, Unavailable) as err:
         error = str(err)
     if error is not None:
-        context = _context(token, status_, error=f"We could not take that: {error}.")
-        return page(request, "customer.html", context, status.HTTP_409_CONFLICT, private=True)
+        return _again(request, token, status_, f"We could not take that: {error}.", 409)
     log.info("customer_action", case_id=status_.case_id, action=type(action).__name__)
     fresh = await case_status(client, status_.case_id)
     context = _context(token, fresh, thanks=thanks)
@@ -128,7 +134,7 @@ async def answer(
     request: Request,
     token: str,
     client: Temporal,
-    choice: Annotated[str, Form(max_length=200)],
+    choice: Annotated[str, Form(max_length=200)] = "",
     value: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     found = await _open(request, client, token)
@@ -143,8 +149,7 @@ async def answer(
             by=Actor(id=status_.customer_id, role="customer"),
         )
     except ValidationError:
-        context = _context(token, status_, error="Please choose one of the answers below.")
-        return page(request, "customer.html", context, 422, private=True)
+        return _again(request, token, status_, "Please choose one of the answers below.", 422)
     thanks = "Thank you: we have your answer."
     return await _send(request, client, token, link, status_, action, thanks, answered=True)
 
@@ -154,35 +159,36 @@ async def receipt(
     request: Request,
     token: str,
     client: Temporal,
-    file: UploadFile,
-    amount: Annotated[str, Form(max_length=20)],
+    file: UploadFile | None = None,
+    amount: Annotated[str, Form(max_length=20)] = "",
     description: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     found = await _open(request, client, token)
     if isinstance(found, Response):
         return found
     link, status_ = found
+    currency = status_.discretion_limit.currency
+    try:  # the amount first: a file is kept only for a claim that can be made
+        money = Money.model_validate({"amount": amount.strip(), "currency": currency})
+    except ValidationError:
+        return _again(request, token, status_, AMOUNT_PLEASE, 422)
+    if file is None or not file.filename:
+        return _again(request, token, status_, "Please choose a photo or PDF of the receipt.", 422)
     data = await file.read()
     try:
-        kept = await keep_receipt(
-            request, client, status_.case_id, data, request.app.state.settings.max_receipt_bytes
-        )
-        action = ExpenseClaim(
-            claim_id=f"receipt-{hashlib.sha256(data).hexdigest()[:12]}",
-            description=description.strip() or "Receipt sent from the customer's page",
-            amount={"amount": amount.strip(), "currency": status_.discretion_limit.currency},
-            receipt=(file.filename or "receipt")[:200],
-            receipt_sha256=kept.sha256,
-            by=Actor(id=status_.customer_id, role="customer"),
-        )
+        limit = request.app.state.settings.max_receipt_bytes
+        kept = await keep_receipt(request, client, status_.case_id, data, limit)
     except HTTPException as err:
-        error = f"We could not take that file: {err.detail}."
-        context = _context(token, status_, error=error)
-        return page(request, "customer.html", context, err.status_code, private=True)
-    except ValidationError:
-        error = "Please give the amount on the receipt, such as 18.50."
-        return page(
-            request, "customer.html", _context(token, status_, error=error), 422, private=True
+        return _again(
+            request, token, status_, f"We could not take that file: {err.detail}.", err.status_code
         )
+    action = ExpenseClaim(
+        claim_id=f"receipt-{kept.sha256[:12]}",
+        description=description.strip() or "Receipt sent from the customer's page",
+        amount=money,
+        receipt=(file.filename or "receipt")[:200],
+        receipt_sha256=kept.sha256,
+        by=Actor(id=status_.customer_id, role="customer"),
+    )
     thanks = f"Thank you: we have your receipt for {action.amount}."
     return await _send(request, client, token, link, status_, action, thanks, answered=False)
