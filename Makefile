@@ -81,6 +81,7 @@ bench: setup
 	$(BIN)/python -m bench.scale
 	$(BIN)/python -m bench.replay
 	$(BIN)/python -m bench.kill
+	$(BIN)/python -m bench.answers
 
 # Re-record the committed scenario histories (tests/histories/) after a deliberate,
 # versioned workflow change; see "Changing workflow code" in the README.

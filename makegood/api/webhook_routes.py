@@ -33,7 +33,7 @@ from makegood.api.zendesk import EXAMPLE as ZENDESK_EXAMPLE
 from makegood.api.zendesk import ZendeskWebhook, to_ticket
 from makegood.cases import CaseNotFound, Refused, case_status, report_call, send
 from makegood.domain import contract, plain, roles
-from makegood.domain.actions import NEEDS_VALUE, Actor, CustomerAnswer
+from makegood.domain.actions import NEEDS_VALUE, CustomerAnswer
 from makegood.domain.case import CallStatus, PaymentEvent
 from makegood.domain.ticket import Ticket
 from makegood.privacy.codec import keys_of
@@ -317,7 +317,7 @@ async def _answer_by_sms(request: Request, client: Client, reply: SmsReply) -> D
         question_id=question_id,
         answer=chosen,
         comment="answered by text message",
-        by=Actor(id=status_.customer_id, role="customer"),
+        by=roles.the_customer(status_.customer_id),
     )
     try:
         await send(client, case_id, answer)

@@ -129,6 +129,11 @@ def refusal_for(action: contract.Action) -> str | None:
     return reason
 
 
+def the_customer(customer_id: str) -> Actor:
+    """The case's own customer as the one who acts: from their link or their texted reply."""
+    return Actor(id=customer_id, role="customer")
+
+
 def stranger(who: Actor, customer_id: str) -> str | None:
     """A customer acts on their own case alone: the reason to refuse anyone else's customer
     (validators ask; the customer's page sends the case's own customer id)."""

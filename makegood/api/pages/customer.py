@@ -22,8 +22,8 @@ from makegood.api.deps import Temporal
 from makegood.api.pages.web import page, web
 from makegood.api.receipt_routes import keep_receipt
 from makegood.cases import Busy, CaseNotFound, Refused, Unavailable, case_status, send
-from makegood.domain import contract, plain
-from makegood.domain.actions import NEEDS_VALUE, Actor, CustomerAnswer, ExpenseClaim
+from makegood.domain import contract, plain, roles
+from makegood.domain.actions import NEEDS_VALUE, CustomerAnswer, ExpenseClaim
 from makegood.domain.case import CaseStatus, Stage
 from makegood.domain.links import LinkFor
 from makegood.domain.money import Money
@@ -146,7 +146,7 @@ async def answer(
             question_id=link.question_id,
             answer=choice,
             value=value.strip() or None,
-            by=Actor(id=status_.customer_id, role="customer"),
+            by=roles.the_customer(status_.customer_id),
         )
     except ValidationError:
         return _again(request, token, status_, "Please choose one of the answers below.", 422)
@@ -188,7 +188,7 @@ async def receipt(
         amount=money,
         receipt=(file.filename or "receipt")[:200],
         receipt_sha256=kept.sha256,
-        by=Actor(id=status_.customer_id, role="customer"),
+        by=roles.the_customer(status_.customer_id),
     )
     thanks = f"Thank you: we have your receipt for {action.amount}."
     return await _send(request, client, token, link, status_, action, thanks, answered=False)

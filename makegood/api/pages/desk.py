@@ -43,7 +43,7 @@ async def desk(
         if status is None or status.approval is None:
             continue
         a = status.approval
-        level_refusal = roles.decider_refusal(session.actor, a.role or "manager")
+        level_refusal = roles.decider_refusal(session.actor, a.role or roles.APPROVERS[0])
         four_eyes = views.involvement(status, me) if a.amount is not None else None
         pending.append(
             {

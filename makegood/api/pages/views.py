@@ -51,7 +51,7 @@ def waits_for(status: CaseStatus) -> str:
     if status.question is not None:
         return f"the customer's answer ({status.question.id})"
     if status.approval is not None:
-        who = roles.role_word(status.approval.role or "manager")
+        who = roles.role_word(status.approval.role or roles.APPROVERS[0])
         return f"{who}'s decision ({status.approval.id})"
     if status.callback is not None and status.callback.state in ("scheduling", "waiting"):
         return "a call-back to the customer"
