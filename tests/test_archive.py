@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -180,6 +181,20 @@ async def test_a_closed_case_past_retention_is_still_found_from_the_index_and_ar
             assert f"# Timeline of {first.id}" in md.text and "repair" in md.text
             nobody = await http.get("/cases/case-nobody/timeline", headers=AUDITOR)
             assert nobody.status_code == 404
+
+            # The console shows it too, read-only, saying where it came from.
+            form = await http.get("/console/sign-in")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+            assert csrf is not None
+            token = AUDITOR["Authorization"].removeprefix("Bearer ")
+            await http.post("/console/sign-in", data={"token": token, "csrf": csrf[1]})
+            shown = await http.get(f"/console/cases/{first.id}")
+            assert shown.status_code == 200, shown.text
+            assert "Shown from the archive, closed " in shown.text
+            assert "Audit timeline" in shown.text and "repair" in shown.text
+            assert "Add a note" not in shown.text and "Cancel the case" not in shown.text
+            gone = await http.get("/console/cases/case-nobody")
+            assert gone.status_code == 404 and "in Temporal or in the archive" in gone.text
 
             # The auditors' CLI, straight to Temporal, falls back to the archive as well.
             cli_env = temporal_env(

@@ -12,13 +12,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, status
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError
 
 from makegood.api.deps import AppSettings, Index, Temporal
 from makegood.api.pages import views
 from makegood.api.pages.session import Session, Staff, checked_form
 from makegood.api.pages.web import page
+from makegood.archiver import find_archived
 from makegood.audit.server import case_histories
 from makegood.audit.summary import summarize
 from makegood.audit.timeline import Line, timeline
@@ -124,8 +125,10 @@ async def inbox(
     return page(request, "inbox.html", context)
 
 
-async def _timeline(client: Client, case_id: str) -> tuple[list[Line], list[str]]:
-    found = await case_histories(client, case_id)
+async def _timeline(
+    client: Client, case_id: str, found: list[WorkflowHistory] | None = None
+) -> tuple[list[Line], list[str]]:
+    found = found if found is not None else await case_histories(client, case_id)
     lines = timeline([await decode_history(h, client.data_converter) for h in found])
     return lines, summarize(lines)
 
@@ -170,18 +173,22 @@ async def case_page(
     done: str | None = None,
     status_code: int = 200,
 ) -> Response:
+    archived = None
     try:
         status = await case_status(client, case_id)
     except CaseNotFound:
-        return page(
-            request,
-            "refused.html",
-            {"session": session, "reason": f"There is no case {case_id} in Temporal."},
-            404,
-        )
+        # Past the namespace's retention: its final status, from the archive, read-only.
+        app = request.app.state
+        archived = await find_archived(app.index, app.archive, case_id)
+        if archived is None:
+            reason = f"There is no case {case_id}, in Temporal or in the archive."
+            return page(request, "refused.html", {"session": session, "reason": reason}, 404)
+        status = await archived.status(client.data_converter)
+        status.archived = archived.note
     context = case_context(session, status, error=error, done=done)
     if context["may"]["timeline"]:
-        context["lines"], context["summary"] = await _timeline(client, case_id)
+        histories = await archived.histories() if archived else None
+        context["lines"], context["summary"] = await _timeline(client, case_id, histories)
     return page(request, "case.html", context, status_code)
 
 
