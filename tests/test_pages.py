@@ -202,6 +202,16 @@ async def test_a_receipt_from_the_customers_page_is_kept_only_for_a_claim_it_can
     )
     assert taken.status_code == 200 and "we have your receipt for 18.50 USD" in taken.text
     assert await receipts.exists(blob_key(hashlib.sha256(pdf).hexdigest()))
+    # Staff see the file from the console; nobody else does.
+    digest = hashlib.sha256(pdf).hexdigest()
+    assert (await api.http.get(f"/console/receipts/{digest}")).status_code == 303
+    await signed_in(api, "manager-token")
+    shown = await api.http.get(f"/console/receipts/{digest}")
+    assert shown.status_code == 200 and shown.content == pdf
+    assert shown.headers["content-type"] == "application/pdf"
+    assert "sandbox" in shown.headers["content-security-policy"]
+    for bad in ("0" * 64, "../../etc/passwd", digest.upper()):
+        assert (await api.http.get(f"/console/receipts/{bad}")).status_code == 404, bad
     claims = (await api.status(case))["claims"]
     assert [(c["amount"]["amount"], c["by"]) for c in claims] == [
         ("18.50", {"id": "M-42", "role": "customer"})

@@ -132,7 +132,11 @@ async def test_s1_in_the_console_and_at_the_approval_desk(deployment: Deployment
         await manager.reload()
         item = manager.locator("article").filter(has_text=f"{CASE}: compensation")
         await expect(item).to_contain_text("63.25 USD")
-        await expect(item).to_contain_text("taxi-1: Taxi (taxi-1), 18.50 USD (file ")
+        await expect(item).to_contain_text("taxi-1: Taxi (taxi-1), 18.50 USD (view the receipt, ")
+        href = await item.get_by_role("link", name="view the receipt").get_attribute("href")
+        shown = await manager.request.get(f"{base}{href}")
+        assert shown.ok and shown.headers["content-type"] == "application/pdf"
+        assert await shown.body() == (ROOT / "examples/receipts/taxi-1.pdf").read_bytes()
         await check_page(manager, "desk")
         await item.get_by_role("button", name="Approve all 63.25 USD").click()
         await expect(manager.locator(".done")).to_contain_text("compensation approved")

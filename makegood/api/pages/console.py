@@ -4,6 +4,7 @@ link without it)."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -15,10 +16,12 @@ from pydantic import ValidationError
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError
 
+from makegood.adapters.blobs import BlobMissing
 from makegood.api.deps import AppSettings, Index, Temporal
 from makegood.api.pages import views
 from makegood.api.pages.session import Session, Staff, checked_form
 from makegood.api.pages.web import page
+from makegood.api.receipt_routes import receipt_store
 from makegood.archiver import find_archived
 from makegood.audit.server import case_histories
 from makegood.audit.summary import summarize
@@ -35,6 +38,7 @@ from makegood.domain import contract, roles
 from makegood.domain.actions import NEEDS_VALUE
 from makegood.domain.case import CaseStatus, SlaLevel, Stage
 from makegood.domain.errors import field_errors
+from makegood.domain.receipts import SHA256_PATTERN, blob_key, sniff
 from makegood.domain.ticket import Ticket
 from makegood.privacy.codec import decode_history
 
@@ -248,3 +252,29 @@ async def open_from_ticket(
     said = "opened" if opened.created else f"this ticket already has its case ({opened.note})"
     target = f"/console/cases/{quote(opened.case_id)}?done={quote(said)}"
     return RedirectResponse(target, status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/console/receipts/{digest}")
+async def receipt_file(request: Request, digest: str, session: Staff) -> Response:
+    """A claim's receipt file, for the staff who read cases: shown as the file it is (its type
+    told by its first bytes), in a sandbox, never cached."""
+    if refused := forbidden(request, session, roles.STATUS):
+        return refused
+    missing = {"session": session, "reason": "There is no receipt file with that digest."}
+    if not re.fullmatch(SHA256_PATTERN, digest):
+        return page(request, "refused.html", missing, 404)
+    try:
+        data = await receipt_store(request).get(blob_key(digest))
+    except BlobMissing:
+        return page(request, "refused.html", missing, 404)
+    kind = sniff(data) or "application/octet-stream"
+    return Response(
+        data,
+        media_type=kind,
+        headers={
+            "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'inline; filename="receipt-{digest[:12]}"',
+        },
+    )
