@@ -76,6 +76,7 @@ async def serve_api(settings: Settings, client: Client, stop: asyncio.Event) -> 
         "api_started",
         url=f"http://{settings.api_host}:{settings.api_port}",
         docs=f"http://{settings.api_host}:{settings.api_port}/docs",
+        console=f"{settings.base_url}/console",
     )
     await stop.wait()
     server.should_exit = True
