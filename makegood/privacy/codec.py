@@ -152,6 +152,15 @@ def payloads_in(message: Message) -> list[Payload]:
     return found
 
 
+def _repeated(fd: FieldDescriptor) -> bool:
+    """`is_repeated` from protobuf 5.29 on (`label` is deprecated there); `label` before it,
+    which the lowest temporalio we allow may bring (4.25)."""
+    found = getattr(fd, "is_repeated", None)
+    if found is None:
+        return bool(getattr(fd, "label") == FieldDescriptor.LABEL_REPEATED)  # noqa: B009
+    return bool(found)
+
+
 def _collect(message: Message, found: list[Payload]) -> None:
     for fd, value in message.ListFields():
         kind = fd.message_type
@@ -163,7 +172,7 @@ def _collect(message: Message, found: list[Payload]) -> None:
                 continue
             items = list(value.values())
         else:
-            items = list(value) if fd.is_repeated else [value]
+            items = list(value) if _repeated(fd) else [value]
         for item in items:
             if item.DESCRIPTOR.full_name == _PAYLOAD:
                 found.append(item)
