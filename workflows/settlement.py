@@ -140,8 +140,9 @@ class Settlement:
         for item in part.rest:
             item.state = "declined"
             item.declined_because = because
-        at = case.status.compensation.index(rest[0]) if rest else len(case.status.compensation)
-        kept = [i for i in case.status.compensation if all(i is not r for r in rest)]
+        items = case.status.compensation
+        at = next((n for n, i in enumerate(items) if rest and i is rest[0]), len(items))
+        kept = [i for i in items if all(i is not r for r in rest)]
         case.status.compensation = kept[:at] + part.items + kept[at:]
         case.event("partly_approved", f"{request_id}: {because}", amount=granted)
         return part.items
